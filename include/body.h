@@ -1,0 +1,64 @@
+/* body.h - strict decoding of JSON request bodies into typed fields (jansson). */
+#ifndef PAYMENTS_BODY_H
+#define PAYMENTS_BODY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define BODY_MAX_BYTES (64 * 1024)
+
+/* Where a body check failed: the error and the parameter it names (may be NULL). */
+struct body_error {
+	int err;
+	char param[128];
+	char message[256];
+};
+
+/*
+ * Parses len bytes as one JSON object, refusing duplicate keys, invalid UTF-8,
+ * NUL bytes in strings and anything that is not an object (jansson itself
+ * bounds the nesting depth). On success *root is
+ * a new reference the caller releases with json_decref. Returns PAY_OK or
+ * PAY_EJSON with err filled.
+ */
+int body_load(const char *buf, size_t len, json_t **root, struct body_error *err);
+
+/*
+ * Refuses any key of obj not in the NULL-terminated list allowed
+ * (PAY_EPARAM_UNKNOWN, param = the key). Server-owned fields are refused the
+ * same way, since they are not in the list.
+ */
+int body_check_fields(const json_t *obj, const char *const *allowed, struct body_error *err);
+
+/*
+ * Reads obj[key] as a string into *out (borrowed from obj). A missing key is
+ * PAY_EPARAM_MISSING when required, else PAY_OK with *out = NULL; null is
+ * treated as missing. Wrong type: PAY_EPARAM_TYPE. Longer than max_chars
+ * characters: PAY_ESTRING_TOO_LONG.
+ */
+int body_get_string(const json_t *obj, const char *key, bool required, size_t max_chars,
+		    const char **out, struct body_error *err);
+
+/*
+ * Reads obj[key] as an integer (a JSON real such as 5.0 is refused).
+ * *present tells whether it was there. Returns PAY_OK, PAY_EPARAM_MISSING
+ * (when required) or PAY_EPARAM_TYPE.
+ */
+int body_get_integer(const json_t *obj, const char *key, bool required, long long *out,
+		     bool *present, struct body_error *err);
+
+/*
+ * Validates obj["metadata"] (object of at most 50 string values, key and
+ * value lengths as in charge.h) and serialises it compactly, keeping the
+ * client's key order, into *json_out ("{}" when absent or null; caller
+ * frees with free()). Returns PAY_OK, PAY_EMETADATA or PAY_ENOMEM.
+ */
+int body_get_metadata(const json_t *obj, char **json_out, struct body_error *err);
+
+/* Fills err with e, param and a printf-style message (message may be NULL for the default). */
+int body_fail(struct body_error *err, int e, const char *param, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif

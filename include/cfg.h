@@ -1,0 +1,64 @@
+/* cfg.h - every setting: one table row with its env variable, flag, type and default. */
+#ifndef PAYMENTS_CFG_H
+#define PAYMENTS_CFG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Which subcommands a setting applies to (a bit mask). */
+enum cfg_scope {
+	CFG_SERVE = 1 << 0,
+	CFG_RELAY = 1 << 1,
+	CFG_MIGRATE = 1 << 2,
+	CFG_KEYS = 1 << 3,
+	CFG_ALL = 0xff,
+};
+
+struct cfg {
+	char *database_url;
+	char *listen;
+	int threads;
+	int db_pool_size;
+	long long db_pool_wait_ms;
+	long long db_connect_timeout_ms;
+	long long idempotency_ttl_ms;
+	long long idempotency_wait_ms;
+	long long purge_interval_ms;
+	int purge_batch;
+	long long request_timeout_ms;
+	char *log_level;
+	char *migrations_dir;
+	long long migrate_wait_ms;
+	long long migrate_lock_timeout_ms;
+	long long migrate_statement_timeout_ms;
+	int migrate_lock_retries;
+};
+
+/*
+ * Fills c with defaults, then the environment, then flags from argv
+ * (--name=value or --name value) that apply to scope. Non-flag arguments
+ * are moved to the front of argv and their count stored in *nargs.
+ * Returns PAY_OK, or PAY_ECONFIG after printing the problem to stderr.
+ * Release with cfg_fini.
+ */
+int cfg_load(struct cfg *c, unsigned scope, int argc, char **argv, int *nargs)
+	__attribute__((warn_unused_result));
+
+void cfg_fini(struct cfg *c);
+
+/* Prints the settings of scope: flag, env variable, default and help. */
+void cfg_usage(FILE *f, unsigned scope);
+
+/*
+ * Parses a duration: a number with an optional unit ms, s, m, h or d (no
+ * unit means seconds). Returns PAY_OK or PAY_ECONFIG.
+ */
+int cfg_parse_duration(const char *s, long long *ms);
+
+/* Parses a whole number in [min, max]. Returns PAY_OK or PAY_ECONFIG. */
+int cfg_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* True when --help or -h is among argv. */
+bool cfg_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,79 @@
+/* db.h - the database layer: connections, the pool and prepared statements (libpq). */
+#ifndef PAYMENTS_DB_H
+#define PAYMENTS_DB_H
+
+#include <stdbool.h>
+
+/* Every prepared statement the service runs; the SQL is in db_stmt.c. */
+enum db_stmt {
+	DB_STMT_CREATE_CHARGE = 0,
+	DB_STMT_GET_CHARGE,
+	DB_STMT_FIND_API_KEY,
+	DB_STMT_INSERT_API_KEY,
+	DB_STMT_REVOKE_API_KEY,
+	DB_STMT_PURGE_IDEMPOTENCY,
+	DB_STMT_PING,
+	DB_STMT_COUNT
+};
+
+struct db_conn;
+struct db_pool;
+
+/* The parameters of one statement call: text values, or binary where lengths[i] >= 0. */
+struct db_params {
+	int n;
+	const char *values[24];
+	int lengths[24];     /* -1 (text) unless binary */
+};
+
+/* A result row set copied out of libpq is not offered: callers read through db_value. */
+struct db_result;
+
+/*
+ * Opens one connection (connect_timeout_ms per attempt) and prepares every
+ * statement. Returns PAY_OK or PAY_EUNAVAILABLE. Close with db_conn_close.
+ */
+int db_conn_open(const char *url, long long connect_timeout_ms, struct db_conn **out)
+	__attribute__((warn_unused_result));
+void db_conn_close(struct db_conn *c);
+
+/*
+ * Runs a prepared statement. On PAY_OK *res is a result the caller frees with
+ * db_result_free. On failure *res is NULL and the return is
+ * PAY_EUNAVAILABLE (connection lost, server shutting down, timeout:
+ * the connection is marked broken and the pool reconnects it) or
+ * PAY_EINTERNAL; db_conn_sqlstate() then tells the SQLSTATE ("" if none).
+ */
+int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, bool binary_result,
+	    struct db_result **res) __attribute__((warn_unused_result));
+
+/* The SQLSTATE of the last failed db_exec on c, or "". */
+const char *db_conn_sqlstate(const struct db_conn *c);
+
+int db_result_rows(const struct db_result *r);
+/* Borrowed value of row, col; NULL for SQL NULL. Valid until db_result_free. */
+const char *db_value(const struct db_result *r, int row, int col);
+int db_value_length(const struct db_result *r, int row, int col);
+/* Rows touched by an INSERT, UPDATE or DELETE. */
+long long db_result_affected(const struct db_result *r);
+void db_result_free(struct db_result *r);
+
+/* Adds a text parameter (NULL for SQL NULL) or a binary one. */
+void db_param_text(struct db_params *p, const char *v);
+void db_param_binary(struct db_params *p, const void *v, int len);
+
+/*
+ * A fixed-size pool. db_pool_acquire waits up to wait_ms for a free
+ * connection, (re)connecting it if needed; returns PAY_OK or
+ * PAY_EUNAVAILABLE. Every acquired connection goes back with db_pool_release.
+ */
+struct db_pool *db_pool_create(const char *url, int size, long long wait_ms,
+			       long long connect_timeout_ms);
+void db_pool_destroy(struct db_pool *p);
+int db_pool_acquire(struct db_pool *p, struct db_conn **out) __attribute__((warn_unused_result));
+void db_pool_release(struct db_pool *p, struct db_conn *c);
+
+/* Connections currently lent out, and acquisitions that had to wait (for metrics). */
+int db_pool_in_use(struct db_pool *p);
+
+#endif

@@ -1,0 +1,55 @@
+/* db_charge.h - charge queries: the one-round-trip create and the scoped read. */
+#ifndef PAYMENTS_DB_CHARGE_H
+#define PAYMENTS_DB_CHARGE_H
+
+#include <stddef.h>
+
+#include "db.h"
+
+/* Everything create_charge() needs; all strings borrowed from the caller. */
+struct db_charge_new {
+	const char *user_id;
+	const char *idempotency_key;
+	const unsigned char *fingerprint;   /* 32 bytes */
+	long long ttl_ms;
+	long long wait_ms;
+	const char *charge_id;
+	const char *event_id;
+	long long amount;
+	const char *currency;
+	const char *source;
+	const char *description;     /* may be NULL */
+	const char *metadata_json;
+	const char *failure_code;    /* NULL when the charge succeeds */
+	const char *decline_code;
+	const char *error_body;      /* the 402 body when declined */
+	const char *request_id;
+};
+
+enum db_charge_outcome { DB_CHARGE_CREATED, DB_CHARGE_REPLAYED, DB_CHARGE_MISMATCH };
+
+/* What the database answered; body is owned and freed by db_charge_result_fini. */
+struct db_charge_result {
+	enum db_charge_outcome outcome;
+	int status;
+	char *body;
+	size_t body_len;
+};
+
+/*
+ * Runs create_charge() in one round trip. Returns PAY_OK with *out filled,
+ * PAY_EIDEM_IN_USE when a concurrent request with the same key held it past
+ * wait_ms, PAY_EUNAVAILABLE or PAY_EINTERNAL.
+ */
+int db_charge_create(struct db_conn *c, const struct db_charge_new *in, struct db_charge_result *out)
+	__attribute__((warn_unused_result));
+void db_charge_result_fini(struct db_charge_result *r);
+
+/*
+ * Reads the charge object JSON of id if it belongs to user_id. Returns
+ * PAY_OK with *json (caller frees with free()), PAY_ENOT_FOUND, or a db error.
+ */
+int db_charge_get(struct db_conn *c, const char *user_id, const char *id, char **json)
+	__attribute__((warn_unused_result));
+
+#endif

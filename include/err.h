@@ -1,0 +1,54 @@
+/* err.h - the one error enum of the service and its mapping to HTTP. */
+#ifndef PAYMENTS_ERR_H
+#define PAYMENTS_ERR_H
+
+/*
+ * Every fallible function returns PAY_OK (0) or one of these negative values.
+ * err_info() maps each to the HTTP status and the Stripe-shaped error fields;
+ * that table in err.c is the only place where status codes are decided.
+ */
+enum pay_err {
+	PAY_OK = 0,
+	PAY_ENOMEM = -1,
+	PAY_EINTERNAL = -2,
+	PAY_EUNAVAILABLE = -3,       /* database down or pool exhausted: 503 */
+	PAY_EJSON = -4,              /* body is not a JSON object */
+	PAY_EPARAM_UNKNOWN = -5,
+	PAY_EPARAM_MISSING = -6,
+	PAY_EPARAM_TYPE = -7,        /* wrong JSON type for a field */
+	PAY_EPARAM_INVALID = -8,     /* right type, unacceptable value */
+	PAY_EAMOUNT_TOO_SMALL = -9,
+	PAY_EAMOUNT_TOO_LARGE = -10,
+	PAY_ESTRING_TOO_LONG = -11,
+	PAY_ECURRENCY = -12,
+	PAY_ESOURCE = -13,           /* unknown payment token */
+	PAY_EMETADATA = -14,
+	PAY_EIDEM_MISSING = -15,
+	PAY_EIDEM_INVALID = -16,
+	PAY_EIDEM_REUSED = -17,      /* same key, different request */
+	PAY_EIDEM_IN_USE = -18,      /* same key, first request still running */
+	PAY_EAUTH_MISSING = -19,
+	PAY_EAUTH_INVALID = -20,
+	PAY_ECARD_DECLINED = -21,
+	PAY_ENOT_FOUND = -22,        /* object missing or owned by someone else */
+	PAY_EROUTE = -23,            /* no such URL */
+	PAY_EMETHOD = -24,
+	PAY_EMEDIA_TYPE = -25,
+	PAY_EBODY_TOO_LARGE = -26,
+	PAY_EREAD = -27,             /* request body truncated or unreadable */
+	PAY_ECONFIG = -28,           /* bad setting or command line */
+	PAY_EIO = -29,               /* file or system call failed */
+	PAY_ESTATE = -30,            /* operation refused in the object's state */
+};
+
+struct err_info {
+	int status;              /* HTTP status code */
+	const char *type;        /* Stripe error type, e.g. invalid_request_error */
+	const char *code;        /* machine-readable code, e.g. amount_too_small */
+	const char *message;     /* default human message */
+};
+
+/* Returns the static description of e; never NULL (unknown maps to 500). */
+const struct err_info *err_info(int e);
+
+#endif

@@ -1,0 +1,85 @@
+/* http.h - the HTTP front: server lifecycle, the request context and replies (civetweb). */
+#ifndef PAYMENTS_HTTP_H
+#define PAYMENTS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "apikey.h"
+#include "ids.h"
+
+struct mg_connection;
+struct mg_request_info;
+struct cfg;
+struct db_pool;
+
+/* What every handler shares: settings and the database pool. */
+struct http_app {
+	const struct cfg *cfg;
+	struct db_pool *pool;
+};
+
+/* One request in flight. Lives on the worker thread's stack. */
+struct http_req {
+	struct mg_connection *conn;
+	const struct mg_request_info *ri;
+	struct http_app *app;
+	char request_id[IDS_REQUEST_ID_MAX + 1];
+	char user_id[APIKEY_USER_MAX + 1];    /* "" until authenticated */
+	const char *path_id;                  /* the {id} segment of the path, or NULL */
+	char *body;                           /* owned; NUL-terminated */
+	size_t body_len;
+	int status;                           /* status sent, 0 until then */
+	const char *error_code;               /* error code sent, for the access log */
+	bool replayed;
+	struct timespec start;
+};
+
+/* A response header beyond the ones every reply carries. */
+struct http_header {
+	const char *name;
+	const char *value;
+};
+
+struct http_server;
+
+/*
+ * Starts listening on cfg->listen with cfg->threads workers. Returns NULL
+ * after logging why when the port cannot be bound.
+ */
+struct http_server *http_server_start(struct http_app *app);
+void http_server_stop(struct http_server *s);
+
+/* The value of request header name, or NULL. */
+const char *http_header(const struct http_req *r, const char *name);
+
+/*
+ * Sends status with a JSON body and Content-Type, Content-Length and
+ * X-Request-Id, plus nextra extra headers. Returns status.
+ */
+int http_reply(struct http_req *r, int status, const char *body, size_t len,
+	       const struct http_header *extra, size_t nextra);
+
+/*
+ * The Stripe-shaped error object {"error":{type, code, message, param}} for
+ * err. param and message may be NULL (message then defaults). Returns a new
+ * reference, or NULL when out of memory.
+ */
+json_t *http_error_object(int err, const char *param, const char *message);
+
+/*
+ * Sends the error for err (status from err_info) and returns the status.
+ * 503 and 409 idempotency_key_in_use carry Retry-After.
+ */
+int http_reply_error(struct http_req *r, int err, const char *param, const char *message);
+
+/*
+ * Checks Content-Type (415) and size (413), then reads the whole body into
+ * r->body. Returns PAY_OK, or the error after replying with it.
+ */
+int http_read_json_body_or_reply(struct http_req *r) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,44 @@
+/* api_auth.c - Bearer API key authentication. */
+#include "api.h"
+
+#include <stdio.h>
+
+#include <sodium.h>
+
+#include "db.h"
+#include "db_apikey.h"
+#include "err.h"
+
+int api_authenticate_or_reply(struct http_req *r)
+{
+	unsigned char want[APIKEY_HASH_BYTES], stored[APIKEY_HASH_BYTES];
+	char key_id[APIKEY_ID_CHARS + 1], user[APIKEY_USER_MAX + 1];
+	const char *header = http_header(r, "Authorization"), *key;
+	struct db_conn *conn = NULL;
+	int rc;
+
+	if (header == NULL) {
+		rc = PAY_EAUTH_MISSING;
+		goto out;
+	}
+	key = apikey_from_bearer(header);
+	if (key == NULL || apikey_parse(key, key_id) != PAY_OK) {
+		rc = PAY_EAUTH_INVALID;
+		goto out;
+	}
+	apikey_hash(key, want);
+	rc = db_pool_acquire(r->app->pool, &conn);
+	if (rc != PAY_OK)
+		goto out;
+	rc = db_apikey_find(conn, key_id, user, stored);
+	db_pool_release(r->app->pool, conn);
+	if (rc == PAY_ENOT_FOUND || (rc == PAY_OK && !apikey_hash_equal(want, stored)))
+		rc = PAY_EAUTH_INVALID;
+	if (rc == PAY_OK)
+		snprintf(r->user_id, sizeof(r->user_id), "%s", user);
+out:
+	sodium_memzero(want, sizeof(want));
+	if (rc != PAY_OK)
+		http_reply_error(r, rc, NULL, NULL);
+	return rc;
+}

@@ -1,0 +1,143 @@
+/* api_charges.c - POST /v1/charges (alias POST /charge) and GET /v1/charges/{id}. */
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "chargereq.h"
+#include "db.h"
+#include "db_charge.h"
+#include "err.h"
+#include "idem.h"
+#include "ids.h"
+
+/*
+ * The 402 body of a declined charge: the card_error plus the stored charge's
+ * id and the decline code, as Stripe returns it. Caller frees with free().
+ */
+static char *api_decline_body(const struct chargereq *req, const char *charge_id)
+{
+	json_t *obj = http_error_object(PAY_ECARD_DECLINED, NULL,
+					charge_failure_message(req->outcome));
+	json_t *err = obj ? json_object_get(obj, "error") : NULL;   /* borrowed */
+	char *text = NULL;
+
+	if (err == NULL)
+		goto out;
+	json_object_set_new(err, "charge", json_string(charge_id));
+	json_object_set_new(err, "decline_code", json_string(charge_decline_code(req->outcome)));
+	text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+out:
+	json_decref(obj);
+	return text;
+}
+
+int api_charges_create(struct http_req *r)
+{
+	const struct cfg *cfg = r->app->cfg;
+	const char *key = http_header(r, "Idempotency-Key");
+	char charge_id[IDS_MAX], event_id[IDS_MAX];
+	struct db_charge_result res = { 0 };
+	struct db_charge_new in = { 0 };
+	struct chargereq req = { 0 };
+	struct body_error berr = { 0 };
+	struct http_header replayed;
+	struct db_conn *conn = NULL;
+	char *decline_body = NULL;
+	int rc;
+
+	rc = http_read_json_body_or_reply(r);
+	if (rc != PAY_OK)
+		goto out;
+	rc = idem_key_check(key);
+	if (rc != PAY_OK) {
+		http_reply_error(r, rc, NULL, NULL);
+		goto out;
+	}
+	rc = chargereq_parse(&req, r->body, r->body_len, &berr);
+	if (rc != PAY_OK) {
+		http_reply_error(r, berr.err, berr.param, berr.message);
+		goto out;
+	}
+
+	ids_generate(charge_id, sizeof(charge_id), "ch_");
+	ids_generate(event_id, sizeof(event_id), "evt_");
+	if (req.outcome != CHARGE_SUCCEEDED) {
+		decline_body = api_decline_body(&req, charge_id);
+		if (decline_body == NULL) {
+			rc = PAY_ENOMEM;
+			http_reply_error(r, rc, NULL, NULL);
+			goto out;
+		}
+	}
+	in.user_id = r->user_id;
+	in.idempotency_key = key;
+	in.fingerprint = req.fingerprint;
+	in.ttl_ms = cfg->idempotency_ttl_ms;
+	in.wait_ms = cfg->idempotency_wait_ms;
+	in.charge_id = charge_id;
+	in.event_id = event_id;
+	in.amount = req.amount;
+	in.currency = req.currency;
+	in.source = req.source;
+	in.description = req.description;
+	in.metadata_json = req.metadata_json;
+	in.failure_code = charge_failure_code(req.outcome);
+	in.decline_code = charge_decline_code(req.outcome);
+	in.error_body = decline_body;
+	in.request_id = r->request_id;
+
+	rc = db_pool_acquire(r->app->pool, &conn);
+	if (rc != PAY_OK) {
+		http_reply_error(r, rc, NULL, NULL);
+		goto out;
+	}
+	rc = db_charge_create(conn, &in, &res);
+	db_pool_release(r->app->pool, conn);
+	if (rc != PAY_OK) {
+		http_reply_error(r, rc, NULL, NULL);
+		goto out;
+	}
+	if (res.outcome == DB_CHARGE_MISMATCH) {
+		rc = PAY_EIDEM_REUSED;
+		http_reply_error(r, rc, NULL, NULL);
+		goto out;
+	}
+	r->replayed = res.outcome == DB_CHARGE_REPLAYED;
+	replayed = (struct http_header){ "Idempotent-Replayed", r->replayed ? "true" : "false" };
+	if (res.status == 402)
+		r->error_code = "card_declined";
+	http_reply(r, res.status, res.body, res.body_len, &replayed, 1);
+out:
+	db_charge_result_fini(&res);
+	chargereq_fini(&req);
+	free(decline_body);
+	return r->status;
+}
+
+int api_charges_get(struct http_req *r)
+{
+	struct db_conn *conn = NULL;
+	char *json = NULL;
+	int rc;
+
+	/* A malformed id cannot exist: answer 404 without asking the database. */
+	if (!ids_valid(r->path_id, "ch_")) {
+		rc = PAY_ENOT_FOUND;
+		goto out;
+	}
+	rc = db_pool_acquire(r->app->pool, &conn);
+	if (rc != PAY_OK)
+		goto out;
+	rc = db_charge_get(conn, r->user_id, r->path_id, &json);
+	db_pool_release(r->app->pool, conn);
+out:
+	if (rc == PAY_OK)
+		http_reply(r, 200, json, strlen(json), NULL, 0);
+	else
+		http_reply_error(r, rc, rc == PAY_ENOT_FOUND ? "id" : NULL,
+				 rc == PAY_ENOT_FOUND ? "No such charge." : NULL);
+	free(json);
+	return r->status;
+}

@@ -1,0 +1,146 @@
+/* body.c - strict decoding of JSON request bodies into typed fields (jansson). */
+#include "body.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "charge.h"
+#include "err.h"
+
+int body_fail(struct body_error *err, int e, const char *param, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->err = e;
+	snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
+	err->message[0] = '\0';
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		va_end(ap);
+	}
+	return e;
+}
+
+int body_load(const char *buf, size_t len, json_t **root, struct body_error *err)
+{
+	json_error_t jerr;
+	json_t *v = NULL;
+	int rc;
+
+	*root = NULL;
+	v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (v == NULL) {
+		rc = body_fail(err, PAY_EJSON, NULL, "Invalid JSON at line %d, column %d: %s",
+			       jerr.line, jerr.column, jerr.text);
+		goto out;
+	}
+	if (!json_is_object(v)) {
+		rc = body_fail(err, PAY_EJSON, NULL, "The request body must be a JSON object.");
+		goto out;
+	}
+	*root = v;   /* ownership passes to the caller */
+	v = NULL;
+	rc = PAY_OK;
+out:
+	json_decref(v);
+	return rc;
+}
+
+int body_check_fields(const json_t *obj, const char *const *allowed, struct body_error *err)
+{
+	const char *key;
+	json_t *value;
+	size_t i;
+
+	json_object_foreach((json_t *)obj, key, value) {
+		bool known = false;
+
+		(void)value;
+		for (i = 0; allowed[i] != NULL && !known; i++)
+			known = strcmp(allowed[i], key) == 0;
+		if (!known)
+			return body_fail(err, PAY_EPARAM_UNKNOWN, key,
+					 "Received unknown parameter: %.100s", key);
+	}
+	return PAY_OK;
+}
+
+int body_get_string(const json_t *obj, const char *key, bool required, size_t max_chars,
+		    const char **out, struct body_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return body_fail(err, PAY_EPARAM_MISSING, key,
+					 "Missing required parameter: %s.", key);
+		return PAY_OK;
+	}
+	if (!json_is_string(v))
+		return body_fail(err, PAY_EPARAM_TYPE, key, "Invalid %s: must be a string.", key);
+	if (charge_utf8_chars(json_string_value(v), json_string_length(v)) > max_chars)
+		return body_fail(err, PAY_ESTRING_TOO_LONG, key,
+				 "Invalid %s: must be at most %zu characters.", key, max_chars);
+	*out = json_string_value(v);
+	return PAY_OK;
+}
+
+int body_get_integer(const json_t *obj, const char *key, bool required, long long *out,
+		     bool *present, struct body_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*present = false;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return body_fail(err, PAY_EPARAM_MISSING, key,
+					 "Missing required parameter: %s.", key);
+		return PAY_OK;
+	}
+	if (!json_is_integer(v))
+		return body_fail(err, PAY_EPARAM_TYPE, key,
+				 "Invalid %s: must be an integer (in the smallest currency unit).",
+				 key);
+	*out = (long long)json_integer_value(v);
+	*present = true;
+	return PAY_OK;
+}
+
+int body_get_metadata(const json_t *obj, char **json_out, struct body_error *err)
+{
+	json_t *md = json_object_get(obj, "metadata");
+	const char *key;
+	json_t *value;
+
+	*json_out = NULL;
+	if (md == NULL || json_is_null(md)) {
+		*json_out = strdup("{}");
+		return *json_out ? PAY_OK : PAY_ENOMEM;
+	}
+	if (!json_is_object(md))
+		return body_fail(err, PAY_EMETADATA, "metadata", "Invalid metadata: must be an object.");
+	if (charge_check_metadata_count(json_object_size(md)) != PAY_OK)
+		return body_fail(err, PAY_EMETADATA, "metadata",
+				 "Invalid metadata: at most %d keys.", CHARGE_METADATA_MAX_KEYS);
+	json_object_foreach(md, key, value) {
+		if (charge_check_metadata_key(key, strlen(key)) != PAY_OK)
+			return body_fail(err, PAY_EMETADATA, "metadata",
+					 "Invalid metadata: keys must be 1 to %d characters.",
+					 CHARGE_METADATA_KEY_MAX);
+		if (!json_is_string(value))
+			return body_fail(err, PAY_EMETADATA, "metadata",
+					 "Invalid metadata: values must be strings.");
+		if (charge_check_metadata_value(json_string_value(value),
+						json_string_length(value)) != PAY_OK)
+			return body_fail(err, PAY_EMETADATA, "metadata",
+					 "Invalid metadata: values must be at most %d characters.",
+					 CHARGE_METADATA_VALUE_MAX);
+	}
+	/* Jansson keeps insertion order, so the client's order is preserved. */
+	*json_out = json_dumps(md, JSON_COMPACT);
+	return *json_out ? PAY_OK : PAY_ENOMEM;
+}

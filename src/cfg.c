@@ -1,0 +1,252 @@
+/* cfg.c - every setting: one table row with its env variable, flag, type and default. */
+#include "cfg.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_DURATION };
+
+struct cfg_setting {
+	const char *flag;       /* without the leading "--" */
+	const char *env;
+	enum cfg_type type;
+	const char *def;        /* NULL: no default */
+	size_t offset;
+	long long min, max;     /* for CFG_INT and CFG_DURATION (ms) */
+	unsigned scope;
+	const char *help;
+};
+
+#define CFG_AT(field) offsetof(struct cfg, field)
+#define CFG_DAY (24LL * 3600 * 1000)
+
+static const struct cfg_setting cfg_settings[] = {
+	{ "database-url", "DATABASE_URL", CFG_STR, NULL, CFG_AT(database_url), 0, 0, CFG_ALL,
+	  "libpq URI or conninfo of the PostgreSQL database (required)" },
+	{ "listen", "PAYMENTS_LISTEN", CFG_STR, "127.0.0.1:8080", CFG_AT(listen), 0, 0, CFG_SERVE,
+	  "address:port the HTTP API listens on" },
+	{ "threads", "PAYMENTS_THREADS", CFG_INT, "16", CFG_AT(threads), 1, 1024, CFG_SERVE,
+	  "HTTP worker threads" },
+	{ "db-pool-size", "PAYMENTS_DB_POOL_SIZE", CFG_INT, "8", CFG_AT(db_pool_size), 1, 1000,
+	  CFG_SERVE, "database connections the API keeps open" },
+	{ "db-pool-wait", "PAYMENTS_DB_POOL_WAIT", CFG_DURATION, "2s", CFG_AT(db_pool_wait_ms), 1,
+	  CFG_DAY, CFG_SERVE, "longest wait for a free connection before answering 503" },
+	{ "db-connect-timeout", "PAYMENTS_DB_CONNECT_TIMEOUT", CFG_DURATION, "3s",
+	  CFG_AT(db_connect_timeout_ms), 1000, CFG_DAY, CFG_ALL,
+	  "timeout of one attempt to connect to the database" },
+	{ "idempotency-ttl", "PAYMENTS_IDEMPOTENCY_TTL", CFG_DURATION, "24h",
+	  CFG_AT(idempotency_ttl_ms), 1, 365 * CFG_DAY, CFG_SERVE,
+	  "how long a stored Idempotency-Key answers retries" },
+	{ "idempotency-wait", "PAYMENTS_IDEMPOTENCY_WAIT", CFG_DURATION, "5s",
+	  CFG_AT(idempotency_wait_ms), 1, 600000, CFG_SERVE,
+	  "how long a request waits for a concurrent one with the same key before 409" },
+	{ "purge-interval", "PAYMENTS_PURGE_INTERVAL", CFG_DURATION, "60s",
+	  CFG_AT(purge_interval_ms), 10, CFG_DAY, CFG_SERVE,
+	  "how often expired idempotency keys are purged" },
+	{ "purge-batch", "PAYMENTS_PURGE_BATCH", CFG_INT, "1000", CFG_AT(purge_batch), 1, 100000,
+	  CFG_SERVE, "rows deleted per purge transaction" },
+	{ "request-timeout", "PAYMENTS_REQUEST_TIMEOUT", CFG_DURATION, "10s",
+	  CFG_AT(request_timeout_ms), 100, 600000, CFG_SERVE,
+	  "slow clients are disconnected after this long" },
+	{ "log-level", "PAYMENTS_LOG_LEVEL", CFG_STR, "info", CFG_AT(log_level), 0, 0, CFG_ALL,
+	  "debug, info, warn or error" },
+	{ "migrations-dir", "PAYMENTS_MIGRATIONS_DIR", CFG_STR, "migrations", CFG_AT(migrations_dir),
+	  0, 0, CFG_MIGRATE, "directory of the NNNN_name.sql migration files" },
+	{ "migrate-wait", "PAYMENTS_MIGRATE_WAIT", CFG_DURATION, "30s", CFG_AT(migrate_wait_ms), 0,
+	  CFG_DAY, CFG_MIGRATE, "how long migrate waits for the database and for another migrator" },
+	{ "lock-timeout", "PAYMENTS_MIGRATE_LOCK_TIMEOUT", CFG_DURATION, "5s",
+	  CFG_AT(migrate_lock_timeout_ms), 1, CFG_DAY, CFG_MIGRATE,
+	  "lock_timeout of each migration, so DDL never queues long in front of traffic" },
+	{ "statement-timeout", "PAYMENTS_MIGRATE_STATEMENT_TIMEOUT", CFG_DURATION, "10m",
+	  CFG_AT(migrate_statement_timeout_ms), 0, CFG_DAY, CFG_MIGRATE,
+	  "statement_timeout of each migration statement (0: none)" },
+	{ "lock-retries", "PAYMENTS_MIGRATE_LOCK_RETRIES", CFG_INT, "3",
+	  CFG_AT(migrate_lock_retries), 0, 100, CFG_MIGRATE,
+	  "times a migration that hit lock_timeout is retried, with backoff" },
+};
+
+#define CFG_NSETTINGS (sizeof(cfg_settings) / sizeof(cfg_settings[0]))
+
+int cfg_parse_int(const char *s, long long min, long long max, long long *out)
+{
+	char *end = NULL;
+	long long v;
+
+	if (s == NULL || *s == '\0')
+		return PAY_ECONFIG;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return PAY_ECONFIG;
+	*out = v;
+	return PAY_OK;
+}
+
+int cfg_parse_duration(const char *s, long long *ms)
+{
+	static const struct { const char *unit; long long ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 },
+		{ "h", 3600000 }, { "d", 86400000 },
+	};
+	char *end = NULL;
+	long long v;
+	size_t i;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return PAY_ECONFIG;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return PAY_ECONFIG;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			if (v > LLONG_MAX / units[i].ms)
+				return PAY_ECONFIG;
+			*ms = v * units[i].ms;
+			return PAY_OK;
+		}
+	}
+	return PAY_ECONFIG;
+}
+
+static int cfg_set(struct cfg *c, const struct cfg_setting *s, const char *value, const char *from)
+{
+	char *base = (char *)c + s->offset;
+	long long v = 0;
+	int rc = PAY_OK;
+
+	switch (s->type) {
+	case CFG_STR: {
+		char *copy = strdup(value);
+
+		if (copy == NULL)
+			return PAY_ENOMEM;
+		free(*(char **)base);
+		*(char **)base = copy;
+		break;
+	}
+	case CFG_INT:
+		rc = cfg_parse_int(value, s->min, s->max, &v);
+		if (rc == PAY_OK)
+			*(int *)base = (int)v;
+		break;
+	case CFG_DURATION:
+		rc = cfg_parse_duration(value, &v);
+		if (rc == PAY_OK && (v < s->min || v > s->max))
+			rc = PAY_ECONFIG;
+		if (rc == PAY_OK)
+			*(long long *)base = v;
+		break;
+	}
+	if (rc != PAY_OK)
+		fprintf(stderr, "payments: invalid value '%s' for %s (%s)\n", value, from, s->help);
+	return rc;
+}
+
+static const struct cfg_setting *cfg_find_flag(const char *name, size_t len, unsigned scope)
+{
+	size_t i;
+
+	for (i = 0; i < CFG_NSETTINGS; i++) {
+		if ((cfg_settings[i].scope & scope) && strlen(cfg_settings[i].flag) == len &&
+		    strncmp(cfg_settings[i].flag, name, len) == 0)
+			return &cfg_settings[i];
+	}
+	return NULL;
+}
+
+bool cfg_wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
+}
+
+int cfg_load(struct cfg *c, unsigned scope, int argc, char **argv, int *nargs)
+{
+	const struct cfg_setting *s;
+	int i, kept = 0, rc = PAY_OK;
+	size_t k;
+
+	memset(c, 0, sizeof(*c));
+	for (k = 0; k < CFG_NSETTINGS && rc == PAY_OK; k++) {
+		const char *env = getenv(cfg_settings[k].env);
+
+		s = &cfg_settings[k];
+		if (env != NULL && *env != '\0')
+			rc = cfg_set(c, s, env, s->env);
+		else if (s->def != NULL)
+			rc = cfg_set(c, s, s->def, "the default");
+	}
+	for (i = 0; i < argc && rc == PAY_OK; i++) {
+		const char *arg = argv[i], *eq, *value;
+
+		if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+			argv[kept++] = argv[i];
+			continue;
+		}
+		eq = strchr(arg + 2, '=');
+		s = cfg_find_flag(arg + 2, eq ? (size_t)(eq - arg - 2) : strlen(arg + 2), scope);
+		if (s == NULL) {
+			/* Not a setting: a subcommand's own flag, left for it to read. */
+			argv[kept++] = argv[i];
+			continue;
+		}
+		if (eq != NULL) {
+			value = eq + 1;
+		} else if (i + 1 < argc) {
+			value = argv[++i];
+		} else {
+			fprintf(stderr, "payments: --%s needs a value\n", s->flag);
+			rc = PAY_ECONFIG;
+			break;
+		}
+		rc = cfg_set(c, s, value, s->flag);
+	}
+	*nargs = kept;
+	if (rc == PAY_OK && c->database_url == NULL) {
+		fprintf(stderr, "payments: DATABASE_URL is not set (or pass --database-url)\n");
+		rc = PAY_ECONFIG;
+	}
+	if (rc != PAY_OK)
+		cfg_fini(c);
+	return rc;
+}
+
+void cfg_fini(struct cfg *c)
+{
+	size_t k;
+
+	for (k = 0; k < CFG_NSETTINGS; k++) {
+		if (cfg_settings[k].type == CFG_STR) {
+			char **p = (char **)((char *)c + cfg_settings[k].offset);
+
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
+
+void cfg_usage(FILE *f, unsigned scope)
+{
+	size_t k;
+
+	fprintf(f, "Settings (flag / environment variable, default):\n");
+	for (k = 0; k < CFG_NSETTINGS; k++) {
+		const struct cfg_setting *s = &cfg_settings[k];
+
+		if (!(s->scope & scope))
+			continue;
+		fprintf(f, "  --%-22s %-30s %s\n      %s\n", s->flag, s->env,
+			s->def ? s->def : "(none)", s->help);
+	}
+}

@@ -1,0 +1,325 @@
+/* db_pool.c - connections, prepared statements and a fixed-size pool (libpq). */
+#include "db.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "db_stmt.h"
+#include "err.h"
+#include "log.h"
+
+struct db_conn {
+	PGconn *pg;
+	bool broken;
+	char sqlstate[6];
+	struct db_conn *next_free;
+};
+
+struct db_result {
+	PGresult *res;
+};
+
+struct db_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	char *url;
+	long long wait_ms;
+	long long connect_timeout_ms;
+	int size;
+	int in_use;
+	struct db_conn *conns;       /* size slots; pg is NULL until connected */
+	struct db_conn *free_list;
+};
+
+void db_param_text(struct db_params *p, const char *v)
+{
+	p->values[p->n] = v;
+	p->lengths[p->n] = -1;
+	p->n++;
+}
+
+void db_param_binary(struct db_params *p, const void *v, int len)
+{
+	p->values[p->n] = v;
+	p->lengths[p->n] = len;
+	p->n++;
+}
+
+static void db_notice_quiet(void *arg, const PGresult *res)
+{
+	(void)arg;
+	(void)res;
+}
+
+/* Connects c->pg and prepares every statement. Returns PAY_OK or PAY_EUNAVAILABLE. */
+static int db_connect(struct db_conn *c, const char *url, long long timeout_ms)
+{
+	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
+	char timeout[32];
+	const char *vals[4];
+	PGresult *res = NULL;
+	int i, rc = PAY_EUNAVAILABLE;
+
+	snprintf(timeout, sizeof(timeout), "%lld", (timeout_ms + 999) / 1000);
+	vals[0] = url;   /* expand_dbname: a URI or conninfo string */
+	vals[1] = timeout;
+	vals[2] = "payments";
+	vals[3] = NULL;
+	if (c->pg != NULL)
+		PQfinish(c->pg);
+	c->pg = PQconnectdbParams(keys, vals, 1);
+	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
+		log_printf(LOG_WARN, "database connection failed: %s",
+			   c->pg ? PQerrorMessage(c->pg) : "out of memory");
+		goto out;
+	}
+	PQsetNoticeReceiver(c->pg, db_notice_quiet, NULL);
+	for (i = 0; i < DB_STMT_COUNT; i++) {
+		res = PQprepare(c->pg, db_stmt_defs[i].name, db_stmt_defs[i].sql, 0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			log_printf(LOG_ERROR, "preparing %s failed (is the database migrated?): %s",
+				   db_stmt_defs[i].name, PQresultErrorMessage(res));
+			goto out;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	c->broken = false;
+	rc = PAY_OK;
+out:
+	PQclear(res);
+	if (rc != PAY_OK && c->pg != NULL) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+	return rc;
+}
+
+int db_conn_open(const char *url, long long connect_timeout_ms, struct db_conn **out)
+{
+	struct db_conn *c = calloc(1, sizeof(*c));
+	int rc = PAY_ENOMEM;
+
+	*out = NULL;
+	if (c == NULL)
+		goto out;
+	rc = db_connect(c, url, connect_timeout_ms);
+	if (rc != PAY_OK)
+		goto out;
+	*out = c;
+	c = NULL;
+out:
+	free(c);
+	return rc;
+}
+
+void db_conn_close(struct db_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->pg != NULL)
+		PQfinish(c->pg);
+	free(c);
+}
+
+const char *db_conn_sqlstate(const struct db_conn *c)
+{
+	return c->sqlstate;
+}
+
+/* Connection-class failures the client may simply retry: 08xxx, 57P01-57P03, 53300. */
+static bool db_sqlstate_unavailable(const char *s)
+{
+	return strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 ||
+	       strcmp(s, "57P03") == 0 || strcmp(s, "53300") == 0 || strcmp(s, "25006") == 0;
+}
+
+int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, bool binary_result,
+	    struct db_result **out)
+{
+	int formats[24];
+	struct db_result *r = NULL;
+	PGresult *res = NULL;
+	const char *state;
+	ExecStatusType st;
+	int i, rc = PAY_EINTERNAL;
+
+	*out = NULL;
+	c->sqlstate[0] = '\0';
+	for (i = 0; p != NULL && i < p->n; i++)
+		formats[i] = p->lengths[i] >= 0 ? 1 : 0;
+	res = PQexecPrepared(c->pg, db_stmt_defs[stmt].name, p ? p->n : 0, p ? p->values : NULL,
+			     p ? p->lengths : NULL, p ? formats : NULL, binary_result ? 1 : 0);
+	st = PQresultStatus(res);
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+		r = malloc(sizeof(*r));
+		if (r == NULL) {
+			rc = PAY_ENOMEM;
+			goto out;
+		}
+		r->res = res;   /* ownership passes to the db_result */
+		res = NULL;
+		*out = r;
+		rc = PAY_OK;
+		goto out;
+	}
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
+	if (PQstatus(c->pg) != CONNECTION_OK || db_sqlstate_unavailable(c->sqlstate)) {
+		c->broken = true;
+		rc = PAY_EUNAVAILABLE;
+	}
+	log_write(rc == PAY_EUNAVAILABLE ? LOG_WARN : LOG_ERROR, "database statement failed",
+		  json_pack("{s:s, s:s, s:s}", "statement", db_stmt_defs[stmt].name,
+			    "sqlstate", c->sqlstate,
+			    "error", res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg)));
+out:
+	PQclear(res);
+	return rc;
+}
+
+int db_result_rows(const struct db_result *r)
+{
+	return PQntuples(r->res);
+}
+
+const char *db_value(const struct db_result *r, int row, int col)
+{
+	if (PQgetisnull(r->res, row, col))
+		return NULL;
+	return PQgetvalue(r->res, row, col);
+}
+
+int db_value_length(const struct db_result *r, int row, int col)
+{
+	return PQgetlength(r->res, row, col);
+}
+
+long long db_result_affected(const struct db_result *r)
+{
+	return atoll(PQcmdTuples(r->res));
+}
+
+void db_result_free(struct db_result *r)
+{
+	if (r == NULL)
+		return;
+	PQclear(r->res);
+	free(r);
+}
+
+struct db_pool *db_pool_create(const char *url, int size, long long wait_ms,
+			       long long connect_timeout_ms)
+{
+	struct db_pool *p = calloc(1, sizeof(*p));
+	int i;
+
+	if (p == NULL)
+		goto fail;
+	p->url = strdup(url);
+	p->conns = calloc((size_t)size, sizeof(*p->conns));
+	if (p->url == NULL || p->conns == NULL)
+		goto fail;
+	p->size = size;
+	p->wait_ms = wait_ms;
+	p->connect_timeout_ms = connect_timeout_ms;
+	for (i = size - 1; i >= 0; i--) {
+		p->conns[i].next_free = p->free_list;
+		p->free_list = &p->conns[i];
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	return p;
+fail:
+	if (p != NULL) {
+		free(p->url);
+		free(p->conns);
+		free(p);
+	}
+	return NULL;
+}
+
+void db_pool_destroy(struct db_pool *p)
+{
+	int i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->size; i++) {
+		if (p->conns[i].pg != NULL)
+			PQfinish(p->conns[i].pg);
+	}
+	pthread_cond_destroy(&p->freed);
+	pthread_mutex_destroy(&p->lock);
+	free(p->conns);
+	free(p->url);
+	free(p);
+}
+
+int db_pool_acquire(struct db_pool *p, struct db_conn **out)
+{
+	struct timespec deadline;
+	struct db_conn *c = NULL;
+	int rc = PAY_OK, wrc = 0;
+
+	*out = NULL;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += p->wait_ms / 1000;
+	deadline.tv_nsec += (p->wait_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (p->free_list == NULL && wrc != ETIMEDOUT)
+		wrc = pthread_cond_timedwait(&p->freed, &p->lock, &deadline);
+	if (p->free_list != NULL) {
+		c = p->free_list;
+		p->free_list = c->next_free;
+		p->in_use++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (c == NULL) {
+		log_printf(LOG_WARN, "no database connection free after %lld ms", p->wait_ms);
+		return PAY_EUNAVAILABLE;
+	}
+	/* Connect outside the lock: a slow server must not stall other threads. */
+	if (c->pg == NULL || c->broken || PQstatus(c->pg) != CONNECTION_OK)
+		rc = db_connect(c, p->url, p->connect_timeout_ms);
+	if (rc != PAY_OK) {
+		db_pool_release(p, c);
+		return rc;
+	}
+	*out = c;
+	return PAY_OK;
+}
+
+void db_pool_release(struct db_pool *p, struct db_conn *c)
+{
+	if (c->broken && c->pg != NULL) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+	pthread_mutex_lock(&p->lock);
+	c->next_free = p->free_list;
+	p->free_list = c;
+	p->in_use--;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int db_pool_in_use(struct db_pool *p)
+{
+	int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->in_use;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}

@@ -1,0 +1,137 @@
+/* http_reply.c - reading request bodies and writing JSON replies (civetweb, jansson). */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <civetweb.h>
+
+#include "body.h"
+#include "err.h"
+
+const char *http_header(const struct http_req *r, const char *name)
+{
+	return mg_get_header(r->conn, name);
+}
+
+int http_reply(struct http_req *r, int status, const char *body, size_t len,
+	       const struct http_header *extra, size_t nextra)
+{
+	char clen[24];
+	size_t i;
+
+	snprintf(clen, sizeof(clen), "%zu", len);
+	r->status = status;
+	mg_response_header_start(r->conn, status);
+	mg_response_header_add(r->conn, "Content-Type", "application/json", -1);
+	mg_response_header_add(r->conn, "Content-Length", clen, -1);
+	mg_response_header_add(r->conn, "X-Request-Id", r->request_id, -1);
+	mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
+	for (i = 0; i < nextra; i++)
+		mg_response_header_add(r->conn, extra[i].name, extra[i].value, -1);
+	mg_response_header_send(r->conn);
+	if (len > 0)
+		mg_write(r->conn, body, len);
+	return status;
+}
+
+json_t *http_error_object(int err, const char *param, const char *message)
+{
+	const struct err_info *info = err_info(err);
+
+	return json_pack("{s:{s:s, s:s, s:s, s:s?}}", "error",
+			 "type", info->type,
+			 "code", info->code,
+			 "message", (message && *message) ? message : info->message,
+			 "param", (param && *param) ? param : NULL);
+}
+
+int http_reply_error(struct http_req *r, int err, const char *param, const char *message)
+{
+	const struct err_info *info = err_info(err);
+	struct http_header extra[2];
+	size_t nextra = 0;
+	json_t *obj = NULL;
+	char *text = NULL;
+	static const char fallback[] =
+		"{\"error\":{\"type\":\"api_error\",\"code\":\"internal_error\","
+		"\"message\":\"An internal error occurred.\",\"param\":null}}";
+
+	if (info->status == 503 || err == PAY_EIDEM_IN_USE)
+		extra[nextra++] = (struct http_header){ "Retry-After", "1" };
+	if (info->status == 405)
+		extra[nextra++] = (struct http_header){ "Allow", "GET, POST" };
+	r->error_code = info->code;
+	obj = http_error_object(err, param, message);
+	text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (text != NULL)
+		http_reply(r, info->status, text, strlen(text), extra, nextra);
+	else
+		http_reply(r, 500, fallback, sizeof(fallback) - 1, NULL, 0);
+	free(text);
+	json_decref(obj);
+	return r->status;
+}
+
+/* True for "application/json" with optional parameters such as "; charset=utf-8". */
+static bool http_is_json(const char *ct)
+{
+	static const char want[] = "application/json";
+
+	if (ct == NULL || strncasecmp(ct, want, sizeof(want) - 1) != 0)
+		return false;
+	ct += sizeof(want) - 1;
+	while (*ct == ' ')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+int http_read_json_body_or_reply(struct http_req *r)
+{
+	long long clen = r->ri->content_length;
+	size_t cap, used = 0;
+	char *buf = NULL;
+	int n, rc = PAY_OK;
+
+	if (!http_is_json(http_header(r, "Content-Type"))) {
+		rc = PAY_EMEDIA_TYPE;
+		goto fail;
+	}
+	if (clen > BODY_MAX_BYTES) {
+		mg_disable_connection_keep_alive(r->conn);
+		rc = PAY_EBODY_TOO_LARGE;
+		goto fail;
+	}
+	/* Chunked bodies have no length: read up to one byte past the limit. */
+	cap = clen >= 0 ? (size_t)clen : BODY_MAX_BYTES + 1;
+	buf = malloc(cap + 1);
+	if (buf == NULL) {
+		rc = PAY_ENOMEM;
+		goto fail;
+	}
+	while (used < cap) {
+		n = mg_read(r->conn, buf + used, cap - used);
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+	}
+	if (used > BODY_MAX_BYTES) {
+		mg_disable_connection_keep_alive(r->conn);
+		rc = PAY_EBODY_TOO_LARGE;
+		goto fail;
+	}
+	if (clen >= 0 && used != (size_t)clen) {
+		rc = PAY_EREAD;
+		goto fail;
+	}
+	buf[used] = '\0';
+	r->body = buf;   /* freed by the dispatcher */
+	r->body_len = used;
+	return PAY_OK;
+fail:
+	free(buf);
+	http_reply_error(r, rc, NULL, NULL);
+	return rc;
+}

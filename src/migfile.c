@@ -1,0 +1,178 @@
+/* migfile.c - migration files on disk: names, ordering and checksums (pure). */
+#include "migfile.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "err.h"
+
+int migfile_parse_name(const char *filename, int *version, char *name)
+{
+	size_t len = strlen(filename), i = 0, digits;
+	long v = 0;
+
+	if (len < 10 || strcmp(filename + len - 4, ".sql") != 0)
+		return PAY_EPARAM_INVALID;
+	while (filename[i] >= '0' && filename[i] <= '9' && i < 9)
+		v = v * 10 + (filename[i++] - '0');
+	digits = i;
+	if (digits < 4 || filename[i] != '_' || v <= 0)
+		return PAY_EPARAM_INVALID;
+	i++;
+	if (len - 4 - i == 0 || len - 4 - i >= MIGFILE_NAME_MAX)
+		return PAY_EPARAM_INVALID;
+	for (; i < len - 4; i++) {
+		char c = filename[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return PAY_EPARAM_INVALID;
+	}
+	*version = (int)v;
+	memcpy(name, filename + digits + 1, len - 4 - digits - 1);
+	name[len - 4 - digits - 1] = '\0';
+	return PAY_OK;
+}
+
+size_t migfile_normalise(char *text, size_t len)
+{
+	size_t i, o = 0, start = 0;
+
+	if (len >= 3 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB &&
+	    (unsigned char)text[2] == 0xBF)
+		start = 3;
+	for (i = start; i < len; i++) {
+		if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n')
+			continue;
+		text[o++] = text[i];
+	}
+	text[o] = '\0';
+	return o;
+}
+
+void migfile_checksum(const char *text, size_t len, char *hex)
+{
+	unsigned char digest[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(digest, (const unsigned char *)text, len);
+	sodium_bin2hex(hex, MIGFILE_CHECKSUM_HEX, digest, sizeof(digest));
+}
+
+bool migfile_is_no_transaction(const char *text)
+{
+	static const char marker[] = "-- payments:no-transaction";
+	const char *p = text;
+
+	while ((p = strstr(p, marker)) != NULL) {
+		bool line_start = p == text || p[-1] == '\n';
+		char after = p[sizeof(marker) - 1];
+
+		if (line_start && (after == '\n' || after == '\0' || after == ' '))
+			return true;
+		p += sizeof(marker) - 1;
+	}
+	return false;
+}
+
+static int migfile_cmp(const void *a, const void *b)
+{
+	const struct migfile *x = a, *y = b;
+
+	return (x->version > y->version) - (x->version < y->version);
+}
+
+/* Reads path into a new NUL-terminated buffer. Returns PAY_OK or PAY_EIO. */
+static int migfile_read(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long size;
+	int rc = PAY_EIO;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0)
+		goto out;
+	buf = malloc((size_t)size + 1);
+	if (buf == NULL || fread(buf, 1, (size_t)size, f) != (size_t)size)
+		goto out;
+	buf[size] = '\0';
+	*out = buf;
+	*len = (size_t)size;
+	buf = NULL;
+	rc = PAY_OK;
+out:
+	free(buf);
+	if (f != NULL)
+		fclose(f);
+	return rc;
+}
+
+int migfile_load_dir(const char *dir, struct migfile_set *set)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct migfile m, *grown;
+	char path[4096];
+	size_t cap = 0, i, len;
+	int rc = PAY_OK;
+
+	memset(set, 0, sizeof(*set));
+	if (d == NULL) {
+		fprintf(stderr, "payments migrate: cannot open migrations directory '%s'\n", dir);
+		return PAY_EIO;
+	}
+	while (rc == PAY_OK && (e = readdir(d)) != NULL) {
+		memset(&m, 0, sizeof(m));
+		if (strlen(e->d_name) >= sizeof(m.filename) ||
+		    migfile_parse_name(e->d_name, &m.version, m.name) != PAY_OK)
+			continue;
+		snprintf(m.filename, sizeof(m.filename), "%s", e->d_name);
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		rc = migfile_read(path, &m.sql, &len);
+		if (rc != PAY_OK) {
+			fprintf(stderr, "payments migrate: cannot read %s\n", path);
+			break;
+		}
+		len = migfile_normalise(m.sql, len);
+		migfile_checksum(m.sql, len, m.checksum);
+		m.no_transaction = migfile_is_no_transaction(m.sql);
+		if (set->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			grown = realloc(set->files, cap * sizeof(*grown));
+			if (grown == NULL) {
+				free(m.sql);
+				rc = PAY_ENOMEM;
+				break;
+			}
+			set->files = grown;
+		}
+		set->files[set->n++] = m;
+	}
+	closedir(d);
+	if (rc == PAY_OK && set->n > 0)
+		qsort(set->files, set->n, sizeof(*set->files), migfile_cmp);
+	for (i = 1; rc == PAY_OK && i < set->n; i++) {
+		if (set->files[i].version == set->files[i - 1].version) {
+			fprintf(stderr, "payments migrate: two files with version %d: %s and %s\n",
+				set->files[i].version, set->files[i - 1].filename,
+				set->files[i].filename);
+			rc = PAY_ECONFIG;
+		}
+	}
+	if (rc != PAY_OK)
+		migfile_set_fini(set);
+	return rc;
+}
+
+void migfile_set_fini(struct migfile_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		free(set->files[i].sql);
+	free(set->files);
+	memset(set, 0, sizeof(*set));
+}

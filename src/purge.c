@@ -1,0 +1,102 @@
+/* purge.c - the background thread that deletes expired idempotency keys in small batches. */
+#include "purge.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "db.h"
+#include "db_idem.h"
+#include "err.h"
+#include "log.h"
+
+struct purge {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stopping;
+	struct db_pool *pool;
+	long long interval_ms;
+	int batch;
+};
+
+/* One sweep: batches until a short one shows nothing expired is left. */
+static void purge_sweep(struct purge *p)
+{
+	struct db_conn *conn = NULL;
+	long long deleted = 0, total = 0;
+	int rc;
+
+	do {
+		/* Take a connection per batch so request traffic never waits long behind us. */
+		rc = db_pool_acquire(p->pool, &conn);
+		if (rc != PAY_OK)
+			break;
+		rc = db_idem_purge(conn, p->batch, &deleted);
+		db_pool_release(p->pool, conn);
+		total += deleted;
+	} while (rc == PAY_OK && deleted == p->batch && !p->stopping);
+	if (total > 0)
+		log_write(LOG_INFO, "purged expired idempotency keys",
+			  json_pack("{s:I}", "deleted", (json_int_t)total));
+}
+
+static void *purge_main(void *arg)
+{
+	struct purge *p = arg;
+	struct timespec at;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping) {
+		pthread_mutex_unlock(&p->lock);
+		purge_sweep(p);
+		pthread_mutex_lock(&p->lock);
+		clock_gettime(CLOCK_REALTIME, &at);
+		at.tv_sec += p->interval_ms / 1000;
+		at.tv_nsec += (p->interval_ms % 1000) * 1000000L;
+		if (at.tv_nsec >= 1000000000L) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000L;
+		}
+		while (!p->stopping && pthread_cond_timedwait(&p->wake, &p->lock, &at) == 0) {
+			/* woken early: loop re-checks stopping; spurious wakes sleep again */
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+struct purge *purge_start(struct db_pool *pool, long long interval_ms, int batch)
+{
+	struct purge *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->pool = pool;
+	p->interval_ms = interval_ms;
+	p->batch = batch;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	if (pthread_create(&p->thread, NULL, purge_main, p) != 0) {
+		pthread_cond_destroy(&p->wake);
+		pthread_mutex_destroy(&p->lock);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void purge_stop(struct purge *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
