@@ -11,7 +11,7 @@ CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wundef -Wno-format-nonliteral
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -I/usr/include/postgresql
-LDLIBS   := -lcivetweb -lpq -ljansson -lsodium -lpthread
+LDLIBS   := -lcivetweb -lpq -ljansson -lsodium -lcurl -lpthread
 ifeq ($(CI),true)
 WARN     += -Werror
 endif
@@ -29,7 +29,6 @@ LIB_OBJS := $(filter-out $(BUILD)/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-FORCE:
 .PHONY: all bin/payments run test unit sqltest itest composecheck deps clean compile_commands.json
 
 all: bin/payments
@@ -40,7 +39,7 @@ $(BUILD)/payments: $(OBJS)
 
 bin/payments: $(BUILD)/payments
 	@mkdir -p bin
-	@cmp -s $< $@ || cp $< $@
+	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
 
 $(BUILD)/%.o: src/%.c $(wildcard include/*.h) Makefile
 	@mkdir -p $(dir $@)

@@ -32,6 +32,16 @@ struct cfg {
 	long long migrate_lock_timeout_ms;
 	long long migrate_statement_timeout_ms;
 	int migrate_lock_retries;
+	int webhook_allow_private;
+	char *webhook_schedule;
+	int webhook_max_attempts;
+	long long webhook_connect_timeout_ms;
+	long long webhook_timeout_ms;
+	long long webhook_retry_after_max_ms;
+	int relay_batch;
+	long long relay_poll_ms;
+	long long relay_lease_ms;
+	long long event_retention_ms;
 };
 
 /*

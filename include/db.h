@@ -13,6 +13,18 @@ enum db_stmt {
 	DB_STMT_REVOKE_API_KEY,
 	DB_STMT_PURGE_IDEMPOTENCY,
 	DB_STMT_PING,
+	DB_STMT_WEBHOOK_CREATE,
+	DB_STMT_WEBHOOK_LIST,
+	DB_STMT_WEBHOOK_GET,
+	DB_STMT_WEBHOOK_DELETE,
+	DB_STMT_DELIVERY_LIST,
+	DB_STMT_DELIVERY_REPLAY,
+	DB_STMT_RELAY_FANOUT,
+	DB_STMT_RELAY_CLAIM,
+	DB_STMT_RELAY_RECORD,
+	DB_STMT_RELAY_REPLAY_DEAD,
+	DB_STMT_RELAY_STATUS,
+	DB_STMT_EVENT_PURGE,
 	DB_STMT_COUNT
 };
 
@@ -57,6 +69,14 @@ int db_value_length(const struct db_result *r, int row, int col);
 /* Rows touched by an INSERT, UPDATE or DELETE. */
 long long db_result_affected(const struct db_result *r);
 void db_result_free(struct db_result *r);
+
+/*
+ * Runs stmt and copies the first column of its first row into *out (caller
+ * frees with free()). Returns PAY_OK, PAY_ENOT_FOUND when there is no row or
+ * the value is NULL, or a db_exec error.
+ */
+int db_query_text(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, char **out)
+	__attribute__((warn_unused_result));
 
 /* Adds a text parameter (NULL for SQL NULL) or a binary one. */
 void db_param_text(struct db_params *p, const char *v);

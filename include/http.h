@@ -77,6 +77,22 @@ json_t *http_error_object(int err, const char *param, const char *message);
 int http_reply_error(struct http_req *r, int err, const char *param, const char *message);
 
 /*
+ * Sends 200 with a Stripe list object {"object":"list","url":url,
+ * "has_more":..,"data":data_json}; data_json is a JSON array. Returns 200.
+ */
+int http_reply_list(struct http_req *r, const char *url, const char *data_json, bool has_more);
+
+/*
+ * Copies the URL-decoded query parameter name into buf. Returns its length,
+ * -1 when absent, or -2 when longer than buflen - 1.
+ */
+int http_query_param(const struct http_req *r, const char *name, char *buf, size_t buflen);
+
+/* Replies with the JSON object text json plus one extra member name = value (a string). */
+int http_reply_with_member(struct http_req *r, int status, const char *json, const char *name,
+			   const char *value);
+
+/*
  * Checks Content-Type (415) and size (413), then reads the whole body into
  * r->body. Returns PAY_OK, or the error after replying with it.
  */

@@ -85,22 +85,8 @@ void db_charge_result_fini(struct db_charge_result *r)
 int db_charge_get(struct db_conn *c, const char *user_id, const char *id, char **json)
 {
 	struct db_params p = { 0 };
-	struct db_result *r = NULL;
-	int rc;
 
-	*json = NULL;
 	db_param_text(&p, id);
 	db_param_text(&p, user_id);
-	rc = db_exec(c, DB_STMT_GET_CHARGE, &p, false, &r);
-	if (rc != PAY_OK)
-		goto out;
-	if (db_result_rows(r) == 0) {
-		rc = PAY_ENOT_FOUND;
-		goto out;
-	}
-	*json = strdup(db_value(r, 0, 0));
-	rc = *json ? PAY_OK : PAY_ENOMEM;
-out:
-	db_result_free(r);
-	return rc;
+	return db_query_text(c, DB_STMT_GET_CHARGE, &p, json);
 }

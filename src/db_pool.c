@@ -184,6 +184,28 @@ out:
 	return rc;
 }
 
+int db_query_text(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, char **out)
+{
+	struct db_result *r = NULL;
+	const char *v;
+	int rc;
+
+	*out = NULL;
+	rc = db_exec(c, stmt, p, false, &r);
+	if (rc != PAY_OK)
+		goto out;
+	v = db_result_rows(r) > 0 ? db_value(r, 0, 0) : NULL;
+	if (v == NULL) {
+		rc = PAY_ENOT_FOUND;
+		goto out;
+	}
+	*out = strdup(v);
+	rc = *out ? PAY_OK : PAY_ENOMEM;
+out:
+	db_result_free(r);
+	return rc;
+}
+
 int db_result_rows(const struct db_result *r)
 {
 	return PQntuples(r->res);

@@ -19,4 +19,51 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		" SELECT ctid FROM idempotency_keys WHERE expires_at <= now()"
 		" ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)" },
 	[DB_STMT_PING] = { "ping", "SELECT 1" },
+	[DB_STMT_WEBHOOK_CREATE] = { "webhook_create",
+		"WITH w AS (INSERT INTO webhook_endpoints (id, user_id, url, enabled_events, secret)"
+		" VALUES ($1, $2, $3, ARRAY(SELECT json_array_elements_text($4::json)), $5)"
+		" RETURNING *) SELECT webhook_endpoint_object(ROW(w.*)::webhook_endpoints)::text FROM w" },
+	[DB_STMT_WEBHOOK_LIST] = { "webhook_list",
+		"SELECT coalesce(json_agg(webhook_endpoint_object(w) ORDER BY w.created DESC, w.id DESC),"
+		" '[]')::text FROM (SELECT * FROM webhook_endpoints WHERE user_id = $1"
+		" AND deleted_at IS NULL ORDER BY created DESC, id DESC LIMIT 100) w" },
+	[DB_STMT_WEBHOOK_GET] = { "webhook_get",
+		"SELECT webhook_endpoint_object(w)::text FROM webhook_endpoints w"
+		" WHERE w.id = $1 AND w.user_id = $2 AND w.deleted_at IS NULL" },
+	[DB_STMT_WEBHOOK_DELETE] = { "webhook_delete",
+		/* Pending deliveries to a deleted endpoint die with it, keeping their history. */
+		"WITH w AS (UPDATE webhook_endpoints SET deleted_at = now(), status = 'disabled'"
+		" WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL RETURNING id),"
+		" d AS (UPDATE webhook_deliveries SET status = 'dead', locked_until = NULL,"
+		" last_error = 'endpoint deleted' WHERE endpoint_id IN (SELECT id FROM w)"
+		" AND status = 'pending') SELECT id FROM w" },
+	[DB_STMT_DELIVERY_LIST] = { "delivery_list",
+		"SELECT coalesce(json_agg(webhook_delivery_object(d) ORDER BY d.created DESC, d.id DESC),"
+		" '[]')::text FROM (SELECT * FROM webhook_deliveries WHERE user_id = $1"
+		" AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR event_id = $3)"
+		" AND ($4::text IS NULL OR endpoint_id = $4)"
+		" ORDER BY created DESC, id DESC LIMIT $5) d" },
+	[DB_STMT_DELIVERY_REPLAY] = { "delivery_replay", "SELECT relay_replay($1, $2)::text" },
+	[DB_STMT_RELAY_FANOUT] = { "relay_fanout", "SELECT relay_fanout($1)" },
+	[DB_STMT_RELAY_CLAIM] = { "relay_claim",
+		"SELECT delivery_id, event_id, endpoint_id, attempts, url, secret, body"
+		" FROM relay_claim($1, $2)" },
+	[DB_STMT_RELAY_RECORD] = { "relay_record", "SELECT relay_record($1::json)" },
+	[DB_STMT_RELAY_REPLAY_DEAD] = { "relay_replay_dead",
+		"UPDATE webhook_deliveries SET status = 'pending', attempts = 0,"
+		" next_attempt_at = now(), locked_until = NULL"
+		" WHERE status = 'dead' AND ($1::text IS NULL OR endpoint_id = $1)" },
+	[DB_STMT_RELAY_STATUS] = { "relay_status",
+		"SELECT (SELECT count(*) FROM outbox_events WHERE published_at IS NULL),"
+		" (SELECT coalesce(extract(epoch FROM now() - min(created)), 0)::float8"
+		"    FROM outbox_events WHERE published_at IS NULL),"
+		" (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),"
+		" (SELECT coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)::float8"
+		"    FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()),"
+		" (SELECT count(*) FROM webhook_deliveries WHERE status = 'dead')" },
+	[DB_STMT_EVENT_PURGE] = { "event_purge",
+		"DELETE FROM outbox_events WHERE seq IN (SELECT seq FROM outbox_events"
+		" WHERE published_at IS NOT NULL"
+		" AND created < now() - $1::bigint * interval '1 millisecond'"
+		" ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)" },
 };

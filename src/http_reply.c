@@ -135,3 +135,45 @@ fail:
 	http_reply_error(r, rc, NULL, NULL);
 	return rc;
 }
+
+int http_reply_list(struct http_req *r, const char *url, const char *data_json, bool has_more)
+{
+	static const char fmt[] = "{\"object\":\"list\",\"url\":\"%s\",\"has_more\":%s,\"data\":%s}";
+	size_t len = sizeof(fmt) + strlen(url) + strlen(data_json) + 8;
+	char *body = malloc(len);
+	int n;
+
+	if (body == NULL)
+		return http_reply_error(r, PAY_ENOMEM, NULL, NULL);
+	n = snprintf(body, len, fmt, url, has_more ? "true" : "false", data_json);
+	http_reply(r, 200, body, (size_t)n, NULL, 0);
+	free(body);
+	return r->status;
+}
+
+int http_query_param(const struct http_req *r, const char *name, char *buf, size_t buflen)
+{
+	const char *q = r->ri->query_string;
+	int n;
+
+	if (q == NULL)
+		return -1;
+	n = mg_get_var(q, strlen(q), name, buf, buflen);
+	return n >= 0 ? n : (n == -1 ? -1 : -2);
+}
+
+int http_reply_with_member(struct http_req *r, int status, const char *json, const char *name,
+			   const char *value)
+{
+	json_t *obj = json_loads(json, 0, NULL);
+	char *text = NULL;
+
+	if (obj == NULL || json_object_set_new(obj, name, json_string(value)) != 0 ||
+	    (text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+		http_reply_error(r, PAY_ENOMEM, NULL, NULL);
+	else
+		http_reply(r, status, text, strlen(text), NULL, 0);
+	free(text);
+	json_decref(obj);
+	return r->status;
+}

@@ -34,25 +34,43 @@ static const struct http_route http_routes[] = {
 	{ "POST", "/v1/charges", true, api_charges_create },
 	{ "POST", "/charge", true, api_charges_create },
 	{ "GET", "/v1/charges/{id}", true, api_charges_get },
+	{ "POST", "/v1/webhook_endpoints", true, api_webhooks_create },
+	{ "GET", "/v1/webhook_endpoints", true, api_webhooks_list },
+	{ "GET", "/v1/webhook_endpoints/{id}", true, api_webhooks_get },
+	{ "DELETE", "/v1/webhook_endpoints/{id}", true, api_webhooks_delete },
+	{ "GET", "/v1/webhook_deliveries", true, api_deliveries_list },
+	{ "POST", "/v1/webhook_deliveries/{id}/retry", true, api_deliveries_retry },
 	{ "GET", "/healthz", false, api_health_live },
 	{ "GET", "/readyz", false, api_health_ready },
 };
 
 #define HTTP_NROUTES (sizeof(http_routes) / sizeof(http_routes[0]))
 
-/* Matches path against pattern; sets *id to the {id} segment when there is one. */
-static bool http_route_matches(const char *pattern, const char *path, const char **id)
+/*
+ * Matches path against pattern. "{id}" stands for one non-empty path
+ * segment, which *id then points at (its length in *id_len); the rest of
+ * the pattern must follow it exactly.
+ */
+static bool http_route_matches(const char *pattern, const char *path, const char **id,
+			       size_t *id_len)
 {
-	const char *brace = strstr(pattern, "{id}");
+	const char *brace = strstr(pattern, "{id}"), *end;
 	size_t plen;
 
 	*id = NULL;
+	*id_len = 0;
 	if (brace == NULL)
 		return strcmp(pattern, path) == 0;
 	plen = (size_t)(brace - pattern);
-	if (strncmp(pattern, path, plen) != 0 || path[plen] == '\0' || strchr(path + plen, '/'))
+	if (strncmp(pattern, path, plen) != 0 || path[plen] == '\0' || path[plen] == '/')
+		return false;
+	end = strchr(path + plen, '/');
+	if (end == NULL)
+		end = path + strlen(path);
+	if (strcmp(end, brace + 4) != 0)
 		return false;
 	*id = path + plen;
+	*id_len = (size_t)(end - *id);
 	return true;
 }
 
@@ -84,7 +102,9 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	struct http_req r;
 	const struct http_route *route = NULL;
 	const char *path, *sent_id, *id = NULL;
+	char id_buf[IDS_MAX + 8];
 	bool path_known = false;
+	size_t id_len = 0;
 	size_t i;
 
 	memset(&r, 0, sizeof(r));
@@ -100,12 +120,14 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 
 	path = r.ri->local_uri ? r.ri->local_uri : "";
 	for (i = 0; i < HTTP_NROUTES; i++) {
-		if (!http_route_matches(http_routes[i].pattern, path, &id))
+		if (!http_route_matches(http_routes[i].pattern, path, &id, &id_len))
 			continue;
 		path_known = true;
 		if (strcmp(http_routes[i].method, r.ri->request_method) == 0) {
 			route = &http_routes[i];
-			r.path_id = id;
+			/* An over-long id cannot exist; keep a truncated copy that will not match. */
+			snprintf(id_buf, sizeof(id_buf), "%.*s", (int)id_len, id ? id : "");
+			r.path_id = id ? id_buf : NULL;
 			break;
 		}
 	}

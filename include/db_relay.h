@@ -1,0 +1,64 @@
+/* db_relay.h - the relay's queries: fan-out, claiming, recording attempts, replay, status. */
+#ifndef PAYMENTS_DB_RELAY_H
+#define PAYMENTS_DB_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db.h"
+#include "ids.h"
+
+/* One leased delivery: where to send which event. Strings are owned (db_relay_jobs_free). */
+struct db_delivery_job {
+	char delivery_id[IDS_MAX];
+	char event_id[IDS_MAX];
+	char endpoint_id[IDS_MAX];
+	int attempts;          /* attempts made before this one */
+	char *url;
+	char *secret;
+	char *body;            /* the event object */
+	size_t body_len;
+};
+
+/* The outcome of one attempt, as recorded. */
+struct db_delivery_outcome {
+	const char *delivery_id;
+	bool ok;
+	int status_code;       /* 0 when no HTTP response */
+	const char *error;     /* NULL on success */
+	int duration_ms;
+	long long delay_ms;    /* backoff before the next attempt */
+	bool dead;             /* that was the last attempt */
+};
+
+struct db_relay_status {
+	long long unpublished;
+	double oldest_unpublished_s;
+	long long pending_deliveries;
+	double oldest_due_s;
+	long long dead_deliveries;
+};
+
+/* Fans out up to batch unpublished events; *n is how many were published. */
+int db_relay_fanout(struct db_conn *c, int batch, int *n) __attribute__((warn_unused_result));
+
+/* Leases up to batch due deliveries for lease_ms. *jobs (n entries) is freed with db_relay_jobs_free. */
+int db_relay_claim(struct db_conn *c, int batch, long long lease_ms, struct db_delivery_job **jobs,
+		   int *n) __attribute__((warn_unused_result));
+void db_relay_jobs_free(struct db_delivery_job *jobs, int n);
+
+/* Records n outcomes in one round trip. */
+int db_relay_record(struct db_conn *c, const struct db_delivery_outcome *o, int n)
+	__attribute__((warn_unused_result));
+
+/* Puts every dead delivery (of endpoint_id, when not NULL) back in the queue; *n is how many. */
+int db_relay_replay_dead(struct db_conn *c, const char *endpoint_id, long long *n)
+	__attribute__((warn_unused_result));
+
+int db_relay_status(struct db_conn *c, struct db_relay_status *st) __attribute__((warn_unused_result));
+
+/* Deletes at most batch published events older than retention_ms (and their deliveries). */
+int db_event_purge(struct db_conn *c, long long retention_ms, int batch, long long *n)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,31 @@
+/* urlcheck.h - webhook URL rules and the server-side request forgery guard (libcurl URL API). */
+#ifndef PAYMENTS_URLCHECK_H
+#define PAYMENTS_URLCHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define URLCHECK_MAX 2048
+
+/*
+ * Checks that url is an absolute http or https URL with a host, at most
+ * URLCHECK_MAX bytes, and copies the host into host (hostlen bytes).
+ * Returns PAY_OK or PAY_EPARAM_INVALID.
+ */
+int urlcheck_parse(const char *url, char *host, size_t hostlen) __attribute__((warn_unused_result));
+
+/*
+ * True when the textual IPv4 or IPv6 address is loopback, private,
+ * link-local, carrier-grade NAT, multicast, unspecified or reserved: no
+ * address a public webhook receiver can have. Unparseable text counts as
+ * private.
+ */
+bool urlcheck_ip_private(const char *ip);
+
+/*
+ * Resolves host and returns PAY_OK when every address is public,
+ * PAY_EPARAM_INVALID when any is private or the name does not resolve.
+ */
+int urlcheck_host_public(const char *host) __attribute__((warn_unused_result));
+
+#endif

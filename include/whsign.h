@@ -1,0 +1,29 @@
+/* whsign.h - Standard Webhooks signing secrets and signatures (libsodium). */
+#ifndef PAYMENTS_WHSIGN_H
+#define PAYMENTS_WHSIGN_H
+
+#include <stddef.h>
+
+#define WHSIGN_PREFIX "whsec_"
+#define WHSIGN_KEY_BYTES 32
+#define WHSIGN_SECRET_MAX 96      /* "whsec_" + base64 of up to 64 bytes + NUL */
+#define WHSIGN_SIGNATURE_MAX 64   /* "v1," + base64 of 32 bytes + NUL */
+
+/* Writes "whsec_" + base64 of 32 random bytes into out (WHSIGN_SECRET_MAX bytes). */
+void whsign_secret_generate(char *out);
+
+/*
+ * Decodes the key bytes of a secret ("whsec_<base64>") into key (64 bytes
+ * room). Returns PAY_OK with *len set, or PAY_EPARAM_INVALID.
+ */
+int whsign_secret_decode(const char *secret, unsigned char *key, size_t *len);
+
+/*
+ * Computes the webhook-signature header value "v1,<base64 HMAC-SHA256 of
+ * msg_id.timestamp.body keyed by the decoded secret>" into out
+ * (WHSIGN_SIGNATURE_MAX bytes). Returns PAY_OK or PAY_EPARAM_INVALID.
+ */
+int whsign_sign(const char *secret, const char *msg_id, long long timestamp, const char *body,
+		size_t body_len, char *out) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,172 @@
+/* db_relay.c - the relay's queries: fan-out, claiming, recording attempts, replay, status. */
+#include "db_relay.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+int db_relay_fanout(struct db_conn *c, int batch, int *n)
+{
+	struct db_params p = { 0 };
+	char limit[16], *v = NULL;
+	int rc;
+
+	*n = 0;
+	snprintf(limit, sizeof(limit), "%d", batch);
+	db_param_text(&p, limit);
+	rc = db_query_text(c, DB_STMT_RELAY_FANOUT, &p, &v);
+	if (rc == PAY_OK)
+		*n = atoi(v);
+	free(v);
+	return rc;
+}
+
+void db_relay_jobs_free(struct db_delivery_job *jobs, int n)
+{
+	int i;
+
+	for (i = 0; jobs != NULL && i < n; i++) {
+		free(jobs[i].url);
+		free(jobs[i].secret);
+		free(jobs[i].body);
+	}
+	free(jobs);
+}
+
+int db_relay_claim(struct db_conn *c, int batch, long long lease_ms, struct db_delivery_job **jobs,
+		   int *n)
+{
+	struct db_params p = { 0 };
+	struct db_result *r = NULL;
+	struct db_delivery_job *j = NULL;
+	char limit[16], lease[24];
+	int i, rows = 0, rc;
+
+	*jobs = NULL;
+	*n = 0;
+	snprintf(limit, sizeof(limit), "%d", batch);
+	snprintf(lease, sizeof(lease), "%lld", lease_ms);
+	db_param_text(&p, limit);
+	db_param_text(&p, lease);
+	rc = db_exec(c, DB_STMT_RELAY_CLAIM, &p, false, &r);
+	if (rc != PAY_OK)
+		goto out;
+	rows = db_result_rows(r);
+	if (rows == 0)
+		goto out;
+	j = calloc((size_t)rows, sizeof(*j));
+	if (j == NULL) {
+		rc = PAY_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < rows; i++) {
+		snprintf(j[i].delivery_id, IDS_MAX, "%s", db_value(r, i, 0));
+		snprintf(j[i].event_id, IDS_MAX, "%s", db_value(r, i, 1));
+		snprintf(j[i].endpoint_id, IDS_MAX, "%s", db_value(r, i, 2));
+		j[i].attempts = atoi(db_value(r, i, 3));
+		j[i].url = strdup(db_value(r, i, 4));
+		j[i].secret = strdup(db_value(r, i, 5));
+		j[i].body = strdup(db_value(r, i, 6));
+		j[i].body_len = (size_t)db_value_length(r, i, 6);
+		if (j[i].url == NULL || j[i].secret == NULL || j[i].body == NULL) {
+			rc = PAY_ENOMEM;
+			goto out;
+		}
+	}
+	*jobs = j;   /* ownership passes to the caller */
+	*n = rows;
+	j = NULL;
+out:
+	db_relay_jobs_free(j, rows);
+	db_result_free(r);
+	return rc;
+}
+
+int db_relay_record(struct db_conn *c, const struct db_delivery_outcome *o, int n)
+{
+	struct db_params p = { 0 };
+	struct db_result *r = NULL;
+	json_t *arr = json_array();
+	char *text = NULL;
+	int i, rc = PAY_ENOMEM;
+
+	if (arr == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		json_t *row = json_pack("{s:s, s:b, s:o, s:s?, s:i, s:I, s:b}",
+					"id", o[i].delivery_id, "ok", o[i].ok,
+					"code", o[i].status_code ? json_integer(o[i].status_code) : json_null(),
+					"error", o[i].error, "duration_ms", o[i].duration_ms,
+					"delay_ms", (json_int_t)o[i].delay_ms, "dead", o[i].dead);
+
+		if (row == NULL || json_array_append_new(arr, row) != 0)
+			goto out;
+	}
+	text = json_dumps(arr, JSON_COMPACT);
+	if (text == NULL)
+		goto out;
+	db_param_text(&p, text);
+	rc = db_exec(c, DB_STMT_RELAY_RECORD, &p, false, &r);
+out:
+	db_result_free(r);
+	free(text);
+	json_decref(arr);
+	return rc;
+}
+
+int db_relay_replay_dead(struct db_conn *c, const char *endpoint_id, long long *n)
+{
+	struct db_params p = { 0 };
+	struct db_result *r = NULL;
+	int rc;
+
+	*n = 0;
+	db_param_text(&p, endpoint_id);
+	rc = db_exec(c, DB_STMT_RELAY_REPLAY_DEAD, &p, false, &r);
+	if (rc == PAY_OK)
+		*n = db_result_affected(r);
+	db_result_free(r);
+	return rc;
+}
+
+int db_relay_status(struct db_conn *c, struct db_relay_status *st)
+{
+	struct db_result *r = NULL;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = db_exec(c, DB_STMT_RELAY_STATUS, NULL, false, &r);
+	if (rc != PAY_OK)
+		goto out;
+	st->unpublished = atoll(db_value(r, 0, 0));
+	st->oldest_unpublished_s = atof(db_value(r, 0, 1));
+	st->pending_deliveries = atoll(db_value(r, 0, 2));
+	st->oldest_due_s = atof(db_value(r, 0, 3));
+	st->dead_deliveries = atoll(db_value(r, 0, 4));
+out:
+	db_result_free(r);
+	return rc;
+}
+
+int db_event_purge(struct db_conn *c, long long retention_ms, int batch, long long *n)
+{
+	struct db_params p = { 0 };
+	struct db_result *r = NULL;
+	char ret[24], limit[16];
+	int rc;
+
+	*n = 0;
+	snprintf(ret, sizeof(ret), "%lld", retention_ms);
+	snprintf(limit, sizeof(limit), "%d", batch);
+	db_param_text(&p, ret);
+	db_param_text(&p, limit);
+	rc = db_exec(c, DB_STMT_EVENT_PURGE, &p, false, &r);
+	if (rc == PAY_OK)
+		*n = db_result_affected(r);
+	db_result_free(r);
+	return rc;
+}

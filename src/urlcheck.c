@@ -1,0 +1,106 @@
+/* urlcheck.c - webhook URL rules and the server-side request forgery guard (libcurl URL API). */
+#include "urlcheck.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <curl/curl.h>
+
+#include "err.h"
+
+int urlcheck_parse(const char *url, char *host, size_t hostlen)
+{
+	CURLU *u = NULL;
+	char *scheme = NULL, *h = NULL;
+	int rc = PAY_EPARAM_INVALID;
+
+	if (url == NULL || strlen(url) > URLCHECK_MAX)
+		goto out;
+	u = curl_url();
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+		goto out;
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0))
+		goto out;
+	if (curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || h[0] == '\0' ||
+	    strlen(h) >= hostlen)
+		goto out;
+	/* IPv6 literals come back bracketed; strip the brackets for resolving. */
+	if (h[0] == '[') {
+		size_t n = strlen(h);
+
+		if (n < 3 || h[n - 1] != ']')
+			goto out;
+		memcpy(host, h + 1, n - 2);
+		host[n - 2] = '\0';
+	} else {
+		strcpy(host, h);
+	}
+	rc = PAY_OK;
+out:
+	curl_free(scheme);
+	curl_free(h);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+static bool urlcheck_v4_private(const unsigned char *a)
+{
+	return a[0] == 0 || a[0] == 10 || a[0] == 127 || a[0] >= 224 ||
+	       (a[0] == 100 && (a[1] & 0xC0) == 64) ||       /* 100.64.0.0/10 */
+	       (a[0] == 169 && a[1] == 254) ||
+	       (a[0] == 172 && (a[1] & 0xF0) == 16) ||
+	       (a[0] == 192 && a[1] == 168) ||
+	       (a[0] == 192 && a[1] == 0 && a[2] == 0) ||    /* 192.0.0.0/24 */
+	       (a[0] == 198 && (a[1] & 0xFE) == 18);         /* 198.18.0.0/15 */
+}
+
+bool urlcheck_ip_private(const char *ip)
+{
+	unsigned char a[16];
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
+	static const unsigned char zero[16] = { 0 };
+
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return urlcheck_v4_private(a);
+	if (inet_pton(AF_INET6, ip, a) != 1)
+		return true;
+	if (memcmp(a, mapped, 12) == 0)
+		return urlcheck_v4_private(a + 12);
+	if (memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1))   /* :: and ::1 */
+		return true;
+	return (a[0] & 0xFE) == 0xFC ||                   /* fc00::/7 unique local */
+	       (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) || /* fe80::/10 link-local */
+	       a[0] == 0xFF;                              /* multicast */
+}
+
+int urlcheck_host_public(const char *host)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char ip[INET6_ADDRSTRLEN];
+	int rc = PAY_EPARAM_INVALID;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		goto out;
+	rc = PAY_OK;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		const void *addr = ai->ai_family == AF_INET ?
+			(const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr :
+			(const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+
+		if (inet_ntop(ai->ai_family, addr, ip, sizeof(ip)) == NULL || urlcheck_ip_private(ip))
+			rc = PAY_EPARAM_INVALID;
+	}
+out:
+	if (res != NULL)
+		freeaddrinfo(res);
+	return rc;
+}
