@@ -4,6 +4,9 @@
 
 #include "http.h"
 
+struct db_conn;
+struct db_idem_result;
+
 /*
  * Authenticates "Authorization: Bearer sk_test_..." and sets r->user_id.
  * Returns PAY_OK, or an error after replying with it (401, or 503 when the
@@ -11,10 +14,42 @@
  */
 int api_authenticate_or_reply(struct http_req *r) __attribute__((warn_unused_result));
 
+/* Checks the Idempotency-Key header. Returns PAY_OK with *key set, or the error after replying 400. */
+int api_idempotency_key_or_reply(struct http_req *r, const char **key)
+	__attribute__((warn_unused_result));
+
+/*
+ * Answers an idempotent create from the database's rc and result: the new
+ * or stored status and body with Idempotent-Replayed, 409 on a fingerprint
+ * mismatch, or the error. Returns the status sent.
+ */
+int api_reply_idempotent(struct http_req *r, int rc, const struct db_idem_result *res);
+
+/* Reads one object of the user's: the signature shared by db_charge_get, db_refund_get, ... */
+typedef int (*api_fetch_fn)(struct db_conn *c, const char *user_id, const char *id, char **json);
+
+/*
+ * Answers GET .../{id}: 200 with the object when r->path_id has the prefix
+ * and fetch finds it for this user, else 404 (a malformed id, a missing
+ * object and another user's object look the same). Returns the status sent.
+ */
+int api_reply_object(struct http_req *r, const char *prefix, api_fetch_fn fetch, const char *what);
+
 /* POST /v1/charges and POST /charge. */
 int api_charges_create(struct http_req *r);
 /* GET /v1/charges/{id}. */
 int api_charges_get(struct http_req *r);
+
+/* POST /v1/refunds and GET /v1/refunds/{id}. */
+int api_refunds_create(struct http_req *r);
+int api_refunds_get(struct http_req *r);
+
+/* GET /v1/charges, /v1/refunds, /v1/events: keyset-paginated lists. */
+int api_charges_list(struct http_req *r);
+int api_refunds_list(struct http_req *r);
+int api_events_list(struct http_req *r);
+/* GET /v1/events/{id}. */
+int api_events_get(struct http_req *r);
 
 /* POST, GET (list), GET {id}, DELETE {id} on /v1/webhook_endpoints. */
 int api_webhooks_create(struct http_req *r);

@@ -48,4 +48,7 @@ int charge_check_metadata_count(size_t nkeys);
 int charge_check_metadata_key(const char *s, size_t len);
 int charge_check_metadata_value(const char *s, size_t len);
 
+/* True for a refund reason Stripe accepts: duplicate, fraudulent, requested_by_customer. */
+int charge_refund_reason_valid(const char *reason);
+
 #endif

@@ -25,6 +25,10 @@ enum db_stmt {
 	DB_STMT_RELAY_REPLAY_DEAD,
 	DB_STMT_RELAY_STATUS,
 	DB_STMT_EVENT_PURGE,
+	DB_STMT_CREATE_REFUND,
+	DB_STMT_GET_REFUND,
+	DB_STMT_GET_EVENT,
+	DB_STMT_LIST_PAGE,
 	DB_STMT_COUNT
 };
 
@@ -59,8 +63,9 @@ void db_conn_close(struct db_conn *c);
 int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, bool binary_result,
 	    struct db_result **res) __attribute__((warn_unused_result));
 
-/* The SQLSTATE of the last failed db_exec on c, or "". */
+/* The SQLSTATE and primary message of the last failed db_exec on c, or "". */
 const char *db_conn_sqlstate(const struct db_conn *c);
+const char *db_conn_error(const struct db_conn *c);
 
 int db_result_rows(const struct db_result *r);
 /* Borrowed value of row, col; NULL for SQL NULL. Valid until db_result_free. */

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "db.h"
+#include "db_idem.h"
 
 /* Everything create_charge() needs; all strings borrowed from the caller. */
 struct db_charge_new {
@@ -26,24 +27,13 @@ struct db_charge_new {
 	const char *request_id;
 };
 
-enum db_charge_outcome { DB_CHARGE_CREATED, DB_CHARGE_REPLAYED, DB_CHARGE_MISMATCH };
-
-/* What the database answered; body is owned and freed by db_charge_result_fini. */
-struct db_charge_result {
-	enum db_charge_outcome outcome;
-	int status;
-	char *body;
-	size_t body_len;
-};
-
 /*
  * Runs create_charge() in one round trip. Returns PAY_OK with *out filled,
  * PAY_EIDEM_IN_USE when a concurrent request with the same key held it past
  * wait_ms, PAY_EUNAVAILABLE or PAY_EINTERNAL.
  */
-int db_charge_create(struct db_conn *c, const struct db_charge_new *in, struct db_charge_result *out)
+int db_charge_create(struct db_conn *c, const struct db_charge_new *in, struct db_idem_result *out)
 	__attribute__((warn_unused_result));
-void db_charge_result_fini(struct db_charge_result *r);
 
 /*
  * Reads the charge object JSON of id if it belongs to user_id. Returns

@@ -2,7 +2,30 @@
 #ifndef PAYMENTS_DB_IDEM_H
 #define PAYMENTS_DB_IDEM_H
 
+#include <stddef.h>
+
 #include "db.h"
+
+/* What an idempotent create answered: a new object, a replay, or a fingerprint mismatch. */
+enum db_idem_outcome { DB_IDEM_CREATED, DB_IDEM_REPLAYED, DB_IDEM_MISMATCH };
+
+/* The stored (or new) response under a key; body is owned (db_idem_result_fini). */
+struct db_idem_result {
+	enum db_idem_outcome outcome;
+	int status;
+	char *body;
+	size_t body_len;
+};
+
+/*
+ * Runs an idempotent create statement (create_charge, create_refund: both
+ * return outcome, status_code, body) and reads its row into out. Returns
+ * PAY_OK, PAY_EIDEM_IN_USE when a concurrent request with the same key held
+ * it too long, or a db_exec error (then db_conn_sqlstate tells more).
+ */
+int db_idem_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p,
+		 struct db_idem_result *out) __attribute__((warn_unused_result));
+void db_idem_result_fini(struct db_idem_result *r);
 
 /*
  * Deletes at most batch expired keys in one short transaction, skipping

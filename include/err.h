@@ -39,6 +39,8 @@ enum pay_err {
 	PAY_ECONFIG = -28,           /* bad setting or command line */
 	PAY_EIO = -29,               /* file or system call failed */
 	PAY_ESTATE = -30,            /* operation refused in the object's state */
+	PAY_EALREADY_REFUNDED = -31,
+	PAY_ENOT_REFUNDABLE = -32,   /* a failed charge */
 };
 
 struct err_info {

@@ -9,7 +9,6 @@
 #include "db.h"
 #include "db_charge.h"
 #include "err.h"
-#include "idem.h"
 #include "ids.h"
 
 /*
@@ -36,38 +35,29 @@ out:
 int api_charges_create(struct http_req *r)
 {
 	const struct cfg *cfg = r->app->cfg;
-	const char *key = http_header(r, "Idempotency-Key");
 	char charge_id[IDS_MAX], event_id[IDS_MAX];
-	struct db_charge_result res = { 0 };
+	struct db_idem_result res = { 0 };
 	struct db_charge_new in = { 0 };
 	struct chargereq req = { 0 };
 	struct body_error berr = { 0 };
-	struct http_header replayed;
 	struct db_conn *conn = NULL;
+	const char *key = NULL;
 	char *decline_body = NULL;
 	int rc;
 
-	rc = http_read_json_body_or_reply(r);
-	if (rc != PAY_OK)
+	if (http_read_json_body_or_reply(r) != PAY_OK || api_idempotency_key_or_reply(r, &key) != PAY_OK)
 		goto out;
-	rc = idem_key_check(key);
-	if (rc != PAY_OK) {
-		http_reply_error(r, rc, NULL, NULL);
-		goto out;
-	}
 	rc = chargereq_parse(&req, r->body, r->body_len, &berr);
 	if (rc != PAY_OK) {
 		http_reply_error(r, berr.err, berr.param, berr.message);
 		goto out;
 	}
-
 	ids_generate(charge_id, sizeof(charge_id), "ch_");
 	ids_generate(event_id, sizeof(event_id), "evt_");
 	if (req.outcome != CHARGE_SUCCEEDED) {
 		decline_body = api_decline_body(&req, charge_id);
 		if (decline_body == NULL) {
-			rc = PAY_ENOMEM;
-			http_reply_error(r, rc, NULL, NULL);
+			http_reply_error(r, PAY_ENOMEM, NULL, NULL);
 			goto out;
 		}
 	}
@@ -89,28 +79,13 @@ int api_charges_create(struct http_req *r)
 	in.request_id = r->request_id;
 
 	rc = db_pool_acquire(r->app->pool, &conn);
-	if (rc != PAY_OK) {
-		http_reply_error(r, rc, NULL, NULL);
-		goto out;
+	if (rc == PAY_OK) {
+		rc = db_charge_create(conn, &in, &res);
+		db_pool_release(r->app->pool, conn);
 	}
-	rc = db_charge_create(conn, &in, &res);
-	db_pool_release(r->app->pool, conn);
-	if (rc != PAY_OK) {
-		http_reply_error(r, rc, NULL, NULL);
-		goto out;
-	}
-	if (res.outcome == DB_CHARGE_MISMATCH) {
-		rc = PAY_EIDEM_REUSED;
-		http_reply_error(r, rc, NULL, NULL);
-		goto out;
-	}
-	r->replayed = res.outcome == DB_CHARGE_REPLAYED;
-	replayed = (struct http_header){ "Idempotent-Replayed", r->replayed ? "true" : "false" };
-	if (res.status == 402)
-		r->error_code = "card_declined";
-	http_reply(r, res.status, res.body, res.body_len, &replayed, 1);
+	api_reply_idempotent(r, rc, &res);
 out:
-	db_charge_result_fini(&res);
+	db_idem_result_fini(&res);
 	chargereq_fini(&req);
 	free(decline_body);
 	return r->status;
@@ -118,26 +93,5 @@ out:
 
 int api_charges_get(struct http_req *r)
 {
-	struct db_conn *conn = NULL;
-	char *json = NULL;
-	int rc;
-
-	/* A malformed id cannot exist: answer 404 without asking the database. */
-	if (!ids_valid(r->path_id, "ch_")) {
-		rc = PAY_ENOT_FOUND;
-		goto out;
-	}
-	rc = db_pool_acquire(r->app->pool, &conn);
-	if (rc != PAY_OK)
-		goto out;
-	rc = db_charge_get(conn, r->user_id, r->path_id, &json);
-	db_pool_release(r->app->pool, conn);
-out:
-	if (rc == PAY_OK)
-		http_reply(r, 200, json, strlen(json), NULL, 0);
-	else
-		http_reply_error(r, rc, rc == PAY_ENOT_FOUND ? "id" : NULL,
-				 rc == PAY_ENOT_FOUND ? "No such charge." : NULL);
-	free(json);
-	return r->status;
+	return api_reply_object(r, "ch_", db_charge_get, "charge");
 }

@@ -119,23 +119,7 @@ int api_webhooks_list(struct http_req *r)
 
 int api_webhooks_get(struct http_req *r)
 {
-	struct db_conn *conn = NULL;
-	char *json = NULL;
-	int rc = PAY_ENOT_FOUND;
-
-	if (ids_valid(r->path_id, "we_"))
-		rc = db_pool_acquire(r->app->pool, &conn);
-	if (conn != NULL) {
-		rc = db_webhook_get(conn, r->user_id, r->path_id, &json);
-		db_pool_release(r->app->pool, conn);
-	}
-	if (rc == PAY_OK)
-		http_reply(r, 200, json, strlen(json), NULL, 0);
-	else
-		http_reply_error(r, rc, rc == PAY_ENOT_FOUND ? "id" : NULL,
-				 rc == PAY_ENOT_FOUND ? "No such webhook endpoint." : NULL);
-	free(json);
-	return r->status;
+	return api_reply_object(r, "we_", db_webhook_get, "webhook endpoint");
 }
 
 int api_webhooks_delete(struct http_req *r)

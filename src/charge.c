@@ -124,3 +124,15 @@ int charge_check_metadata_value(const char *s, size_t len)
 {
 	return charge_utf8_chars(s, len) > CHARGE_METADATA_VALUE_MAX ? PAY_EMETADATA : PAY_OK;
 }
+
+int charge_refund_reason_valid(const char *reason)
+{
+	static const char *const reasons[] = { "duplicate", "fraudulent", "requested_by_customer", NULL };
+	size_t i;
+
+	for (i = 0; reason != NULL && reasons[i] != NULL; i++) {
+		if (strcmp(reasons[i], reason) == 0)
+			return 1;
+	}
+	return 0;
+}

@@ -18,6 +18,7 @@ struct db_conn {
 	PGconn *pg;
 	bool broken;
 	char sqlstate[6];
+	char message[160];
 	struct db_conn *next_free;
 };
 
@@ -133,6 +134,11 @@ const char *db_conn_sqlstate(const struct db_conn *c)
 	return c->sqlstate;
 }
 
+const char *db_conn_error(const struct db_conn *c)
+{
+	return c->message;
+}
+
 /* Connection-class failures the client may simply retry: 08xxx, 57P01-57P03, 53300. */
 static bool db_sqlstate_unavailable(const char *s)
 {
@@ -152,6 +158,7 @@ int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, boo
 
 	*out = NULL;
 	c->sqlstate[0] = '\0';
+	c->message[0] = '\0';
 	for (i = 0; p != NULL && i < p->n; i++)
 		formats[i] = p->lengths[i] >= 0 ? 1 : 0;
 	res = PQexecPrepared(c->pg, db_stmt_defs[stmt].name, p ? p->n : 0, p ? p->values : NULL,
@@ -171,6 +178,14 @@ int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, boo
 	}
 	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
+	snprintf(c->message, sizeof(c->message), "%s",
+		 res && PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
+		 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "");
+	/* Refusals raised on purpose by our SQL functions (class PR) are answers, not faults. */
+	if (strncmp(c->sqlstate, "PR", 2) == 0) {
+		rc = PAY_ESTATE;
+		goto out;
+	}
 	if (PQstatus(c->pg) != CONNECTION_OK || db_sqlstate_unavailable(c->sqlstate)) {
 		c->broken = true;
 		rc = PAY_EUNAVAILABLE;

@@ -61,6 +61,16 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		" (SELECT coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)::float8"
 		"    FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()),"
 		" (SELECT count(*) FROM webhook_deliveries WHERE status = 'dead')" },
+	[DB_STMT_CREATE_REFUND] = { "create_refund",
+		"SELECT outcome, status_code, body FROM create_refund("
+		"$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)" },
+	[DB_STMT_GET_REFUND] = { "get_refund",
+		"SELECT refund_object(r)::text FROM refunds r WHERE r.id = $1 AND r.user_id = $2" },
+	[DB_STMT_GET_EVENT] = { "get_event",
+		"SELECT event_object(e)::text FROM outbox_events e WHERE e.id = $1 AND e.user_id = $2" },
+	[DB_STMT_LIST_PAGE] = { "list_page",
+		"SELECT data, has_more FROM list_page($1, $2, $3, $4, $5,"
+		" to_timestamp($6::bigint), to_timestamp($7::bigint), $8, $9)" },
 	[DB_STMT_EVENT_PURGE] = { "event_purge",
 		"DELETE FROM outbox_events WHERE seq IN (SELECT seq FROM outbox_events"
 		" WHERE published_at IS NOT NULL"

@@ -59,6 +59,10 @@ static const struct err_info err_table[] = {
 	[-PAY_EIO] = { 500, "api_error", "internal_error", "An I/O error occurred." },
 	[-PAY_ESTATE] = { 400, "invalid_request_error", "invalid_state",
 		"The object is not in a state that allows this request." },
+	[-PAY_EALREADY_REFUNDED] = { 400, "invalid_request_error", "charge_already_refunded",
+		"This charge has already been refunded in full." },
+	[-PAY_ENOT_REFUNDABLE] = { 400, "invalid_request_error", "charge_not_refundable",
+		"This charge failed, so there is nothing to refund." },
 };
 
 const struct err_info *err_info(int e)

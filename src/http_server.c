@@ -32,8 +32,14 @@ struct http_route {
 
 static const struct http_route http_routes[] = {
 	{ "POST", "/v1/charges", true, api_charges_create },
-	{ "POST", "/charge", true, api_charges_create },
+	{ "POST", "/charge", true, api_charges_create },  /* alias of POST /v1/charges */
+	{ "GET", "/v1/charges", true, api_charges_list },
 	{ "GET", "/v1/charges/{id}", true, api_charges_get },
+	{ "POST", "/v1/refunds", true, api_refunds_create },
+	{ "GET", "/v1/refunds", true, api_refunds_list },
+	{ "GET", "/v1/refunds/{id}", true, api_refunds_get },
+	{ "GET", "/v1/events", true, api_events_list },
+	{ "GET", "/v1/events/{id}", true, api_events_get },
 	{ "POST", "/v1/webhook_endpoints", true, api_webhooks_create },
 	{ "GET", "/v1/webhook_endpoints", true, api_webhooks_list },
 	{ "GET", "/v1/webhook_endpoints/{id}", true, api_webhooks_get },

@@ -1,0 +1,40 @@
+/* db_refund.h - refund queries: the one-round-trip create and the scoped read. */
+#ifndef PAYMENTS_DB_REFUND_H
+#define PAYMENTS_DB_REFUND_H
+
+#include <stdbool.h>
+
+#include "db.h"
+#include "db_idem.h"
+
+/* Everything create_refund() needs; strings borrowed. */
+struct db_refund_new {
+	const char *user_id;
+	const char *idempotency_key;
+	const unsigned char *fingerprint;   /* 32 bytes */
+	long long ttl_ms;
+	long long wait_ms;
+	const char *refund_id;
+	const char *charge_id;
+	long long amount;
+	bool has_amount;
+	const char *reason;
+	const char *metadata_json;
+	const char *request_id;
+	const char *refund_event_id;
+	const char *charge_event_id;
+};
+
+/*
+ * Runs create_refund() in one round trip. Returns PAY_OK with *out filled,
+ * PAY_ENOT_FOUND (no such charge of this user), PAY_EAMOUNT_TOO_LARGE,
+ * PAY_EALREADY_REFUNDED, PAY_ENOT_REFUNDABLE, PAY_EIDEM_IN_USE, or a db error.
+ */
+int db_refund_create(struct db_conn *c, const struct db_refund_new *in, struct db_idem_result *out)
+	__attribute__((warn_unused_result));
+
+/* The refund object JSON of id if it is user_id's (PAY_ENOT_FOUND otherwise); caller frees *json. */
+int db_refund_get(struct db_conn *c, const char *user_id, const char *id, char **json)
+	__attribute__((warn_unused_result));
+
+#endif

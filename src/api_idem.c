@@ -1,0 +1,32 @@
+/* api_idem.c - the HTTP side of idempotency, shared by every idempotent create. */
+#include "api.h"
+
+#include "db_idem.h"
+#include "err.h"
+#include "idem.h"
+
+int api_idempotency_key_or_reply(struct http_req *r, const char **key)
+{
+	int rc;
+
+	*key = http_header(r, "Idempotency-Key");
+	rc = idem_key_check(*key);
+	if (rc != PAY_OK)
+		http_reply_error(r, rc, NULL, NULL);
+	return rc;
+}
+
+int api_reply_idempotent(struct http_req *r, int rc, const struct db_idem_result *res)
+{
+	struct http_header replayed;
+
+	if (rc != PAY_OK)
+		return http_reply_error(r, rc, NULL, NULL);
+	if (res->outcome == DB_IDEM_MISMATCH)
+		return http_reply_error(r, PAY_EIDEM_REUSED, NULL, NULL);
+	r->replayed = res->outcome == DB_IDEM_REPLAYED;
+	replayed = (struct http_header){ "Idempotent-Replayed", r->replayed ? "true" : "false" };
+	if (res->status == 402)
+		r->error_code = "card_declined";
+	return http_reply(r, res->status, res->body, res->body_len, &replayed, 1);
+}
