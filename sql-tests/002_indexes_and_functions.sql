@@ -1,0 +1,78 @@
+-- 002_indexes_and_functions: the indexes, the foreign key and the functions of 0001_charges.sql.
+BEGIN;
+SELECT plan(22);
+
+-- Indexes, with their columns.
+SELECT has_index('api_keys', 'api_keys_user_id_idx', ARRAY['user_id'],
+    'api_keys has an index on user_id for listing a user''s keys.');
+SELECT has_index('charges', 'charges_user_created_idx', ARRAY['user_id', 'created', 'id'],
+    'charges has an index on (user_id, created, id) for newest-first lists.');
+SELECT has_index('idempotency_keys', 'idempotency_keys_expires_at_idx', ARRAY['expires_at'],
+    'idempotency_keys has an index on expires_at for the batched purge.');
+SELECT has_index('outbox_events', 'outbox_events_unpublished_idx', ARRAY['seq'],
+    'outbox_events has an index on seq for the relay''s claim query.');
+SELECT is((SELECT pg_get_expr(i.indpred, i.indrelid) FROM pg_index i
+            WHERE i.indexrelid = 'outbox_events_unpublished_idx'::regclass),
+          '(published_at IS NULL)',
+          'The relay''s index covers only unpublished events.');
+SELECT has_index('outbox_events', 'outbox_events_charge_idx', ARRAY['charge_id', 'seq'],
+    'outbox_events has an index on (charge_id, seq) for a charge''s events in order.');
+SELECT has_index('outbox_events', 'outbox_events_user_created_idx', ARRAY['user_id', 'created', 'id'],
+    'outbox_events has an index on (user_id, created, id) for newest-first lists.');
+SELECT ok((SELECT pg_get_indexdef('charges_user_created_idx'::regclass)
+             LIKE '%(user_id, created DESC, id DESC)'),
+          'The charges list index sorts created and id descending.');
+SELECT index_is_unique('public', 'outbox_events', 'outbox_events_id_key',
+    'The unique index on outbox_events.id exists.');
+SELECT index_is_primary('public', 'idempotency_keys', 'idempotency_keys_pkey',
+    'idempotency_keys_pkey is the primary key index.');
+
+-- The outbox's foreign key to charges.
+SELECT fk_ok('outbox_events', 'charge_id', 'charges', 'id',
+    'outbox_events.charge_id references charges.id.');
+
+-- charge_object(charges) -> json.
+SELECT has_function('charge_object', ARRAY['charges'],
+    'Function charge_object(charges) exists.');
+SELECT function_returns('charge_object', ARRAY['charges'], 'json',
+    'charge_object returns json.');
+SELECT function_lang_is('charge_object', ARRAY['charges'], 'sql',
+    'charge_object is written in SQL.');
+SELECT volatility_is('charge_object', ARRAY['charges'], 'stable',
+    'charge_object is STABLE.');
+
+-- create_charge(...) with sixteen IN parameters and (outcome, status_code, body) out.
+SELECT has_function('create_charge',
+    ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
+          'text', 'json', 'text', 'text', 'text', 'text'],
+    'Function create_charge exists with the sixteen parameters the service passes.');
+SELECT function_returns('create_charge',
+    ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
+          'text', 'json', 'text', 'text', 'text', 'text'],
+    'record', 'create_charge returns a record.');
+SELECT function_lang_is('create_charge',
+    ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
+          'text', 'json', 'text', 'text', 'text', 'text'],
+    'plpgsql', 'create_charge is written in PL/pgSQL.');
+SELECT volatility_is('create_charge',
+    ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
+          'text', 'json', 'text', 'text', 'text', 'text'],
+    'volatile', 'create_charge is VOLATILE, since it writes.');
+SELECT is((SELECT array_agg(n ORDER BY o) FROM pg_proc p,
+                  unnest(p.proargnames, p.proargmodes::text[]) WITH ORDINALITY AS a(n, m, o)
+            WHERE p.proname = 'create_charge' AND m = 'o'),
+          ARRAY['outcome', 'status_code', 'body'],
+          'create_charge returns outcome, status_code and body, in that order.');
+SELECT is((SELECT array_agg(n ORDER BY o) FROM pg_proc p,
+                  unnest(p.proargnames, p.proargmodes::text[]) WITH ORDINALITY AS a(n, m, o)
+            WHERE p.proname = 'create_charge' AND m = 'i'),
+          ARRAY['p_user_id', 'p_key', 'p_fingerprint', 'p_ttl_ms', 'p_wait_ms', 'p_charge_id',
+                'p_event_id', 'p_amount', 'p_currency', 'p_source', 'p_description',
+                'p_metadata', 'p_failure_code', 'p_decline_code', 'p_error_body',
+                'p_request_id'],
+          'create_charge takes its parameters in the order db_charge.c binds them.');
+SELECT is((SELECT count(*) FROM pg_proc WHERE proname = 'create_charge'), 1::bigint,
+          'There is exactly one create_charge, so calls are never ambiguous.');
+
+SELECT * FROM finish();
+ROLLBACK;
