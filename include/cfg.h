@@ -32,6 +32,7 @@ struct cfg {
 	long long migrate_lock_timeout_ms;
 	long long migrate_statement_timeout_ms;
 	int migrate_lock_retries;
+	char *sql_tests_dir;
 	int webhook_allow_private;
 	char *webhook_schedule;
 	int webhook_max_attempts;

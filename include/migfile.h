@@ -41,6 +41,13 @@ void migfile_checksum(const char *text, size_t len, char *hex);
 bool migfile_is_no_transaction(const char *text);
 
 /*
+ * Counts the SQL statements in text: semicolons outside quotes, quoted
+ * identifiers, dollar-quoted bodies and comments, plus a final statement
+ * without one. Comment-only text has 0 statements.
+ */
+int migfile_count_statements(const char *text);
+
+/*
  * Loads every migration in dir, sorted by version. Files that do not match
  * the name pattern are ignored; two files with one version are an error.
  * Returns PAY_OK, PAY_EIO or PAY_ECONFIG (after printing why). Free with

@@ -25,4 +25,22 @@ int migrate_up(const struct cfg *cfg, const struct migrate_opts *opts);
  */
 int migrate_status(const struct cfg *cfg);
 
+/* Prints the SQL that migrate_up would run, without running it. Returns 0, or 1 on a refusal. */
+int migrate_plan(const struct cfg *cfg, const struct migrate_opts *opts);
+
+/*
+ * Checks that every applied migration matches its file, that none failed and
+ * no index is invalid; then, when the server has pgTAP, runs every
+ * .sql file of cfg->sql_tests_dir in a transaction that is rolled back.
+ * Returns 0 when all is well, else 1.
+ */
+int migrate_verify(const struct cfg *cfg);
+
+/*
+ * Records an operator's decision about a failed migration: applied (it was
+ * finished by hand) or rolled back (it left nothing; up runs it again).
+ * Returns the exit code.
+ */
+int migrate_resolve(const struct cfg *cfg, int version, bool applied);
+
 #endif

@@ -93,6 +93,8 @@ static const struct cfg_setting cfg_settings[] = {
 	{ "statement-timeout", "PAYMENTS_MIGRATE_STATEMENT_TIMEOUT", CFG_DURATION, "10m",
 	  CFG_AT(migrate_statement_timeout_ms), 0, CFG_DAY, CFG_MIGRATE,
 	  "statement_timeout of each migration statement (0: none)" },
+	{ "sql-tests-dir", "PAYMENTS_SQL_TESTS_DIR", CFG_STR, "sql-tests", CFG_AT(sql_tests_dir), 0, 0,
+	  CFG_MIGRATE, "pgTAP files 'migrate verify' runs (in a rolled-back transaction)" },
 	{ "lock-retries", "PAYMENTS_MIGRATE_LOCK_RETRIES", CFG_INT, "3",
 	  CFG_AT(migrate_lock_retries), 0, 100, CFG_MIGRATE,
 	  "times a migration that hit lock_timeout is retried, with backoff" },

@@ -1,4 +1,4 @@
-/* cmd_migrate.c - 'payments migrate up|status'. */
+/* cmd_migrate.c - 'payments migrate up|status|plan|verify|resolve'. */
 #include "cmd.h"
 
 #include <stdio.h>
@@ -10,9 +10,16 @@
 
 static void migrate_usage(FILE *f)
 {
-	fprintf(f, "usage: payments migrate up [--target N] [--allow-out-of-order]\n"
-		   "       payments migrate status   (exit 1 when anything is pending, failed,\n"
-		   "                                  modified or missing)\n\n");
+	fprintf(f,
+		"usage: payments migrate up [--target N] [--allow-out-of-order]\n"
+		"       payments migrate status    applied (time, checksum, duration), pending,\n"
+		"                                  failed, modified, missing; exit 1 if any is not applied\n"
+		"       payments migrate plan [--target N] [--allow-out-of-order]\n"
+		"                                  print the SQL 'up' would run, without running it\n"
+		"       payments migrate verify    checksums match, nothing failed, no invalid index;\n"
+		"                                  then the pgTAP suite in a rolled-back transaction\n"
+		"       payments migrate resolve N --applied|--rolled-back\n"
+		"                                  record an operator's decision on a failed migration\n\n");
 	cfg_usage(f, CFG_MIGRATE);
 }
 
@@ -20,8 +27,9 @@ int cmd_migrate(int argc, char **argv)
 {
 	struct migrate_opts opts = { 0 };
 	struct cfg cfg;
-	long long v;
-	int i, nargs, code = 2;
+	const char *cmd;
+	long long v = 0;
+	int i, nargs, resolve_as = -1, code = 2;
 
 	if (cfg_wants_help(argc, argv)) {
 		migrate_usage(stdout);
@@ -29,6 +37,7 @@ int cmd_migrate(int argc, char **argv)
 	}
 	if (cfg_load(&cfg, CFG_MIGRATE, argc, argv, &nargs) != PAY_OK)
 		return 2;
+	cmd = nargs > 0 ? argv[0] : "";
 	for (i = 1; i < nargs; i++) {
 		const char *a = argv[i];
 
@@ -38,18 +47,28 @@ int cmd_migrate(int argc, char **argv)
 			   cfg_parse_int(argv[i + 1], 1, 999999999, &v) == PAY_OK) {
 			opts.target = (int)v;
 			i++;
+		} else if (strcmp(a, "--applied") == 0 || strcmp(a, "--rolled-back") == 0) {
+			resolve_as = strcmp(a, "--applied") == 0;
+		} else if (strcmp(cmd, "resolve") == 0 && i == 1 &&
+			   cfg_parse_int(a, 1, 999999999, &v) == PAY_OK) {
+			opts.target = (int)v;
 		} else {
 			fprintf(stderr, "payments migrate: unknown argument '%s'\n", a);
 			goto out;
 		}
 	}
-	if (nargs >= 1 && strcmp(argv[0], "up") == 0) {
+	if (strcmp(cmd, "up") == 0)
 		code = migrate_up(&cfg, &opts);
-	} else if (nargs == 1 && strcmp(argv[0], "status") == 0) {
+	else if (strcmp(cmd, "plan") == 0)
+		code = migrate_plan(&cfg, &opts);
+	else if (strcmp(cmd, "status") == 0 && nargs == 1)
 		code = migrate_status(&cfg);
-	} else {
+	else if (strcmp(cmd, "verify") == 0 && nargs == 1)
+		code = migrate_verify(&cfg);
+	else if (strcmp(cmd, "resolve") == 0 && opts.target > 0 && resolve_as >= 0)
+		code = migrate_resolve(&cfg, opts.target, resolve_as == 1);
+	else
 		migrate_usage(stderr);
-	}
 out:
 	cfg_fini(&cfg);
 	return code;

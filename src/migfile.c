@@ -77,6 +77,62 @@ bool migfile_is_no_transaction(const char *text)
 	return false;
 }
 
+/* Length of the dollar-quote tag ("$$" or "$tag$") starting at p, or 0 when p starts none. */
+static size_t migfile_dollar_tag(const char *p)
+{
+	size_t i = 1;
+
+	if (p[0] != '$')
+		return 0;
+	while ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '_' ||
+	       (i > 1 && p[i] >= '0' && p[i] <= '9'))
+		i++;
+	return p[i] == '$' ? i + 1 : 0;
+}
+
+int migfile_count_statements(const char *text)
+{
+	const char *p = text, *end;
+	int n = 0;
+	bool pending = false;   /* non-blank, non-comment text since the last ';' */
+	size_t tag;
+
+	while (*p != '\0') {
+		if (p[0] == '-' && p[1] == '-') {
+			end = strchr(p, '\n');
+			p = end ? end : p + strlen(p);
+		} else if (p[0] == '/' && p[1] == '*') {
+			end = strstr(p + 2, "*/");
+			p = end ? end + 2 : p + strlen(p);
+		} else if (*p == '\'' || *p == '"') {
+			char q = *p++;
+
+			pending = true;
+			/* A doubled quote is an escaped quote: the loop just goes on past it. */
+			while (*p != '\0' && *p != q)
+				p++;
+			if (*p != '\0')
+				p++;
+		} else if ((tag = migfile_dollar_tag(p)) > 0) {
+			pending = true;
+			end = p + tag;
+			while (*end != '\0' && strncmp(end, p, tag) != 0)
+				end++;
+			p = *end != '\0' ? end + tag : end;
+		} else {
+			if (*p == ';') {
+				if (pending)
+					n++;
+				pending = false;
+			} else if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+				pending = true;
+			}
+			p++;
+		}
+	}
+	return n + (pending ? 1 : 0);
+}
+
 static int migfile_cmp(const void *a, const void *b)
 {
 	const struct migfile *x = a, *y = b;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -301,6 +302,12 @@ static int migrate_apply(PGconn *pg, const struct cfg *cfg, const struct migfile
 	long long start = 0;
 	int attempt, rc = PAY_EINTERNAL;
 
+	if (f->no_transaction && migfile_count_statements(f->sql) != 1) {
+		fprintf(stderr, "payments migrate: %s is marked payments:no-transaction but holds %d"
+			" statements; such a migration must be exactly one statement (split it)\n",
+			f->filename, migfile_count_statements(f->sql));
+		return PAY_ECONFIG;
+	}
 	for (attempt = 0; attempt <= cfg->migrate_lock_retries; attempt++) {
 		if (attempt > 0) {
 			fprintf(stderr, "payments migrate: %s hit lock_timeout; retry %d of %d\n",
@@ -339,86 +346,191 @@ static int migrate_apply(PGconn *pg, const struct cfg *cfg, const struct migfile
 	return rc;
 }
 
-int migrate_up(const struct cfg *cfg, const struct migrate_opts *opts)
+/* Everything a migrate command works on: the files, the connection and the history. */
+struct migrate_session {
+	PGconn *pg;
+	struct migfile_set files;
+	struct migrate_history h;
+	int max_applied;
+};
+
+/*
+ * Loads the files, connects (waiting for the database), takes the migration
+ * lock when lock is set, and reads the history. Returns PAY_OK or an error
+ * after printing it; migrate_close is safe either way.
+ */
+static int migrate_open(const struct cfg *cfg, struct migrate_session *s, bool lock)
 {
-	struct migfile_set files = { 0 };
-	struct migrate_history h = { 0 };
+	int i, rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = migfile_load_dir(cfg->migrations_dir, &s->files);
+	if (rc != PAY_OK)
+		return rc;
+	s->pg = migrate_connect(cfg);
+	if (s->pg == NULL)
+		return PAY_EUNAVAILABLE;
+	if (lock && migrate_lock(s->pg, cfg->migrate_wait_ms) != PAY_OK)
+		return PAY_ESTATE;
+	if (migrate_command(s->pg, MIGRATE_HISTORY_DDL) != PAY_OK ||
+	    migrate_load_history(s->pg, &s->h) != PAY_OK)
+		return PAY_EINTERNAL;
+	for (i = 0; i < s->h.n; i++) {
+		if (strcmp(s->h.rows[i].status, "applied") == 0 && s->h.rows[i].version > s->max_applied)
+			s->max_applied = s->h.rows[i].version;
+	}
+	return PAY_OK;
+}
+
+static void migrate_close(struct migrate_session *s)
+{
+	if (s->pg != NULL)
+		PQfinish(s->pg);   /* ends the session, releasing the advisory lock */
+	free(s->h.rows);
+	migfile_set_fini(&s->files);
+	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Fills pending (room for every file) with the files up would apply, in
+ * order, and their count in *n. Returns PAY_OK, or PAY_ESTATE after printing
+ * why when an applied file changed or vanished, or a new file is numbered
+ * below the last applied one without allow_out_of_order.
+ */
+static int migrate_pending(const struct migrate_session *s, const struct migrate_opts *opts,
+			   const struct migfile **pending, int *n)
+{
 	const struct migrate_row *row;
-	PGconn *pg = NULL;
-	int max_applied = 0, applied = 0, i, code = 1;
 	size_t k;
 
-	if (migfile_load_dir(cfg->migrations_dir, &files) != PAY_OK)
-		goto out;
-	pg = migrate_connect(cfg);
-	if (pg == NULL)
-		goto out;
-	if (migrate_lock(pg, cfg->migrate_wait_ms) != PAY_OK)
-		goto out;
-	if (migrate_command(pg, MIGRATE_HISTORY_DDL) != PAY_OK ||
-	    migrate_load_history(pg, &h) != PAY_OK ||
-	    migrate_check_applied(&h, &files) != PAY_OK ||
-	    migrate_set_timeouts(pg, cfg) != PAY_OK)
-		goto out;
-	for (i = 0; i < h.n; i++) {
-		if (strcmp(h.rows[i].status, "applied") == 0 && h.rows[i].version > max_applied)
-			max_applied = h.rows[i].version;
-	}
-	for (k = 0; k < files.n; k++) {
-		const struct migfile *f = &files.files[k];
+	*n = 0;
+	if (migrate_check_applied(&s->h, &s->files) != PAY_OK)
+		return PAY_ESTATE;
+	for (k = 0; k < s->files.n; k++) {
+		const struct migfile *f = &s->files.files[k];
 
-		row = migrate_find_row(&h, f->version);
+		row = migrate_find_row(&s->h, f->version);
 		if (row != NULL && strcmp(row->status, "applied") == 0)
 			continue;
 		if (opts->target > 0 && f->version > opts->target)
 			break;
-		if (f->version < max_applied && !opts->allow_out_of_order) {
+		if (f->version < s->max_applied && !opts->allow_out_of_order) {
 			fprintf(stderr, "payments migrate: %s is numbered below the last applied"
 				" migration (%04d); renumber it or pass --allow-out-of-order\n",
-				f->filename, max_applied);
+				f->filename, s->max_applied);
+			return PAY_ESTATE;
+		}
+		pending[(*n)++] = f;
+	}
+	return PAY_OK;
+}
+
+/*
+ * Prints every invalid index (what a failed CREATE INDEX CONCURRENTLY
+ * leaves behind) with what to do about it. Returns how many there are.
+ */
+static int migrate_report_invalid_indexes(PGconn *pg)
+{
+	PGresult *res = PQexec(pg,
+		"SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text"
+		" FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+		" WHERE NOT i.indisvalid AND c.relnamespace = 'public'::regnamespace ORDER BY 1");
+	int i, n = 0;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		n = PQntuples(res);
+		for (i = 0; i < n; i++)
+			fprintf(stderr, "payments migrate: index %s on %s is INVALID (left by a failed"
+				" CREATE INDEX CONCURRENTLY); run 'DROP INDEX CONCURRENTLY %s;' and"
+				" then 'payments migrate up' again\n", PQgetvalue(res, i, 0),
+				PQgetvalue(res, i, 1), PQgetvalue(res, i, 0));
+	}
+	PQclear(res);
+	return n;
+}
+
+int migrate_up(const struct cfg *cfg, const struct migrate_opts *opts)
+{
+	struct migrate_session s;
+	const struct migfile **pending = NULL;
+	int i, n = 0, code = 1;
+
+	if (migrate_open(cfg, &s, true) != PAY_OK || migrate_set_timeouts(s.pg, cfg) != PAY_OK)
+		goto out;
+	pending = calloc(s.files.n + 1, sizeof(*pending));
+	if (pending == NULL || migrate_pending(&s, opts, pending, &n) != PAY_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		printf("applying %s%s\n", pending[i]->filename,
+		       pending[i]->no_transaction ? " (no transaction)" : "");
+		fflush(stdout);
+		if (migrate_apply(s.pg, cfg, pending[i]) != PAY_OK) {
+			if (pending[i]->no_transaction)
+				migrate_report_invalid_indexes(s.pg);
 			goto out;
 		}
-		printf("applying %s%s\n", f->filename, f->no_transaction ? " (no transaction)" : "");
-		fflush(stdout);
-		if (migrate_apply(pg, cfg, f) != PAY_OK)
+		if (pending[i]->no_transaction && migrate_report_invalid_indexes(s.pg) > 0)
 			goto out;
-		applied++;
 	}
-	printf("%d migration(s) applied; database is up to date%s\n", applied,
+	printf("%d migration(s) applied; database is up to date%s\n", n,
 	       opts->target > 0 ? " to the target" : "");
 	code = 0;
 out:
-	if (pg != NULL)
-		PQfinish(pg);   /* ends the session, releasing the advisory lock */
-	free(h.rows);
-	migfile_set_fini(&files);
+	free(pending);
+	migrate_close(&s);
+	return code;
+}
+
+int migrate_plan(const struct cfg *cfg, const struct migrate_opts *opts)
+{
+	struct migrate_session s;
+	const struct migfile **pending = NULL;
+	int i, n = 0, code = 1;
+
+	if (migrate_open(cfg, &s, false) != PAY_OK)
+		goto out;
+	pending = calloc(s.files.n + 1, sizeof(*pending));
+	if (pending == NULL || migrate_pending(&s, opts, pending, &n) != PAY_OK)
+		goto out;
+	printf("-- payments migrate plan: %d pending migration(s); nothing has been run.\n", n);
+	printf("SET lock_timeout = '%lldms';\nSET statement_timeout = '%lldms';\n",
+	       cfg->migrate_lock_timeout_ms, cfg->migrate_statement_timeout_ms);
+	for (i = 0; i < n; i++) {
+		const struct migfile *f = pending[i];
+
+		printf("\n-- %s (checksum %s)%s\n", f->filename, f->checksum,
+		       f->no_transaction ? ", outside a transaction" : "");
+		if (!f->no_transaction)
+			printf("BEGIN;\n");
+		printf("%s%s", f->sql, f->sql[0] && f->sql[strlen(f->sql) - 1] == '\n' ? "" : "\n");
+		printf("-- then recorded in payments_schema_history as version %d, applied\n", f->version);
+		if (!f->no_transaction)
+			printf("COMMIT;\n");
+	}
+	code = 0;
+out:
+	free(pending);
+	migrate_close(&s);
 	return code;
 }
 
 int migrate_status(const struct cfg *cfg)
 {
-	struct migfile_set files = { 0 };
-	struct migrate_history h = { 0 };
+	struct migrate_session s;
 	const struct migrate_row *row;
 	const struct migfile *f;
-	PGconn *pg = NULL;
 	int i, problems = 0, code = 1;
 	size_t k;
 
-	if (migfile_load_dir(cfg->migrations_dir, &files) != PAY_OK)
-		goto out;
-	pg = migrate_connect(cfg);
-	if (pg == NULL)
-		goto out;
-	if (migrate_command(pg, MIGRATE_HISTORY_DDL) != PAY_OK || migrate_load_history(pg, &h) != PAY_OK)
+	if (migrate_open(cfg, &s, false) != PAY_OK)
 		goto out;
 	printf("%-8s %-32s %-9s %-21s %9s %s\n", "VERSION", "NAME", "STATE", "APPLIED AT",
 	       "DURATION", "CHECKSUM");
-	for (k = 0; k < files.n; k++) {
+	for (k = 0; k < s.files.n; k++) {
 		const char *state = "pending";
 
-		f = &files.files[k];
-		row = migrate_find_row(&h, f->version);
+		f = &s.files.files[k];
+		row = migrate_find_row(&s.h, f->version);
 		if (row != NULL && strcmp(row->status, "applied") == 0)
 			state = strcmp(row->checksum, f->checksum) == 0 ? "applied" : "MODIFIED";
 		else if (row != NULL)
@@ -430,21 +542,169 @@ int migrate_status(const struct cfg *cfg)
 		if (row != NULL && row->error[0] != '\0' && strcmp(row->status, "failed") == 0)
 			printf("         error: %s\n", row->error);
 	}
-	for (i = 0; i < h.n; i++) {
-		if (migrate_find_file(&files, h.rows[i].version) == NULL) {
-			printf("%04d     %-32s %-9s %-21s %7dms %.12s\n", h.rows[i].version,
-			       h.rows[i].name, "MISSING", h.rows[i].installed_at,
-			       h.rows[i].execution_ms, h.rows[i].checksum);
+	for (i = 0; i < s.h.n; i++) {
+		if (migrate_find_file(&s.files, s.h.rows[i].version) == NULL) {
+			printf("%04d     %-32s %-9s %-21s %7dms %.12s\n", s.h.rows[i].version,
+			       s.h.rows[i].name, "MISSING", s.h.rows[i].installed_at,
+			       s.h.rows[i].execution_ms, s.h.rows[i].checksum);
 			problems++;
 		}
 	}
+	problems += migrate_report_invalid_indexes(s.pg);
 	printf("%d problem(s): %s\n", problems,
-	       problems ? "pending, failed, modified or missing migrations" : "up to date");
+	       problems ? "pending, failed, modified or missing migrations, or invalid indexes" :
+	       "up to date");
 	code = problems ? 1 : 0;
 out:
-	if (pg != NULL)
-		PQfinish(pg);
-	free(h.rows);
-	migfile_set_fini(&files);
+	migrate_close(&s);
+	return code;
+}
+
+/*
+ * Runs one pgTAP file inside a transaction that is rolled back, creating the
+ * extension inside it too. Returns the number of failed tests (or 1 when the
+ * file itself failed).
+ */
+static int migrate_run_tap(PGconn *pg, const char *path)
+{
+	char *sql = NULL;
+	size_t len = 0;
+	PGresult *res;
+	int i, failed = 0, planned = 0, ran = 0;
+	FILE *f = fopen(path, "rb");
+
+	if (f == NULL)
+		return 1;
+	if (fseek(f, 0, SEEK_END) == 0 && (len = (size_t)ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (sql = malloc(len + 1)) != NULL && fread(sql, 1, len, f) == len)
+		sql[len] = '\0';
+	else
+		failed = 1;
+	fclose(f);
+	if (failed || migrate_command(pg, "BEGIN") != PAY_OK ||
+	    migrate_command(pg, "CREATE EXTENSION IF NOT EXISTS pgtap") != PAY_OK ||
+	    !PQsendQuery(pg, sql)) {
+		failed = 1;
+		goto out;
+	}
+	while ((res = PQgetResult(pg)) != NULL) {
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 1) {
+			for (i = 0; i < PQntuples(res); i++) {
+				const char *line = PQgetvalue(res, i, 0);
+
+				if (strncmp(line, "not ok", 6) == 0) {
+					failed++;
+					printf("  %s\n", line);
+				} else if (strncmp(line, "ok", 2) == 0) {
+					ran++;
+				} else if (strncmp(line, "1..", 3) == 0) {
+					planned = atoi(line + 3);
+				}
+			}
+		} else if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+			printf("  error: %s", PQresultErrorMessage(res));
+			failed++;
+		}
+		PQclear(res);
+	}
+	if (planned > 0 && ran + failed != planned)
+		failed++;
+out:
+	migrate_command(pg, "ROLLBACK");
+	free(sql);
+	return failed;
+}
+
+int migrate_verify(const struct cfg *cfg)
+{
+	struct migrate_session s;
+	struct dirent **names = NULL;
+	PGresult *res = NULL;
+	char path[4096];
+	int i, n = 0, problems = 0, failed, code = 1;
+
+	if (migrate_open(cfg, &s, false) != PAY_OK)
+		goto out;
+	if (migrate_check_applied(&s.h, &s.files) != PAY_OK)
+		problems++;
+	for (i = 0; i < s.h.n; i++) {
+		if (strcmp(s.h.rows[i].status, "failed") == 0) {
+			fprintf(stderr, "payments migrate: migration %04d_%s failed: %s\n",
+				s.h.rows[i].version, s.h.rows[i].name, s.h.rows[i].error);
+			problems++;
+		}
+	}
+	problems += migrate_report_invalid_indexes(s.pg);
+	printf("checksums: %s\n", problems ? "PROBLEMS (see above)" : "every applied migration matches its file");
+
+	res = PQexec(s.pg, "SELECT 1 FROM pg_available_extensions WHERE name = 'pgtap'");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) == 0) {
+		printf("pgTAP: not installed on the server; database tests skipped\n");
+	} else if ((n = scandir(cfg->sql_tests_dir, &names, NULL, alphasort)) < 0) {
+		printf("pgTAP: no test directory '%s'; database tests skipped\n", cfg->sql_tests_dir);
+		n = 0;
+	} else {
+		for (i = 0; i < n; i++) {
+			size_t l = strlen(names[i]->d_name);
+
+			if (l < 5 || strcmp(names[i]->d_name + l - 4, ".sql") != 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", cfg->sql_tests_dir, names[i]->d_name);
+			failed = migrate_run_tap(s.pg, path);
+			printf("pgTAP %s: %s\n", names[i]->d_name, failed ? "FAILED" : "ok");
+			problems += failed;
+		}
+	}
+	printf("%d problem(s)\n", problems);
+	code = problems ? 1 : 0;
+out:
+	for (i = 0; names != NULL && i < n; i++)
+		free(names[i]);
+	free(names);
+	PQclear(res);
+	migrate_close(&s);
+	return code;
+}
+
+int migrate_resolve(const struct cfg *cfg, int version, bool applied)
+{
+	struct migrate_session s;
+	const struct migrate_row *row;
+	const struct migfile *f;
+	char v[16];
+	const char *vals[2];
+	PGresult *res = NULL;
+	int code = 1;
+
+	if (migrate_open(cfg, &s, true) != PAY_OK)
+		goto out;
+	row = migrate_find_row(&s.h, version);
+	f = migrate_find_file(&s.files, version);
+	if (row == NULL || strcmp(row->status, "failed") != 0 || f == NULL) {
+		fprintf(stderr, "payments migrate: version %d has no failed migration to resolve"
+			" (and its file must exist)\n", version);
+		goto out;
+	}
+	snprintf(v, sizeof(v), "%d", version);
+	vals[0] = v;
+	vals[1] = f->checksum;
+	/* --applied: the operator finished it by hand; --rolled-back: it left nothing, run it again. */
+	res = applied ?
+		PQexecParams(s.pg, "UPDATE payments_schema_history SET status = 'applied',"
+			     " checksum = $2, installed_by = current_user, installed_at = now(),"
+			     " error_sqlstate = NULL, error_message = 'resolved as applied by an operator'"
+			     " WHERE version = $1::int", 2, NULL, vals, NULL, NULL, 0) :
+		PQexecParams(s.pg, "DELETE FROM payments_schema_history WHERE version = $1::int"
+			     " AND status = 'failed'", 1, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "payments migrate: %s", PQresultErrorMessage(res));
+		goto out;
+	}
+	printf("migration %s recorded as %s\n", f->filename,
+	       applied ? "applied" : "rolled back (it will run again on the next up)");
+	code = 0;
+out:
+	PQclear(res);
+	migrate_close(&s);
 	return code;
 }
