@@ -10,17 +10,17 @@
 int db_idem_purge(struct db_conn *c, int batch, long long *deleted)
 {
 	struct db_params p = { 0 };
-	struct db_result *r = NULL;
+	char *v = NULL;
 	char limit[16];
 	int rc;
 
 	*deleted = 0;
 	snprintf(limit, sizeof(limit), "%d", batch);
 	db_param_text(&p, limit);
-	rc = db_exec(c, DB_STMT_PURGE_IDEMPOTENCY, &p, false, &r);
+	rc = db_query_text(c, DB_STMT_PURGE_IDEMPOTENCY, &p, &v);
 	if (rc == PAY_OK)
-		*deleted = db_result_affected(r);
-	db_result_free(r);
+		*deleted = atoll(v);
+	free(v);
 	return rc;
 }
 

@@ -121,15 +121,15 @@ out:
 int db_relay_replay_dead(struct db_conn *c, const char *endpoint_id, long long *n)
 {
 	struct db_params p = { 0 };
-	struct db_result *r = NULL;
+	char *v = NULL;
 	int rc;
 
 	*n = 0;
 	db_param_text(&p, endpoint_id);
-	rc = db_exec(c, DB_STMT_RELAY_REPLAY_DEAD, &p, false, &r);
+	rc = db_query_text(c, DB_STMT_RELAY_REPLAY_DEAD, &p, &v);
 	if (rc == PAY_OK)
-		*n = db_result_affected(r);
-	db_result_free(r);
+		*n = atoll(v);
+	free(v);
 	return rc;
 }
 
@@ -155,7 +155,7 @@ out:
 int db_event_purge(struct db_conn *c, long long retention_ms, int batch, long long *n)
 {
 	struct db_params p = { 0 };
-	struct db_result *r = NULL;
+	char *v = NULL;
 	char ret[24], limit[16];
 	int rc;
 
@@ -164,9 +164,9 @@ int db_event_purge(struct db_conn *c, long long retention_ms, int batch, long lo
 	snprintf(limit, sizeof(limit), "%d", batch);
 	db_param_text(&p, ret);
 	db_param_text(&p, limit);
-	rc = db_exec(c, DB_STMT_EVENT_PURGE, &p, false, &r);
+	rc = db_query_text(c, DB_STMT_EVENT_PURGE, &p, &v);
 	if (rc == PAY_OK)
-		*n = db_result_affected(r);
-	db_result_free(r);
+		*n = atoll(v);
+	free(v);
 	return rc;
 }

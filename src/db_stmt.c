@@ -15,9 +15,7 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL" },
 	[DB_STMT_PURGE_IDEMPOTENCY] = { "purge_idempotency",
 		/* Small batches, skipping rows a retry is reading or replacing right now. */
-		"DELETE FROM idempotency_keys WHERE ctid IN ("
-		" SELECT ctid FROM idempotency_keys WHERE expires_at <= now()"
-		" ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)" },
+		"SELECT purge_idempotency_keys($1)" },
 	[DB_STMT_PING] = { "ping", "SELECT 1" },
 	[DB_STMT_WEBHOOK_CREATE] = { "webhook_create",
 		"WITH w AS (INSERT INTO webhook_endpoints (id, user_id, url, enabled_events, secret)"
@@ -31,12 +29,7 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT webhook_endpoint_object(w)::text FROM webhook_endpoints w"
 		" WHERE w.id = $1 AND w.user_id = $2 AND w.deleted_at IS NULL" },
 	[DB_STMT_WEBHOOK_DELETE] = { "webhook_delete",
-		/* Pending deliveries to a deleted endpoint die with it, keeping their history. */
-		"WITH w AS (UPDATE webhook_endpoints SET deleted_at = now(), status = 'disabled'"
-		" WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL RETURNING id),"
-		" d AS (UPDATE webhook_deliveries SET status = 'dead', locked_until = NULL,"
-		" last_error = 'endpoint deleted' WHERE endpoint_id IN (SELECT id FROM w)"
-		" AND status = 'pending') SELECT id FROM w" },
+		"SELECT CASE WHEN delete_webhook_endpoint($1, $2) THEN $1::text END" },
 	[DB_STMT_DELIVERY_LIST] = { "delivery_list",
 		"SELECT coalesce(json_agg(webhook_delivery_object(d) ORDER BY d.created DESC, d.id DESC),"
 		" '[]')::text FROM (SELECT * FROM webhook_deliveries WHERE user_id = $1"
@@ -49,10 +42,7 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT delivery_id, event_id, endpoint_id, attempts, url, secret, body"
 		" FROM relay_claim($1, $2)" },
 	[DB_STMT_RELAY_RECORD] = { "relay_record", "SELECT relay_record($1::json)" },
-	[DB_STMT_RELAY_REPLAY_DEAD] = { "relay_replay_dead",
-		"UPDATE webhook_deliveries SET status = 'pending', attempts = 0,"
-		" next_attempt_at = now(), locked_until = NULL"
-		" WHERE status = 'dead' AND ($1::text IS NULL OR endpoint_id = $1)" },
+	[DB_STMT_RELAY_REPLAY_DEAD] = { "relay_replay_dead", "SELECT relay_replay_dead($1)" },
 	[DB_STMT_RELAY_STATUS] = { "relay_status",
 		"SELECT (SELECT count(*) FROM outbox_events WHERE published_at IS NULL),"
 		" (SELECT coalesce(extract(epoch FROM now() - min(created)), 0)::float8"
@@ -71,9 +61,5 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 	[DB_STMT_LIST_PAGE] = { "list_page",
 		"SELECT data, has_more FROM list_page($1, $2, $3, $4, $5,"
 		" to_timestamp($6::bigint), to_timestamp($7::bigint), $8, $9)" },
-	[DB_STMT_EVENT_PURGE] = { "event_purge",
-		"DELETE FROM outbox_events WHERE seq IN (SELECT seq FROM outbox_events"
-		" WHERE published_at IS NOT NULL"
-		" AND created < now() - $1::bigint * interval '1 millisecond'"
-		" ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)" },
+	[DB_STMT_EVENT_PURGE] = { "event_purge", "SELECT purge_published_events($1, $2)" },
 };
