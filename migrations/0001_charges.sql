@@ -81,7 +81,7 @@ LANGUAGE sql STABLE AS $$
                (c.amount_refunded = c.amount) AS refunded,
                c.failure_code,
                c.decline_code,
-               extract(epoch FROM c.created)::bigint AS created
+               floor(extract(epoch FROM c.created))::bigint AS created
     ) o
 $$;
 

@@ -60,7 +60,7 @@ LANGUAGE sql STABLE AS $$
         SELECT e.id,
                'event'::text AS object,
                e.type,
-               extract(epoch FROM e.created)::bigint AS created,
+               floor(extract(epoch FROM e.created))::bigint AS created,
                (SELECT row_to_json(d) FROM (SELECT e.data AS object) d) AS data,
                (SELECT row_to_json(q) FROM (SELECT e.request_id AS id,
                                                    e.idempotency_key) q) AS request
@@ -182,7 +182,7 @@ LANGUAGE sql STABLE AS $$
                w.url,
                to_json(w.enabled_events) AS enabled_events,
                w.status,
-               extract(epoch FROM w.created)::bigint AS created
+               floor(extract(epoch FROM w.created))::bigint AS created
     ) o
 $$;
 
@@ -197,14 +197,14 @@ LANGUAGE sql STABLE AS $$
                d.status,
                d.attempts,
                CASE WHEN d.status = 'pending'
-                    THEN extract(epoch FROM d.next_attempt_at)::bigint END AS next_attempt_at,
+                    THEN floor(extract(epoch FROM d.next_attempt_at))::bigint END AS next_attempt_at,
                d.last_status_code,
                d.last_error,
-               extract(epoch FROM d.created)::bigint AS created,
-               extract(epoch FROM d.delivered_at)::bigint AS delivered_at,
+               floor(extract(epoch FROM d.created))::bigint AS created,
+               floor(extract(epoch FROM d.delivered_at))::bigint AS delivered_at,
                (SELECT coalesce(json_agg(row_to_json(a) ORDER BY a.seq), '[]')
                   FROM (SELECT seq, status_code, error, duration_ms,
-                               extract(epoch FROM at)::bigint AS at
+                               floor(extract(epoch FROM at))::bigint AS at
                           FROM webhook_attempts WHERE delivery_id = d.id) a) AS attempt_history
     ) o
 $$;

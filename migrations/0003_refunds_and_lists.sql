@@ -57,7 +57,7 @@ LANGUAGE sql STABLE AS $$
                r.metadata,
                r.reason,
                r.status,
-               extract(epoch FROM r.created)::bigint AS created
+               floor(extract(epoch FROM r.created))::bigint AS created
     ) o
 $$;
 
