@@ -1,4 +1,4 @@
-/* test_migfile.c - unit tests of migration file names, normalisation, checksums and loading (migfile.c). */
+/* test_migfile.c - unit tests of migration file names, normalisation, checksums, statement counts and loading (migfile.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -267,6 +267,77 @@ static void test_no_transaction_finds_later_marker_after_inline_one(void **state
 	assert_true(migfile_is_no_transaction("SELECT 1; -- payments:no-transaction\n-- payments:no-transaction\n"));
 }
 
+static void assert_statements(const char *text, int want)
+{
+	int got = migfile_count_statements(text);
+
+	if (got != want)
+		fail_msg("%d statements counted in <%s>, want %d", got, text, want);
+}
+
+static void test_count_statements_is_zero_for_empty_and_comment_only_text(void **state)
+{
+	(void)state;
+	assert_statements("", 0);
+	assert_statements("\n  \t\n", 0);
+	assert_statements("-- payments:no-transaction\n-- nothing else\n", 0);
+	assert_statements("/* a; b */", 0);
+	assert_statements(";;", 0);
+}
+
+static void test_count_statements_counts_semicolons_and_a_final_statement(void **state)
+{
+	(void)state;
+	assert_statements("SELECT 1", 1);
+	assert_statements("SELECT 1;", 1);
+	assert_statements("SELECT 1;\n", 1);
+	assert_statements("SELECT 1; SELECT 2;", 2);
+	assert_statements("SELECT 1; SELECT 2", 2);
+	assert_statements("SELECT 1;;\n;", 1);
+}
+
+static void test_count_statements_ignores_semicolons_in_comments(void **state)
+{
+	(void)state;
+	assert_statements("-- payments:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a); -- one; two\n", 1);
+	assert_statements("/* first; second */ CREATE INDEX CONCURRENTLY i ON t (a);", 1);
+	assert_statements("SELECT 1 /* ; */ + 1;", 1);
+}
+
+static void test_count_statements_ignores_semicolons_in_quotes(void **state)
+{
+	(void)state;
+	assert_statements("SELECT ';';", 1);
+	assert_statements("SELECT 'it''s; fine';", 1);
+	assert_statements("SELECT 1 AS \"a;b\";", 1);
+	assert_statements("SELECT '--'; SELECT 2;", 2);
+	assert_statements("SELECT '/*'; SELECT 2;", 2);
+}
+
+static void test_count_statements_ignores_semicolons_in_dollar_quotes(void **state)
+{
+	(void)state;
+	assert_statements("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$;", 1);
+	assert_statements("CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$\n"
+			  "BEGIN PERFORM $$;$$; RETURN 1; END\n$body$;\nSELECT f();", 2);
+	assert_statements("PREPARE p AS SELECT $1; EXECUTE p(1);", 2);
+}
+
+/* PostgreSQL block comments nest: the first "*" "/" closes only the inner one. */
+static void test_count_statements_handles_nested_block_comments(void **state)
+{
+	(void)state;
+	assert_statements("/* outer /* inner */ still; a comment */\nCREATE INDEX CONCURRENTLY i ON t (a);", 1);
+}
+
+/* In an E'' string a backslash escapes the quote, so the string does not end there. */
+static void test_count_statements_handles_backslash_escapes_in_e_strings(void **state)
+{
+	(void)state;
+	assert_statements("SELECT E'\\''; CREATE INDEX CONCURRENTLY i ON t (a); SELECT 'x';", 3);
+	assert_statements("SELECT e'a\\'; b';", 1);
+}
+
 /* Writes text into dir/name. */
 static void write_file(const char *dir, const char *name, const char *text)
 {
@@ -385,6 +456,13 @@ int main(void)
 		cmocka_unit_test(test_no_transaction_finds_marker_on_its_own_line),
 		cmocka_unit_test(test_no_transaction_ignores_marker_inside_text),
 		cmocka_unit_test(test_no_transaction_finds_later_marker_after_inline_one),
+		cmocka_unit_test(test_count_statements_is_zero_for_empty_and_comment_only_text),
+		cmocka_unit_test(test_count_statements_counts_semicolons_and_a_final_statement),
+		cmocka_unit_test(test_count_statements_ignores_semicolons_in_comments),
+		cmocka_unit_test(test_count_statements_ignores_semicolons_in_quotes),
+		cmocka_unit_test(test_count_statements_ignores_semicolons_in_dollar_quotes),
+		cmocka_unit_test(test_count_statements_handles_nested_block_comments),
+		cmocka_unit_test(test_count_statements_handles_backslash_escapes_in_e_strings),
 		cmocka_unit_test(test_load_dir_sorts_and_ignores_other_files),
 		cmocka_unit_test(test_load_dir_refuses_two_files_with_one_version),
 		cmocka_unit_test(test_load_dir_reports_missing_directory),
