@@ -59,7 +59,7 @@ test: deps all $(UNIT_BINS)
 	@scripts/test.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do $$t; done
+	@failed=0; for t in $(UNIT_BINS); do $$t || failed=1; done; exit $$failed
 
 sqltest: all
 	@scripts/test.sh --only sql

@@ -23,21 +23,22 @@ struct migfile_set {
 };
 
 /*
- * Parses "NNNN_name.sql" (4+ digits, name of [a-z0-9_]). Returns PAY_OK with
+ * Parses "NNNN_name.sql" (4 to 9 digits, name of [a-z0-9_]). Returns PAY_OK with
  * *version and name (MIGFILE_NAME_MAX bytes) filled, or PAY_EPARAM_INVALID.
  */
 int migfile_parse_name(const char *filename, int *version, char *name);
 
 /*
  * Normalises migration text in place: drops a UTF-8 BOM and turns CRLF into
- * LF, so the checksum does not depend on the editor. Returns the new length.
+ * LF, so the checksum does not depend on the editor. text must have room for
+ * len + 1 bytes (a NUL is written at the end). Returns the new length.
  */
 size_t migfile_normalise(char *text, size_t len);
 
 /* Hex SHA-256 of len bytes into hex (MIGFILE_CHECKSUM_HEX bytes). */
 void migfile_checksum(const char *text, size_t len, char *hex);
 
-/* True when the text carries the "-- payments:no-transaction" marker on a line of its own. */
+/* True when a line starts with the "-- payments:no-transaction" marker (a comment may follow it). */
 bool migfile_is_no_transaction(const char *text);
 
 /*

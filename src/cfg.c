@@ -107,7 +107,7 @@ int cfg_parse_int(const char *s, long long min, long long max, long long *out)
 	char *end = NULL;
 	long long v;
 
-	if (s == NULL || *s == '\0')
+	if (s == NULL || !((*s >= '0' && *s <= '9') || *s == '-'))
 		return PAY_ECONFIG;
 	errno = 0;
 	v = strtoll(s, &end, 10);
@@ -212,7 +212,8 @@ int cfg_load(struct cfg *c, unsigned scope, int argc, char **argv, int *nargs)
 		const char *env = getenv(cfg_settings[k].env);
 
 		s = &cfg_settings[k];
-		if (env != NULL && *env != '\0')
+		/* Another command's setting keeps its default: its environment is not ours to judge. */
+		if (env != NULL && *env != '\0' && (s->scope & scope))
 			rc = cfg_set(c, s, env, s->env);
 		else if (s->def != NULL)
 			rc = cfg_set(c, s, s->def, "the default");
@@ -236,6 +237,11 @@ int cfg_load(struct cfg *c, unsigned scope, int argc, char **argv, int *nargs)
 		} else if (i + 1 < argc) {
 			value = argv[++i];
 		} else {
+			fprintf(stderr, "payments: --%s needs a value\n", s->flag);
+			rc = PAY_ECONFIG;
+			break;
+		}
+		if (*value == '\0' && s->def == NULL) {
 			fprintf(stderr, "payments: --%s needs a value\n", s->flag);
 			rc = PAY_ECONFIG;
 			break;

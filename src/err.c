@@ -67,9 +67,11 @@ static const struct err_info err_table[] = {
 
 const struct err_info *err_info(int e)
 {
-	size_t i = (size_t)(e <= 0 ? -e : -PAY_EINTERNAL);
+	size_t n = sizeof(err_table) / sizeof(err_table[0]);
+	/* Range-check before negating: -INT_MIN does not fit in an int. */
+	size_t i = (e <= 0 && e > -(int)n) ? (size_t)-e : (size_t)-PAY_EINTERNAL;
 
-	if (i >= sizeof(err_table) / sizeof(err_table[0]) || err_table[i].status == 0)
+	if (err_table[i].status == 0)
 		i = (size_t)-PAY_EINTERNAL;
 	return &err_table[i];
 }

@@ -90,6 +90,37 @@ static size_t migfile_dollar_tag(const char *p)
 	return p[i] == '$' ? i + 1 : 0;
 }
 
+/* Skips a block comment starting at p; PostgreSQL's block comments nest. */
+static const char *migfile_skip_block_comment(const char *p)
+{
+	int depth = 0;
+
+	do {
+		if (p[0] == '/' && p[1] == '*') {
+			depth++;
+			p += 2;
+		} else if (p[0] == '*' && p[1] == '/') {
+			depth--;
+			p += 2;
+		} else {
+			p++;
+		}
+	} while (depth > 0 && *p != '\0');
+	return p;
+}
+
+/* True when the quote at p opens an escape string (E'...'), where backslash escapes. */
+static bool migfile_escape_string(const char *text, const char *p)
+{
+	char before;
+
+	if (p == text || (p[-1] != 'E' && p[-1] != 'e'))
+		return false;
+	before = p - 1 == text ? ' ' : p[-2];
+	return !((before >= 'a' && before <= 'z') || (before >= 'A' && before <= 'Z') ||
+		 (before >= '0' && before <= '9') || before == '_' || before == '$');
+}
+
 int migfile_count_statements(const char *text)
 {
 	const char *p = text, *end;
@@ -102,15 +133,18 @@ int migfile_count_statements(const char *text)
 			end = strchr(p, '\n');
 			p = end ? end : p + strlen(p);
 		} else if (p[0] == '/' && p[1] == '*') {
-			end = strstr(p + 2, "*/");
-			p = end ? end + 2 : p + strlen(p);
+			p = migfile_skip_block_comment(p);
 		} else if (*p == '\'' || *p == '"') {
+			bool escapes = *p == '\'' && migfile_escape_string(text, p);
 			char q = *p++;
 
 			pending = true;
 			/* A doubled quote is an escaped quote: the loop just goes on past it. */
-			while (*p != '\0' && *p != q)
+			while (*p != '\0' && *p != q) {
+				if (escapes && *p == '\\' && p[1] != '\0')
+					p++;
 				p++;
+			}
 			if (*p != '\0')
 				p++;
 		} else if ((tag = migfile_dollar_tag(p)) > 0) {
