@@ -75,3 +75,6 @@ compile_commands.json:
 
 clean:
 	rm -rf build bin compile_commands.json
+
+# Longer-running targets (fuzz, bench, chaos, ...) live in mk/*.mk, one file per concern.
+-include mk/*.mk
