@@ -43,6 +43,12 @@ struct cfg {
 	long long relay_poll_ms;
 	long long relay_lease_ms;
 	long long event_retention_ms;
+	int rate_limit;
+	int rate_burst;
+	long long shutdown_timeout_ms;
+	char *tls_cert;
+	char *tls_key;
+	char *relay_metrics_listen;
 };
 
 /*
