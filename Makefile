@@ -41,6 +41,8 @@ bin/payments: $(BUILD)/payments
 	@mkdir -p bin
 	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
 
+$(OBJS): | deps
+
 $(BUILD)/%.o: src/%.c $(wildcard include/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
@@ -66,6 +68,9 @@ sqltest: all
 
 itest: all
 	@scripts/test.sh --only integration
+
+composecheck:
+	@scripts/test.sh --only compose
 
 compile_commands.json:
 	@{ echo '['; first=1; for f in $(SRCS) $(UNIT_SRCS); do \

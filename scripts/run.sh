@@ -33,12 +33,10 @@ start_background() {
 	echo "started $name (pid $!)"
 }
 
-# --- Relay: a later issue starts the webhook relay here, beside the API. -----
-# start_relay() {
-#	start_background relay bin/payments relay
-# }
-# start_relay
-# -----------------------------------------------------------------------------
+# The relay publishes committed events as signed webhooks, beside the API.
+start_relay() {
+	start_background relay bin/payments relay
+}
 
 # stop_all stops what start_background started; the traps below call it.
 # shellcheck disable=SC2317
@@ -85,6 +83,7 @@ EOF
 # The API runs as a background job that we wait for, so that the traps above
 # run as soon as a signal arrives, and so that when any of the processes ends
 # (a port in use, a crash) the others are stopped too.
+start_relay
 start_background api bin/payments serve
 set +e
 wait -n "${pids[@]}"
