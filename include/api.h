@@ -9,10 +9,10 @@ struct db_idem_result;
 
 /*
  * Authenticates "Authorization: Bearer sk_test_..." and sets r->user_id.
- * Returns PAY_OK, or an error after replying with it (401, or 503 when the
- * database is down).
+ * Returns PAY_OK, PAY_EAUTH_MISSING, PAY_EAUTH_INVALID or PAY_EUNAVAILABLE;
+ * replying is the caller's (it rate-limits first).
  */
-int api_authenticate_or_reply(struct http_req *r) __attribute__((warn_unused_result));
+int api_authenticate(struct http_req *r) __attribute__((warn_unused_result));
 
 /* Checks the Idempotency-Key header. Returns PAY_OK with *key set, or the error after replying 400. */
 int api_idempotency_key_or_reply(struct http_req *r, const char **key)
@@ -59,6 +59,9 @@ int api_webhooks_delete(struct http_req *r);
 /* GET /v1/webhook_deliveries?status=&event=&webhook_endpoint=&limit= and POST .../{id}/retry. */
 int api_deliveries_list(struct http_req *r);
 int api_deliveries_retry(struct http_req *r);
+
+/* GET /metrics: the Prometheus text format. */
+int api_metrics(struct http_req *r);
 
 /* GET /healthz: the process is alive. GET /readyz: the database answers. */
 int api_health_live(struct http_req *r);

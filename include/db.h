@@ -98,7 +98,7 @@ void db_pool_destroy(struct db_pool *p);
 int db_pool_acquire(struct db_pool *p, struct db_conn **out) __attribute__((warn_unused_result));
 void db_pool_release(struct db_pool *p, struct db_conn *c);
 
-/* Connections currently lent out, and acquisitions that had to wait (for metrics). */
-int db_pool_in_use(struct db_pool *p);
+/* Connections lent out now, the pool's size, and acquisitions that had to wait (for metrics). */
+void db_pool_stats(struct db_pool *p, int *in_use, int *size, unsigned long long *waits);
 
 #endif

@@ -41,6 +41,7 @@ enum pay_err {
 	PAY_ESTATE = -30,            /* operation refused in the object's state */
 	PAY_EALREADY_REFUNDED = -31,
 	PAY_ENOT_REFUNDABLE = -32,   /* a failed charge */
+	PAY_ERATE_LIMITED = -33,
 };
 
 struct err_info {

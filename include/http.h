@@ -10,16 +10,18 @@
 
 #include "apikey.h"
 #include "ids.h"
+#include "ratelimit.h"
 
 struct mg_connection;
 struct mg_request_info;
 struct cfg;
 struct db_pool;
 
-/* What every handler shares: settings and the database pool. */
+/* What every handler shares: settings, the database pool and the rate limiter. */
 struct http_app {
 	const struct cfg *cfg;
 	struct db_pool *pool;
+	struct ratelimit *limiter;
 };
 
 /* One request in flight. Lives on the worker thread's stack. */
@@ -35,6 +37,8 @@ struct http_req {
 	int status;                           /* status sent, 0 until then */
 	const char *error_code;               /* error code sent, for the access log */
 	bool replayed;
+	bool limited;                         /* rl holds this request's X-RateLimit-* state */
+	struct ratelimit_state rl;
 	struct timespec start;
 };
 
@@ -53,6 +57,9 @@ struct http_server;
 struct http_server *http_server_start(struct http_app *app);
 void http_server_stop(struct http_server *s);
 
+/* The names of the routes ("POST /v1/charges", ...), in the order metrics count them. */
+void http_route_names(const char *const **names, int *n);
+
 /* The value of request header name, or NULL. */
 const char *http_header(const struct http_req *r, const char *name);
 
@@ -62,6 +69,10 @@ const char *http_header(const struct http_req *r, const char *name);
  */
 int http_reply(struct http_req *r, int status, const char *body, size_t len,
 	       const struct http_header *extra, size_t nextra);
+
+/* http_reply with another Content-Type (e.g. the metrics' text format). */
+int http_reply_typed(struct http_req *r, int status, const char *content_type, const char *body,
+		     size_t len, const struct http_header *extra, size_t nextra);
 
 /*
  * The Stripe-shaped error object {"error":{type, code, message, param}} for

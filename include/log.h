@@ -1,4 +1,4 @@
-/* log.h - JSON-lines logging to stderr, one line per event. */
+/* log.h - JSON-lines logging to stderr, one line per event, written off the request path. */
 #ifndef PAYMENTS_LOG_H
 #define PAYMENTS_LOG_H
 
@@ -11,6 +11,16 @@ int log_set_level(const char *name);
 
 /* True when a line of this level would be written (to skip building it). */
 int log_enabled(enum log_level level);
+
+/*
+ * Starts the writer thread: from then on log lines are queued and written in
+ * the background, so a slow stderr never blocks a request (lines beyond the
+ * queue's room are dropped and counted). Returns PAY_OK or PAY_EINTERNAL.
+ */
+int log_start(void);
+
+/* Writes what is queued and stops the writer; later lines are written directly. */
+void log_stop(void);
 
 /*
  * Writes {"ts":..,"level":..,"msg":msg, ...fields} as one line. fields may be

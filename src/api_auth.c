@@ -9,7 +9,7 @@
 #include "db_apikey.h"
 #include "err.h"
 
-int api_authenticate_or_reply(struct http_req *r)
+int api_authenticate(struct http_req *r)
 {
 	unsigned char want[APIKEY_HASH_BYTES], stored[APIKEY_HASH_BYTES];
 	char key_id[APIKEY_ID_CHARS + 1], user[APIKEY_USER_MAX + 1];
@@ -38,7 +38,5 @@ int api_authenticate_or_reply(struct http_req *r)
 		snprintf(r->user_id, sizeof(r->user_id), "%s", user);
 out:
 	sodium_memzero(want, sizeof(want));
-	if (rc != PAY_OK)
-		http_reply_error(r, rc, NULL, NULL);
 	return rc;
 }

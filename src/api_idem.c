@@ -4,6 +4,7 @@
 #include "db_idem.h"
 #include "err.h"
 #include "idem.h"
+#include "metrics.h"
 
 int api_idempotency_key_or_reply(struct http_req *r, const char **key)
 {
@@ -20,11 +21,17 @@ int api_reply_idempotent(struct http_req *r, int rc, const struct db_idem_result
 {
 	struct http_header replayed;
 
+	if (rc == PAY_EIDEM_IN_USE)
+		metrics_conflict(true);
 	if (rc != PAY_OK)
 		return http_reply_error(r, rc, NULL, NULL);
-	if (res->outcome == DB_IDEM_MISMATCH)
+	if (res->outcome == DB_IDEM_MISMATCH) {
+		metrics_conflict(false);
 		return http_reply_error(r, PAY_EIDEM_REUSED, NULL, NULL);
+	}
 	r->replayed = res->outcome == DB_IDEM_REPLAYED;
+	if (r->replayed)
+		metrics_replay();
 	replayed = (struct http_header){ "Idempotent-Replayed", r->replayed ? "true" : "false" };
 	if (res->status == 402)
 		r->error_code = "card_declined";

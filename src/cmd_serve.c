@@ -1,8 +1,12 @@
-/* cmd_serve.c - 'payments serve': the HTTP API until SIGTERM or SIGINT. */
+/* cmd_serve.c - 'payments serve': the HTTP API until SIGTERM or SIGINT, then a bounded drain. */
 #include "cmd.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "db.h"
@@ -10,6 +14,56 @@
 #include "http.h"
 #include "log.h"
 #include "purge.h"
+#include "ratelimit.h"
+
+/* The drain: stops the HTTP server in a thread so the main thread can bound the wait. */
+struct serve_drain {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	bool done;
+	struct http_server *server;
+};
+
+static void *serve_drain_main(void *arg)
+{
+	struct serve_drain *d = arg;
+
+	http_server_stop(d->server);   /* stops accepting, lets in-flight requests finish */
+	pthread_mutex_lock(&d->lock);
+	d->done = true;
+	pthread_cond_signal(&d->done_cv);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+/* Stops the server within timeout_ms. Returns true when every in-flight request finished. */
+static bool serve_drain(struct http_server *server, long long timeout_ms)
+{
+	struct serve_drain d = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, server };
+	struct timespec at;
+	pthread_t thread;
+	bool done;
+
+	if (pthread_create(&thread, NULL, serve_drain_main, &d) != 0) {
+		http_server_stop(server);
+		return true;
+	}
+	clock_gettime(CLOCK_REALTIME, &at);
+	at.tv_sec += timeout_ms / 1000;
+	at.tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (at.tv_nsec >= 1000000000L) {
+		at.tv_sec++;
+		at.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d.lock);
+	while (!d.done && pthread_cond_timedwait(&d.done_cv, &d.lock, &at) == 0)
+		;
+	done = d.done;
+	pthread_mutex_unlock(&d.lock);
+	if (done)
+		pthread_join(thread, NULL);
+	return done;
+}
 
 int cmd_serve(int argc, char **argv)
 {
@@ -29,8 +83,8 @@ int cmd_serve(int argc, char **argv)
 		return 2;
 	if (nargs > 0 || log_set_level(cfg.log_level) != PAY_OK) {
 		fprintf(stderr, "payments serve: unexpected argument or bad log level\n");
-		code = 2;
-		goto out;
+		cfg_fini(&cfg);
+		return 2;
 	}
 	/* Block the stop signals in every thread; the main thread waits for them. */
 	sigemptyset(&stop);
@@ -38,11 +92,14 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (log_start() != PAY_OK)
+		goto out;
 
 	app.cfg = &cfg;
 	app.pool = db_pool_create(cfg.database_url, cfg.db_pool_size, cfg.db_pool_wait_ms,
 				  cfg.db_connect_timeout_ms);
-	if (app.pool == NULL)
+	app.limiter = ratelimit_create(cfg.rate_limit, cfg.rate_burst);
+	if (app.pool == NULL || app.limiter == NULL)
 		goto out;
 	server = http_server_start(&app);
 	if (server == NULL)
@@ -50,16 +107,29 @@ int cmd_serve(int argc, char **argv)
 	purge = purge_start(app.pool, cfg.purge_interval_ms, cfg.purge_batch);
 	if (purge == NULL)
 		goto out;
-	log_write(LOG_INFO, "serving", json_pack("{s:s, s:i, s:i}", "listen", cfg.listen,
-						 "threads", cfg.threads, "db_pool_size",
-						 cfg.db_pool_size));
+	log_write(LOG_INFO, "serving",
+		  json_pack("{s:s, s:b, s:i, s:i, s:i}", "listen", cfg.listen, "tls", cfg.tls_cert != NULL,
+			    "threads", cfg.threads, "db_pool_size", cfg.db_pool_size,
+			    "rate_limit", cfg.rate_limit));
 	sigwait(&stop, &sig);
-	log_write(LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
-	code = 0;
+	log_write(LOG_INFO, "draining", json_pack("{s:i, s:I}", "signal", sig, "timeout_ms",
+						  (json_int_t)cfg.shutdown_timeout_ms));
+	if (serve_drain(server, cfg.shutdown_timeout_ms)) {
+		code = 0;
+	} else {
+		/* Requests still running past the bound: exit without waiting for them. */
+		log_printf(LOG_ERROR, "requests still in flight after the shutdown timeout; exiting");
+		log_stop();
+		_exit(1);
+	}
+	server = NULL;
+	log_printf(LOG_INFO, "stopped");
 out:
 	purge_stop(purge);
 	http_server_stop(server);
-	db_pool_destroy(app.pool);
+	db_pool_destroy(app.pool);   /* closes every connection */
+	ratelimit_destroy(app.limiter);
+	log_stop();
 	cfg_fini(&cfg);
 	return code;
 }

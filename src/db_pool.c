@@ -34,6 +34,7 @@ struct db_pool {
 	long long connect_timeout_ms;
 	int size;
 	int in_use;
+	unsigned long long waits;   /* acquisitions that found no free connection */
 	struct db_conn *conns;       /* size slots; pg is NULL until connected */
 	struct db_conn *free_list;
 };
@@ -314,6 +315,8 @@ int db_pool_acquire(struct db_pool *p, struct db_conn **out)
 		deadline.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&p->lock);
+	if (p->free_list == NULL)
+		p->waits++;
 	while (p->free_list == NULL && wrc != ETIMEDOUT)
 		wrc = pthread_cond_timedwait(&p->freed, &p->lock, &deadline);
 	if (p->free_list != NULL) {
@@ -351,12 +354,11 @@ void db_pool_release(struct db_pool *p, struct db_conn *c)
 	pthread_mutex_unlock(&p->lock);
 }
 
-int db_pool_in_use(struct db_pool *p)
+void db_pool_stats(struct db_pool *p, int *in_use, int *size, unsigned long long *waits)
 {
-	int n;
-
 	pthread_mutex_lock(&p->lock);
-	n = p->in_use;
+	*in_use = p->in_use;
+	*size = p->size;
+	*waits = p->waits;
 	pthread_mutex_unlock(&p->lock);
-	return n;
 }

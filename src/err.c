@@ -63,6 +63,8 @@ static const struct err_info err_table[] = {
 		"This charge has already been refunded in full." },
 	[-PAY_ENOT_REFUNDABLE] = { 400, "invalid_request_error", "charge_not_refundable",
 		"This charge failed, so there is nothing to refund." },
+	[-PAY_ERATE_LIMITED] = { 429, "rate_limit_error", "rate_limited",
+		"Too many requests. Retry after the number of seconds in Retry-After." },
 };
 
 const struct err_info *err_info(int e)

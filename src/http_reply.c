@@ -19,16 +19,30 @@ const char *http_header(const struct http_req *r, const char *name)
 int http_reply(struct http_req *r, int status, const char *body, size_t len,
 	       const struct http_header *extra, size_t nextra)
 {
-	char clen[24];
+	return http_reply_typed(r, status, "application/json", body, len, extra, nextra);
+}
+
+int http_reply_typed(struct http_req *r, int status, const char *content_type, const char *body,
+		     size_t len, const struct http_header *extra, size_t nextra)
+{
+	char clen[24], limit[24], remaining[24], reset[24];
 	size_t i;
 
 	snprintf(clen, sizeof(clen), "%zu", len);
 	r->status = status;
 	mg_response_header_start(r->conn, status);
-	mg_response_header_add(r->conn, "Content-Type", "application/json", -1);
+	mg_response_header_add(r->conn, "Content-Type", content_type, -1);
 	mg_response_header_add(r->conn, "Content-Length", clen, -1);
 	mg_response_header_add(r->conn, "X-Request-Id", r->request_id, -1);
 	mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
+	if (r->limited) {
+		snprintf(limit, sizeof(limit), "%d", r->rl.limit);
+		snprintf(remaining, sizeof(remaining), "%d", r->rl.remaining);
+		snprintf(reset, sizeof(reset), "%lld", r->rl.reset_s);
+		mg_response_header_add(r->conn, "X-RateLimit-Limit", limit, -1);
+		mg_response_header_add(r->conn, "X-RateLimit-Remaining", remaining, -1);
+		mg_response_header_add(r->conn, "X-RateLimit-Reset", reset, -1);
+	}
 	for (i = 0; i < nextra; i++)
 		mg_response_header_add(r->conn, extra[i].name, extra[i].value, -1);
 	mg_response_header_send(r->conn);
@@ -52,6 +66,7 @@ int http_reply_error(struct http_req *r, int err, const char *param, const char 
 {
 	const struct err_info *info = err_info(err);
 	struct http_header extra[2];
+	char retry[24] = "1";
 	size_t nextra = 0;
 	json_t *obj = NULL;
 	char *text = NULL;
@@ -59,8 +74,10 @@ int http_reply_error(struct http_req *r, int err, const char *param, const char 
 		"{\"error\":{\"type\":\"api_error\",\"code\":\"internal_error\","
 		"\"message\":\"An internal error occurred.\",\"param\":null}}";
 
-	if (info->status == 503 || err == PAY_EIDEM_IN_USE)
-		extra[nextra++] = (struct http_header){ "Retry-After", "1" };
+	if (err == PAY_ERATE_LIMITED)
+		snprintf(retry, sizeof(retry), "%lld", r->rl.retry_after_s);
+	if (info->status == 503 || err == PAY_EIDEM_IN_USE || err == PAY_ERATE_LIMITED)
+		extra[nextra++] = (struct http_header){ "Retry-After", retry };
 	if (info->status == 405)
 		extra[nextra++] = (struct http_header){ "Allow", "GET, POST" };
 	r->error_code = info->code;

@@ -1,9 +1,10 @@
-/* http_server.c - civetweb setup, routing and the access log. */
+/* http_server.c - civetweb setup, routing, rate limiting, metrics and the access log. */
 #include "http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -11,6 +12,7 @@
 #include "cfg.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 
 struct http_server {
 	struct mg_context *ctx;
@@ -19,11 +21,13 @@ struct http_server {
 typedef int (*http_handler_fn)(struct http_req *r);
 
 /*
- * The routing table. A pattern ending in "/{id}" matches one more path
- * segment, passed to the handler as r->path_id. Handlers with auth set run
- * only after authentication succeeded.
+ * The routing table. A pattern's "{id}" matches one path segment, passed to
+ * the handler as r->path_id. Handlers with auth set run only for an
+ * authenticated user; every request is rate-limited first (per user, or per
+ * client address when there is none).
  */
 struct http_route {
+	const char *name;       /* "METHOD pattern", also the metrics label */
 	const char *method;
 	const char *pattern;
 	bool auth;
@@ -31,26 +35,41 @@ struct http_route {
 };
 
 static const struct http_route http_routes[] = {
-	{ "POST", "/v1/charges", true, api_charges_create },
-	{ "POST", "/charge", true, api_charges_create },  /* alias of POST /v1/charges */
-	{ "GET", "/v1/charges", true, api_charges_list },
-	{ "GET", "/v1/charges/{id}", true, api_charges_get },
-	{ "POST", "/v1/refunds", true, api_refunds_create },
-	{ "GET", "/v1/refunds", true, api_refunds_list },
-	{ "GET", "/v1/refunds/{id}", true, api_refunds_get },
-	{ "GET", "/v1/events", true, api_events_list },
-	{ "GET", "/v1/events/{id}", true, api_events_get },
-	{ "POST", "/v1/webhook_endpoints", true, api_webhooks_create },
-	{ "GET", "/v1/webhook_endpoints", true, api_webhooks_list },
-	{ "GET", "/v1/webhook_endpoints/{id}", true, api_webhooks_get },
-	{ "DELETE", "/v1/webhook_endpoints/{id}", true, api_webhooks_delete },
-	{ "GET", "/v1/webhook_deliveries", true, api_deliveries_list },
-	{ "POST", "/v1/webhook_deliveries/{id}/retry", true, api_deliveries_retry },
-	{ "GET", "/healthz", false, api_health_live },
-	{ "GET", "/readyz", false, api_health_ready },
+	{ "POST /v1/charges", "POST", "/v1/charges", true, api_charges_create },
+	{ "POST /charge", "POST", "/charge", true, api_charges_create },  /* alias of POST /v1/charges */
+	{ "GET /v1/charges", "GET", "/v1/charges", true, api_charges_list },
+	{ "GET /v1/charges/{id}", "GET", "/v1/charges/{id}", true, api_charges_get },
+	{ "POST /v1/refunds", "POST", "/v1/refunds", true, api_refunds_create },
+	{ "GET /v1/refunds", "GET", "/v1/refunds", true, api_refunds_list },
+	{ "GET /v1/refunds/{id}", "GET", "/v1/refunds/{id}", true, api_refunds_get },
+	{ "GET /v1/events", "GET", "/v1/events", true, api_events_list },
+	{ "GET /v1/events/{id}", "GET", "/v1/events/{id}", true, api_events_get },
+	{ "POST /v1/webhook_endpoints", "POST", "/v1/webhook_endpoints", true, api_webhooks_create },
+	{ "GET /v1/webhook_endpoints", "GET", "/v1/webhook_endpoints", true, api_webhooks_list },
+	{ "GET /v1/webhook_endpoints/{id}", "GET", "/v1/webhook_endpoints/{id}", true, api_webhooks_get },
+	{ "DELETE /v1/webhook_endpoints/{id}", "DELETE", "/v1/webhook_endpoints/{id}", true,
+	  api_webhooks_delete },
+	{ "GET /v1/webhook_deliveries", "GET", "/v1/webhook_deliveries", true, api_deliveries_list },
+	{ "POST /v1/webhook_deliveries/{id}/retry", "POST", "/v1/webhook_deliveries/{id}/retry", true,
+	  api_deliveries_retry },
+	{ "GET /healthz", "GET", "/healthz", false, api_health_live },
+	{ "GET /readyz", "GET", "/readyz", false, api_health_ready },
+	{ "GET /metrics", "GET", "/metrics", false, api_metrics },
 };
 
-#define HTTP_NROUTES (sizeof(http_routes) / sizeof(http_routes[0]))
+#define HTTP_NROUTES ((int)(sizeof(http_routes) / sizeof(http_routes[0])))
+
+static const char *http_route_name_list[HTTP_NROUTES];
+
+void http_route_names(const char *const **names, int *n)
+{
+	int i;
+
+	for (i = 0; i < HTTP_NROUTES; i++)
+		http_route_name_list[i] = http_routes[i].name;
+	*names = http_route_name_list;
+	*n = HTTP_NROUTES;
+}
 
 /*
  * Matches path against pattern. "{id}" stands for one non-empty path
@@ -80,17 +99,20 @@ static bool http_route_matches(const char *pattern, const char *path, const char
 	return true;
 }
 
-static void http_access_log(struct http_req *r)
+static long long http_elapsed_us(const struct http_req *r)
 {
 	struct timespec end;
-	long long us;
 
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	return (long long)(end.tv_sec - r->start.tv_sec) * 1000000 +
+	       (end.tv_nsec - r->start.tv_nsec) / 1000;
+}
+
+static void http_access_log(struct http_req *r, long long us)
+{
 	if (!log_enabled(LOG_INFO))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	us = (long long)(end.tv_sec - r->start.tv_sec) * 1000000 +
-	     (end.tv_nsec - r->start.tv_nsec) / 1000;
-	/* Never log headers: they hold the API key and the body may hold tokens. */
+	/* Never log headers: they hold the API key, and the body may hold tokens. */
 	log_write(LOG_INFO, "request",
 		  json_pack("{s:s, s:s, s:s, s:s?, s:i, s:s?, s:b, s:I}",
 			    "request_id", r->request_id,
@@ -103,6 +125,28 @@ static void http_access_log(struct http_req *r)
 			    "duration_us", (json_int_t)us));
 }
 
+/*
+ * Takes a token from the caller's bucket: the user's when authenticated,
+ * else the client address's. Returns PAY_OK or PAY_ERATE_LIMITED; either
+ * way the X-RateLimit-* headers of the reply are set.
+ */
+static int http_rate_limit(struct http_req *r)
+{
+	char key[96];
+	struct timespec now;
+
+	if (r->user_id[0] != '\0')
+		snprintf(key, sizeof(key), "user:%s", r->user_id);
+	else
+		snprintf(key, sizeof(key), "addr:%s", r->ri->remote_addr);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	r->limited = true;
+	if (ratelimit_take(r->app->limiter, key, (double)now.tv_sec + now.tv_nsec / 1e9, &r->rl))
+		return PAY_OK;
+	metrics_rate_limited();
+	return PAY_ERATE_LIMITED;
+}
+
 static int http_dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct http_req r;
@@ -111,7 +155,8 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	char id_buf[IDS_MAX + 8];
 	bool path_known = false;
 	size_t id_len = 0;
-	size_t i;
+	long long us;
+	int i, route_idx = -1, rc = PAY_OK;
 
 	memset(&r, 0, sizeof(r));
 	clock_gettime(CLOCK_MONOTONIC, &r.start);
@@ -131,20 +176,29 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 		path_known = true;
 		if (strcmp(http_routes[i].method, r.ri->request_method) == 0) {
 			route = &http_routes[i];
+			route_idx = i;
 			/* An over-long id cannot exist; keep a truncated copy that will not match. */
 			snprintf(id_buf, sizeof(id_buf), "%.*s", (int)id_len, id ? id : "");
 			r.path_id = id ? id_buf : NULL;
 			break;
 		}
 	}
-	if (route == NULL) {
+	if (route != NULL && route->auth)
+		rc = api_authenticate(&r);
+	/* Rate limiting comes before any work of the handler, and 429 is never stored under a key. */
+	if (http_rate_limit(&r) != PAY_OK)
+		http_reply_error(&r, PAY_ERATE_LIMITED, NULL, NULL);
+	else if (route == NULL)
 		http_reply_error(&r, path_known ? PAY_EMETHOD : PAY_EROUTE, NULL, NULL);
-	} else if (!route->auth || api_authenticate_or_reply(&r) == PAY_OK) {
+	else if (rc != PAY_OK)
+		http_reply_error(&r, rc, NULL, NULL);
+	else
 		route->handler(&r);
-	}
 	if (r.status == 0)   /* a handler that forgot to answer is a bug, not a hang */
 		http_reply_error(&r, PAY_EINTERNAL, NULL, NULL);
-	http_access_log(&r);
+	us = http_elapsed_us(&r);
+	metrics_request(route_idx, r.status, us);
+	http_access_log(&r, us);
 	free(r.body);
 	return r.status;
 }
@@ -156,35 +210,88 @@ static int http_log_message(const struct mg_connection *conn, const char *messag
 	return 1;
 }
 
+/*
+ * civetweb wants the certificate and its key in one PEM file: writes both
+ * into a new private temporary file whose path goes to path (PATH_MAX).
+ * Returns PAY_OK or PAY_EIO.
+ */
+static int http_tls_bundle(const struct cfg *cfg, char *path, size_t pathlen)
+{
+	const char *parts[2] = { cfg->tls_cert, cfg->tls_key };
+	char buf[8192];
+	FILE *in = NULL, *out = NULL;
+	size_t n;
+	int fd, i, rc = PAY_EIO;
+
+	snprintf(path, pathlen, "/tmp/payments-tls-XXXXXX");
+	fd = mkstemp(path);   /* created 0600 */
+	if (fd < 0 || (out = fdopen(fd, "w")) == NULL)
+		goto out;
+	for (i = 0; i < 2; i++) {
+		in = fopen(parts[i], "r");
+		if (in == NULL) {
+			log_printf(LOG_ERROR, "cannot read TLS file %s", parts[i]);
+			goto out;
+		}
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+			fwrite(buf, 1, n, out);
+		fputc('\n', out);
+		fclose(in);
+		in = NULL;
+	}
+	rc = fflush(out) == 0 ? PAY_OK : PAY_EIO;
+out:
+	if (in != NULL)
+		fclose(in);
+	if (out != NULL)
+		fclose(out);
+	else if (fd >= 0)
+		close(fd);
+	if (rc != PAY_OK && fd >= 0)
+		unlink(path);
+	return rc;
+}
+
 struct http_server *http_server_start(struct http_app *app)
 {
 	const struct cfg *cfg = app->cfg;
 	struct mg_callbacks callbacks;
 	struct http_server *s = NULL;
-	char threads[16], timeout[24];
+	char threads[16], timeout[24], ports[300], bundle[64] = "";
+	bool tls = cfg->tls_cert != NULL && cfg->tls_key != NULL;
 	const char *options[] = {
-		"listening_ports", cfg->listen,
+		"listening_ports", ports,
 		"num_threads", threads,
 		"request_timeout_ms", timeout,
 		"enable_keep_alive", "yes",
 		"keep_alive_timeout_ms", "30000",
 		"tcp_nodelay", "1",
 		"max_request_size", "16384",
+		tls ? "ssl_certificate" : NULL, bundle,
 		NULL,
 	};
 
+	if ((cfg->tls_cert != NULL) != (cfg->tls_key != NULL)) {
+		log_printf(LOG_ERROR, "PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY go together");
+		goto fail;
+	}
+	snprintf(ports, sizeof(ports), "%s%s", cfg->listen, tls ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", cfg->threads);
 	snprintf(timeout, sizeof(timeout), "%lld", cfg->request_timeout_ms);
+	if (tls && http_tls_bundle(cfg, bundle, sizeof(bundle)) != PAY_OK)
+		goto fail;
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = http_log_message;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto fail;
-	mg_init_library(0);
+	mg_init_library(tls ? MG_FEATURES_TLS : 0);
 	s->ctx = mg_start(&callbacks, NULL, options);
+	if (bundle[0] != '\0')
+		unlink(bundle);   /* loaded into memory by mg_start: no copy of the key stays on disk */
 	if (s->ctx == NULL) {
-		log_printf(LOG_ERROR, "cannot listen on %s", cfg->listen);
+		log_printf(LOG_ERROR, "cannot listen on %s%s", cfg->listen, tls ? " with TLS" : "");
 		goto fail;
 	}
 	mg_set_request_handler(s->ctx, "/", http_dispatch, app);
@@ -198,7 +305,7 @@ void http_server_stop(struct http_server *s)
 {
 	if (s == NULL)
 		return;
-	mg_stop(s->ctx);
+	mg_stop(s->ctx);   /* stops accepting, then waits for in-flight requests */
 	mg_exit_library();
 	free(s);
 }
