@@ -19,9 +19,11 @@ packages=(
 	libsodium-dev
 	libcmocka-dev
 	libcurl4-openssl-dev
+	libnats-dev
 	postgresql-15
 	postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl
+	nats-server
 	python3
 	curl
 )
