@@ -61,4 +61,37 @@ int db_relay_status(struct db_conn *c, struct db_relay_status *st) __attribute__
 int db_event_purge(struct db_conn *c, long long retention_ms, int batch, long long *n)
 	__attribute__((warn_unused_result));
 
+/* One event leased for publishing to NATS. Strings are owned (db_relay_nats_jobs_free). */
+struct db_nats_job {
+	long long seq;
+	char event_id[IDS_MAX];
+	char *type;
+	char *body;            /* the event object, as webhooks send it */
+	size_t body_len;
+};
+
+/*
+ * Leases up to batch events that may be published to NATS now (in seq
+ * order, at most one per charge) for lease_ms. *jobs (n entries) is freed
+ * with db_relay_nats_jobs_free.
+ */
+int db_relay_nats_claim(struct db_conn *c, int batch, long long lease_ms, struct db_nats_job **jobs,
+			int *n) __attribute__((warn_unused_result));
+void db_relay_nats_jobs_free(struct db_nats_job *jobs, int n);
+
+/*
+ * Marks the npub events of published (seqs) as acknowledged by JetStream and
+ * releases the leases of the nfail events of failed, in one round trip.
+ */
+int db_relay_nats_record(struct db_conn *c, const long long *published, int npub,
+			 const long long *failed, int nfail) __attribute__((warn_unused_result));
+
+/* Events not yet published to NATS, and the age of the oldest in seconds. */
+int db_relay_nats_status(struct db_conn *c, long long *unpublished, double *oldest_s)
+	__attribute__((warn_unused_result));
+
+/* db_event_purge for relays that publish to NATS: keeps events not yet in the stream. */
+int db_event_purge_nats(struct db_conn *c, long long retention_ms, int batch, long long *n)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -152,7 +152,9 @@ out:
 	return rc;
 }
 
-int db_event_purge(struct db_conn *c, long long retention_ms, int batch, long long *n)
+/* Runs one of the purge statements (retention_ms, batch); *n is how many events were deleted. */
+static int db_event_purge_with(struct db_conn *c, enum db_stmt stmt, long long retention_ms, int batch,
+			       long long *n)
 {
 	struct db_params p = { 0 };
 	char *v = NULL;
@@ -164,9 +166,128 @@ int db_event_purge(struct db_conn *c, long long retention_ms, int batch, long lo
 	snprintf(limit, sizeof(limit), "%d", batch);
 	db_param_text(&p, ret);
 	db_param_text(&p, limit);
-	rc = db_query_text(c, DB_STMT_EVENT_PURGE, &p, &v);
+	rc = db_query_text(c, stmt, &p, &v);
 	if (rc == PAY_OK)
 		*n = atoll(v);
 	free(v);
+	return rc;
+}
+
+int db_event_purge(struct db_conn *c, long long retention_ms, int batch, long long *n)
+{
+	return db_event_purge_with(c, DB_STMT_EVENT_PURGE, retention_ms, batch, n);
+}
+
+int db_event_purge_nats(struct db_conn *c, long long retention_ms, int batch, long long *n)
+{
+	return db_event_purge_with(c, DB_STMT_EVENT_PURGE_NATS, retention_ms, batch, n);
+}
+
+void db_relay_nats_jobs_free(struct db_nats_job *jobs, int n)
+{
+	int i;
+
+	for (i = 0; jobs != NULL && i < n; i++) {
+		free(jobs[i].type);
+		free(jobs[i].body);
+	}
+	free(jobs);
+}
+
+int db_relay_nats_claim(struct db_conn *c, int batch, long long lease_ms, struct db_nats_job **jobs,
+			int *n)
+{
+	struct db_params p = { 0 };
+	struct db_result *r = NULL;
+	struct db_nats_job *j = NULL;
+	char limit[16], lease[24];
+	int i, rows = 0, rc;
+
+	*jobs = NULL;
+	*n = 0;
+	snprintf(limit, sizeof(limit), "%d", batch);
+	snprintf(lease, sizeof(lease), "%lld", lease_ms);
+	db_param_text(&p, limit);
+	db_param_text(&p, lease);
+	rc = db_exec(c, DB_STMT_RELAY_NATS_CLAIM, &p, false, &r);
+	if (rc != PAY_OK)
+		goto out;
+	rows = db_result_rows(r);
+	if (rows == 0)
+		goto out;
+	j = calloc((size_t)rows, sizeof(*j));
+	if (j == NULL) {
+		rc = PAY_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < rows; i++) {
+		j[i].seq = atoll(db_value(r, i, 0));
+		snprintf(j[i].event_id, IDS_MAX, "%s", db_value(r, i, 1));
+		j[i].type = strdup(db_value(r, i, 2));
+		j[i].body = strdup(db_value(r, i, 3));
+		j[i].body_len = (size_t)db_value_length(r, i, 3);
+		if (j[i].type == NULL || j[i].body == NULL) {
+			rc = PAY_ENOMEM;
+			goto out;
+		}
+	}
+	*jobs = j;   /* ownership passes to the caller */
+	*n = rows;
+	j = NULL;
+out:
+	db_relay_nats_jobs_free(j, rows);
+	db_result_free(r);
+	return rc;
+}
+
+/* Formats n numbers as a PostgreSQL array literal, e.g. "{1,2,3}". Returns a malloc'd string or NULL. */
+static char *db_bigint_array(const long long *v, int n)
+{
+	size_t size = (size_t)n * 21 + 3, len = 1;
+	char *s = malloc(size);
+	int i;
+
+	if (s == NULL)
+		return NULL;
+	s[0] = '{';
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, size - len, i ? ",%lld" : "%lld", v[i]);
+	snprintf(s + len, size - len, "}");
+	return s;
+}
+
+int db_relay_nats_record(struct db_conn *c, const long long *published, int npub,
+			 const long long *failed, int nfail)
+{
+	struct db_params p = { 0 };
+	char *pub = db_bigint_array(published, npub), *fail = db_bigint_array(failed, nfail), *v = NULL;
+	int rc = PAY_ENOMEM;
+
+	if (pub == NULL || fail == NULL)
+		goto out;
+	db_param_text(&p, pub);
+	db_param_text(&p, fail);
+	rc = db_query_text(c, DB_STMT_RELAY_NATS_RECORD, &p, &v);
+out:
+	free(v);
+	free(pub);
+	free(fail);
+	return rc;
+}
+
+int db_relay_nats_status(struct db_conn *c, long long *unpublished, double *oldest_s)
+{
+	struct db_result *r = NULL;
+	int rc;
+
+	*unpublished = 0;
+	*oldest_s = 0;
+	rc = db_exec(c, DB_STMT_RELAY_NATS_STATUS, NULL, false, &r);
+	if (rc != PAY_OK)
+		goto out;
+	*unpublished = atoll(db_value(r, 0, 0));
+	*oldest_s = atof(db_value(r, 0, 1));
+out:
+	db_result_free(r);
 	return rc;
 }

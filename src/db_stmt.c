@@ -62,4 +62,12 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT data, has_more FROM list_page($1, $2, $3, $4, $5,"
 		" to_timestamp($6::bigint), to_timestamp($7::bigint), $8, $9)" },
 	[DB_STMT_EVENT_PURGE] = { "event_purge", "SELECT purge_published_events($1, $2)" },
+	[DB_STMT_RELAY_NATS_CLAIM] = { "relay_nats_claim",
+		"SELECT seq, event_id, type, body FROM relay_nats_claim($1, $2)" },
+	[DB_STMT_RELAY_NATS_RECORD] = { "relay_nats_record",
+		"SELECT relay_nats_record($1::bigint[], $2::bigint[])" },
+	[DB_STMT_RELAY_NATS_STATUS] = { "relay_nats_status",
+		"SELECT count(*), coalesce(extract(epoch FROM now() - min(created)), 0)::float8"
+		" FROM outbox_events WHERE nats_published_at IS NULL" },
+	[DB_STMT_EVENT_PURGE_NATS] = { "event_purge_nats", "SELECT purge_published_events_nats($1, $2)" },
 };
