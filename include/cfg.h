@@ -49,6 +49,10 @@ struct cfg {
 	char *tls_cert;
 	char *tls_key;
 	char *relay_metrics_listen;
+	char *nats_url;
+	char *nats_stream;
+	char *nats_subject_prefix;
+	long long nats_duplicate_window_ms;
 };
 
 /*

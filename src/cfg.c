@@ -112,6 +112,16 @@ static const struct cfg_setting cfg_settings[] = {
 	{ "lock-retries", "PAYMENTS_MIGRATE_LOCK_RETRIES", CFG_INT, "3",
 	  CFG_AT(migrate_lock_retries), 0, 100, CFG_MIGRATE,
 	  "times a migration that hit lock_timeout is retried, with backoff" },
+	{ "nats-url", "PAYMENTS_NATS_URL", CFG_STR, "", CFG_AT(nats_url), 0, 0, CFG_RELAY,
+	  "NATS server(s) the relay also publishes every event to, e.g. nats://127.0.0.1:4222 (empty: off)" },
+	{ "nats-stream", "PAYMENTS_NATS_STREAM", CFG_STR, "PAYMENTS", CFG_AT(nats_stream), 0, 0, CFG_RELAY,
+	  "JetStream stream the relay creates (file storage) or checks at start" },
+	{ "nats-subject-prefix", "PAYMENTS_NATS_SUBJECT_PREFIX", CFG_STR, "payments.events",
+	  CFG_AT(nats_subject_prefix), 0, 0, CFG_RELAY,
+	  "events go to subject <prefix>.<type>; the stream holds <prefix>.>" },
+	{ "nats-duplicate-window", "PAYMENTS_NATS_DUPLICATE_WINDOW", CFG_DURATION, "2h",
+	  CFG_AT(nats_duplicate_window_ms), 1000, 7 * CFG_DAY, CFG_RELAY,
+	  "the stream's duplicate window: must exceed the relay lease plus the NATS retry cap (10s)" },
 };
 
 #define CFG_NSETTINGS (sizeof(cfg_settings) / sizeof(cfg_settings[0]))
