@@ -5,7 +5,6 @@ ending_before cursors that must be the user's own objects. Cases set created exp
 psql where the order or a filter must be deterministic.
 """
 
-import json
 import os
 import subprocess
 import sys
