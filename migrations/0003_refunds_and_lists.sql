@@ -21,29 +21,35 @@ CREATE INDEX charges_user_id_idx ON charges (user_id, id);
  * Money stays consistent: at commit, every charge touched has
  * amount_refunded equal to the sum of its refunds (and the CHECK on charges
  * keeps that sum within the amount). Deferred, so a refund and its charge
- * update may come in either order inside one transaction.
+ * update may come in either order inside one transaction. Every way to
+ * break the equality is covered: refunds inserted, updated (also moved to
+ * another charge) or deleted, and charges inserted or updated.
  */
 CREATE FUNCTION check_refund_sum() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    -- TG_ARGV[0] names the column holding the charge id: charge_id on refunds, id on charges.
-    v_charge text := to_jsonb(NEW) ->> TG_ARGV[0];
+    v_charge text;
     v_refunded bigint;
     v_sum bigint;
 BEGIN
-    SELECT amount_refunded INTO v_refunded FROM charges WHERE id = v_charge;
-    SELECT coalesce(sum(amount), 0) INTO v_sum FROM refunds WHERE charge_id = v_charge;
-    IF v_refunded <> v_sum THEN
-        RAISE EXCEPTION 'charge %: amount_refunded % does not equal the sum of its refunds %',
-            v_charge, v_refunded, v_sum USING ERRCODE = 'check_violation';
-    END IF;
+    -- TG_ARGV[0] names the column holding the charge id: charge_id on refunds, id on charges.
+    FOREACH v_charge IN ARRAY ARRAY[to_jsonb(OLD) ->> TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[0]] LOOP
+        CONTINUE WHEN v_charge IS NULL;
+        SELECT amount_refunded INTO v_refunded FROM charges WHERE id = v_charge;
+        CONTINUE WHEN NOT FOUND;   -- the charge itself is gone: nothing left to compare
+        SELECT coalesce(sum(amount), 0) INTO v_sum FROM refunds WHERE charge_id = v_charge;
+        IF v_refunded <> v_sum THEN
+            RAISE EXCEPTION 'charge %: amount_refunded % does not equal the sum of its refunds %',
+                v_charge, v_refunded, v_sum USING ERRCODE = 'check_violation';
+        END IF;
+    END LOOP;
     RETURN NULL;
 END
 $$;
 
-CREATE CONSTRAINT TRIGGER refunds_sum_matches AFTER INSERT OR UPDATE ON refunds
+CREATE CONSTRAINT TRIGGER refunds_sum_matches AFTER INSERT OR UPDATE OR DELETE ON refunds
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION check_refund_sum('charge_id');
-CREATE CONSTRAINT TRIGGER charges_refunded_matches AFTER UPDATE OF amount_refunded ON charges
+CREATE CONSTRAINT TRIGGER charges_refunded_matches AFTER INSERT OR UPDATE OF amount_refunded ON charges
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION check_refund_sum('id');
 
 CREATE FUNCTION refund_object(r refunds) RETURNS json

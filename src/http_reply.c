@@ -78,8 +78,6 @@ int http_reply_error(struct http_req *r, int err, const char *param, const char 
 		snprintf(retry, sizeof(retry), "%lld", r->rl.retry_after_s);
 	if (info->status == 503 || err == PAY_EIDEM_IN_USE || err == PAY_ERATE_LIMITED)
 		extra[nextra++] = (struct http_header){ "Retry-After", retry };
-	if (info->status == 405)
-		extra[nextra++] = (struct http_header){ "Allow", "GET, POST" };
 	r->error_code = info->code;
 	obj = http_error_object(err, param, message);
 	text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -190,6 +188,23 @@ int http_reply_with_member(struct http_req *r, int status, const char *json, con
 		http_reply_error(r, PAY_ENOMEM, NULL, NULL);
 	else
 		http_reply(r, status, text, strlen(text), NULL, 0);
+	free(text);
+	json_decref(obj);
+	return r->status;
+}
+
+int http_reply_method_not_allowed(struct http_req *r, const char *allow)
+{
+	const struct err_info *info = err_info(PAY_EMETHOD);
+	struct http_header extra = { "Allow", allow };
+	json_t *obj = http_error_object(PAY_EMETHOD, NULL, NULL);
+	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	r->error_code = info->code;
+	if (text == NULL)
+		http_reply_error(r, PAY_ENOMEM, NULL, NULL);
+	else
+		http_reply(r, info->status, text, strlen(text), &extra, 1);
 	free(text);
 	json_decref(obj);
 	return r->status;

@@ -152,7 +152,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	struct http_req r;
 	const struct http_route *route = NULL;
 	const char *path, *sent_id, *id = NULL;
-	char id_buf[IDS_MAX + 8];
+	char id_buf[IDS_MAX + 8], allow[64] = "";
 	bool path_known = false;
 	size_t id_len = 0;
 	long long us;
@@ -174,6 +174,9 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 		if (!http_route_matches(http_routes[i].pattern, path, &id, &id_len))
 			continue;
 		path_known = true;
+		if (strstr(allow, http_routes[i].method) == NULL)
+			snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+				 allow[0] ? ", " : "", http_routes[i].method);
 		if (strcmp(http_routes[i].method, r.ri->request_method) == 0) {
 			route = &http_routes[i];
 			route_idx = i;
@@ -188,8 +191,10 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	/* Rate limiting comes before any work of the handler, and 429 is never stored under a key. */
 	if (http_rate_limit(&r) != PAY_OK)
 		http_reply_error(&r, PAY_ERATE_LIMITED, NULL, NULL);
+	else if (route == NULL && path_known)
+		http_reply_method_not_allowed(&r, allow);
 	else if (route == NULL)
-		http_reply_error(&r, path_known ? PAY_EMETHOD : PAY_EROUTE, NULL, NULL);
+		http_reply_error(&r, PAY_EROUTE, NULL, NULL);
 	else if (rc != PAY_OK)
 		http_reply_error(&r, rc, NULL, NULL);
 	else
@@ -201,6 +206,39 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	http_access_log(&r, us);
 	free(r.body);
 	return r.status;
+}
+
+/*
+ * civetweb's own refusals (headers too large, a malformed request line, ...)
+ * still answer a Stripe-shaped JSON error with an X-Request-Id.
+ */
+static int http_on_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+	char request_id[IDS_MAX], body[512];
+	const char *code = status == 413 || status == 431 ? "request_too_large" :
+			   status >= 500 ? "internal_error" : "request_malformed";
+	json_t *msg = json_string(errmsg ? errmsg : "");
+	char *quoted = msg ? json_dumps(msg, JSON_ENCODE_ANY) : NULL;
+	int n;
+
+	ids_generate(request_id, sizeof(request_id), "req_");
+	n = snprintf(body, sizeof(body),
+		     "{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"%s\","
+		     "\"message\":%s,\"param\":null}}",
+		     code, quoted ? quoted : "\"The request could not be read.\"");
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = snprintf(body, sizeof(body), "{\"error\":{\"type\":\"invalid_request_error\","
+			     "\"code\":\"%s\",\"message\":\"The request could not be read.\",\"param\":null}}",
+			     code);
+	mg_response_header_start(conn, status);
+	mg_response_header_add(conn, "Content-Type", "application/json", -1);
+	mg_response_header_add(conn, "X-Request-Id", request_id, -1);
+	mg_response_header_add(conn, "Connection", "close", -1);
+	mg_response_header_send(conn);
+	mg_write(conn, body, (size_t)n);
+	free(quoted);
+	json_decref(msg);
+	return 0;
 }
 
 static int http_log_message(const struct mg_connection *conn, const char *message)
@@ -282,6 +320,7 @@ struct http_server *http_server_start(struct http_app *app)
 		goto fail;
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = http_log_message;
+	callbacks.http_error = http_on_error;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
