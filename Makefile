@@ -11,7 +11,7 @@ CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wundef -Wno-format-nonliteral
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -I/usr/include/postgresql
-LDLIBS   := -lcivetweb -lpq -ljansson -lsodium -lcurl -lm -lpthread
+LDLIBS   := -lcivetweb -lpq -ljansson -lsodium -lcurl -lnats -lm -lpthread
 ifeq ($(CI),true)
 WARN     += -Werror
 endif
