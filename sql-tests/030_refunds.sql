@@ -104,12 +104,12 @@ SELECT is((SELECT string_agg(format('%s deferrable=%s deferred=%s', conname, con
           'charges_refunded_matches deferrable=t deferred=t, '
           'refunds_sum_matches deferrable=t deferred=t',
           'Both are constraint triggers, DEFERRABLE INITIALLY DEFERRED, so they run at commit.');
-SELECT ok((SELECT pg_get_triggerdef(t.oid) LIKE '%AFTER INSERT OR UPDATE ON public.refunds%FOR EACH ROW%'
+SELECT ok((SELECT pg_get_triggerdef(t.oid) LIKE '%AFTER INSERT OR DELETE OR UPDATE ON public.refunds%FOR EACH ROW%'
              FROM pg_trigger t WHERE t.tgname = 'refunds_sum_matches'),
-          'refunds_sum_matches runs for every inserted or updated refund.');
-SELECT ok((SELECT pg_get_triggerdef(t.oid) LIKE '%AFTER UPDATE OF amount_refunded ON public.charges%FOR EACH ROW%'
+          'refunds_sum_matches runs for every inserted, updated or deleted refund.');
+SELECT ok((SELECT pg_get_triggerdef(t.oid) LIKE '%AFTER INSERT OR UPDATE OF amount_refunded ON public.charges%FOR EACH ROW%'
              FROM pg_trigger t WHERE t.tgname = 'charges_refunded_matches'),
-          'charges_refunded_matches runs for every change of a charge''s amount_refunded.');
+          'charges_refunded_matches runs for every new charge and every change of its amount_refunded.');
 
 -- The functions of 0003.
 SELECT has_function('check_refund_sum', 'Function check_refund_sum exists.');

@@ -19,7 +19,7 @@ int refundreq_parse(struct refundreq *req, const char *buf, size_t len, struct b
 	if (rc == PAY_OK)
 		rc = body_check_fields(req->root, refundreq_fields, err);
 	if (rc == PAY_OK)
-		rc = body_get_string(req->root, "charge", true, IDS_MAX, &req->charge, err);
+		rc = body_get_string(req->root, "charge", true, 255, &req->charge, err);
 	if (rc == PAY_OK && !ids_valid(req->charge, "ch_"))
 		rc = body_fail(err, PAY_ENOT_FOUND, "charge", "No such charge: '%.40s'.", req->charge);
 	if (rc == PAY_OK)
