@@ -34,12 +34,19 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 all: bin/payments
 
 # Plain and sanitized builds keep separate objects; bin/payments is the last one built.
+# The RPATH lets civetweb's dlopen("libssl.so") find the TLS shim in lib/payments/
+# (see compat/ssl_compat.c); --disable-new-dtags makes it an RPATH, which dlopen
+# from a library honours, rather than a RUNPATH, which it would not.
 $(BUILD)/payments: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -Wl,--disable-new-dtags,-rpath,'$$ORIGIN/../lib/payments' -o $@ $^ $(LDLIBS)
 
-bin/payments: $(BUILD)/payments
+bin/payments: $(BUILD)/payments lib/payments/libssl.so
 	@mkdir -p bin
 	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
+
+lib/payments/libssl.so: compat/ssl_compat.c
+	@mkdir -p lib/payments
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -Wl,-soname,libpayments-sslcompat.so -o $@ $< -lssl
 
 $(OBJS): | deps
 
@@ -79,7 +86,7 @@ compile_commands.json:
 	    "$(CURDIR)" "$$f" "$(CC)" "$(CPPFLAGS)" "$(WARN)" "$$f"; done; echo ']'; } > $@
 
 clean:
-	rm -rf build bin compile_commands.json
+	rm -rf build bin lib compile_commands.json
 
 # Longer-running targets (fuzz, bench, chaos, ...) live in mk/*.mk, one file per concern.
 -include mk/*.mk

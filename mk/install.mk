@@ -7,8 +7,9 @@ INSTALL ?= install
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/payments/migrations \
-		$(DESTDIR)$(PREFIX)/share/payments/systemd
+		$(DESTDIR)$(PREFIX)/share/payments/systemd $(DESTDIR)$(PREFIX)/lib/payments
 	$(INSTALL) -m 0755 bin/payments $(DESTDIR)$(PREFIX)/bin/payments
+	$(INSTALL) -m 0644 lib/payments/libssl.so $(DESTDIR)$(PREFIX)/lib/payments/libssl.so
 	$(INSTALL) -m 0644 migrations/*.sql $(DESTDIR)$(PREFIX)/share/payments/migrations/
 	for f in deploy/systemd/*.service deploy/payments.env.example; do \
 		sed 's|@PREFIX@|$(PREFIX)|g' $$f > $(DESTDIR)$(PREFIX)/share/payments/systemd/$$(basename $$f); \
@@ -17,4 +18,4 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/payments
-	rm -rf $(DESTDIR)$(PREFIX)/share/payments
+	rm -rf $(DESTDIR)$(PREFIX)/share/payments $(DESTDIR)$(PREFIX)/lib/payments

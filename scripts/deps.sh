@@ -19,6 +19,7 @@ packages=(
 	libsodium-dev
 	libcmocka-dev
 	libcurl4-openssl-dev
+	libssl-dev
 	libnats-dev
 	postgresql-15
 	postgresql-15-pgtap
