@@ -144,10 +144,14 @@ static void natspub_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 		break;
 	}
 	if (pa == NULL && np->batch != NULL && np->error[0] == '\0') {
-		if (pae != NULL)
-			snprintf(np->error, sizeof(np->error), "publish of %s refused: %s (%d)",
-				 id != NULL ? id : "?", pae->ErrText != NULL ? pae->ErrText :
-				 natsStatus_GetText(pae->Err), (int)pae->ErrCode);
+		if (pae != NULL && pae->ErrCode != 0)
+			snprintf(np->error, sizeof(np->error), "publish of %s refused by JetStream: %s "
+				 "(error code %d)", id != NULL ? id : "?",
+				 pae->ErrText != NULL ? pae->ErrText : natsStatus_GetText(pae->Err),
+				 (int)pae->ErrCode);
+		else if (pae != NULL)
+			snprintf(np->error, sizeof(np->error), "publish of %s failed: %s",
+				 id != NULL ? id : "?", natsStatus_GetText(pae->Err));
 		else
 			snprintf(np->error, sizeof(np->error), "publish of %s: no acknowledgement",
 				 id != NULL ? id : "?");

@@ -155,9 +155,6 @@ class Database:
     def query(self, sql):
         return psql(self.url, sql)
 
-    def scalar(self, sql):
-        return self.query(sql)
-
     def count(self, table, where="true"):
         return int(self.query("SELECT count(*) FROM %s WHERE %s" % (table, where)))
 

@@ -51,7 +51,7 @@ class SentenceResult(unittest.TestResult):
     def __init__(self, stream):
         super().__init__()
         self.stream = stream
-        self.passed = self.failed = self.skipped = 0
+        self.n_passed = self.n_failed = self.n_skipped = 0
         self.details = []
         self.module = None
         self._state = None
@@ -80,11 +80,11 @@ class SentenceResult(unittest.TestResult):
             extra += " [%.1fs]" % took
         self._print("  %s  %s%s" % (label, sentence(test), extra))
         if self._state == "ok":
-            self.passed += 1
+            self.n_passed += 1
         elif self._state == "FAIL":
-            self.failed += 1
+            self.n_failed += 1
         else:
-            self.skipped += 1
+            self.n_skipped += 1
 
     def _fail(self, test, err, kind):
         self._state = "FAIL"
@@ -98,7 +98,7 @@ class SentenceResult(unittest.TestResult):
         super().addError(test, err)
         if not isinstance(test, unittest.TestCase):
             # A module or class fixture failed: no test is running, so report it on its own.
-            self.failed += 1
+            self.n_failed += 1
             self.details.append(("ERROR", test, self._exc_info_to_string(err, test)))
             self._print("  FAIL  %s" % where(test))
             return
@@ -113,7 +113,7 @@ class SentenceResult(unittest.TestResult):
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
         if not isinstance(test, unittest.TestCase):
-            self.skipped += 1
+            self.n_skipped += 1
             self._print("  skip  %s (%s)" % (where(test), reason))
             return
         self._state = "skip"
@@ -177,11 +177,11 @@ def main():
         print("-" * 70)
         print(text.rstrip())
     print("\nran in %.1fs" % (time.monotonic() - started))
-    line = "%d passed, %d failed" % (result.passed, result.failed)
-    if result.skipped:
-        line += ", %d skipped" % result.skipped
+    line = "%d passed, %d failed" % (result.n_passed, result.n_failed)
+    if result.n_skipped:
+        line += ", %d skipped" % result.n_skipped
     print(line)
-    return 0 if result.failed == 0 and result.wasSuccessful() else 1
+    return 0 if result.n_failed == 0 and result.wasSuccessful() else 1
 
 
 if __name__ == "__main__":

@@ -165,7 +165,7 @@ class PoolExhaustedTest(h.ServiceTestCase):
             waiter.start()
             h.poll(lambda: self.db.query(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'payments'"
-                " AND wait_event_type = 'Lock'") == "1",
+                " AND datname = current_database() AND wait_event_type = 'Lock'") == "1",
                 message="the first request to wait on the key")
             started = time.monotonic()
             resp = self.post_charge(key, h.charge_body(amount=1), h.new_key(), timeout=10)
