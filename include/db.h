@@ -50,6 +50,13 @@ struct db_params {
 struct db_result;
 
 /*
+ * Sets the statement_timeout and lock_timeout (ms) of connections opened
+ * from now on; call before opening any. A statement past it fails with
+ * PAY_EUNAVAILABLE (the client retries). Default 10 s.
+ */
+void db_set_statement_timeout(long long ms);
+
+/*
  * Opens one connection (connect_timeout_ms per attempt) and prepares every
  * statement. Returns PAY_OK or PAY_EUNAVAILABLE. Close with db_conn_close.
  */

@@ -55,6 +55,14 @@ struct http_server;
  * after logging why when the port cannot be bound.
  */
 struct http_server *http_server_start(struct http_app *app);
+/*
+ * Begins a graceful stop: from now on new requests are answered 503 on a
+ * closing connection, and this waits (at most timeout_ms) until the
+ * requests in flight have finished. Returns true when none is left.
+ */
+bool http_server_drain(struct http_server *s, long long timeout_ms);
+
+/* Stops listening and frees the server; in-flight requests should be drained first. */
 void http_server_stop(struct http_server *s);
 
 /* The names of the routes ("POST /v1/charges", ...), in the order metrics count them. */
@@ -86,6 +94,9 @@ json_t *http_error_object(int err, const char *param, const char *message);
  * 503 and 409 idempotency_key_in_use carry Retry-After.
  */
 int http_reply_error(struct http_req *r, int err, const char *param, const char *message);
+
+/* Sends 405 method_not_allowed with an Allow header listing allow ("GET, POST"). Returns 405. */
+int http_reply_method_not_allowed(struct http_req *r, const char *allow);
 
 /*
  * Sends 200 with a Stripe list object {"object":"list","url":url,

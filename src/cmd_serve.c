@@ -96,6 +96,8 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 
 	app.cfg = &cfg;
+	/* A request never waits on the database longer than a slow client may take. */
+	db_set_statement_timeout(cfg.request_timeout_ms);
 	app.pool = db_pool_create(cfg.database_url, cfg.db_pool_size, cfg.db_pool_wait_ms,
 				  cfg.db_connect_timeout_ms);
 	app.limiter = ratelimit_create(cfg.rate_limit, cfg.rate_burst);
@@ -114,7 +116,8 @@ int cmd_serve(int argc, char **argv)
 	sigwait(&stop, &sig);
 	log_write(LOG_INFO, "draining", json_pack("{s:i, s:I}", "signal", sig, "timeout_ms",
 						  (json_int_t)cfg.shutdown_timeout_ms));
-	if (serve_drain(server, cfg.shutdown_timeout_ms)) {
+	if (http_server_drain(server, cfg.shutdown_timeout_ms) &&
+	    serve_drain(server, cfg.shutdown_timeout_ms)) {
 		code = 0;
 	} else {
 		/* Requests still running past the bound: exit without waiting for them. */

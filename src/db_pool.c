@@ -26,6 +26,14 @@ struct db_result {
 	PGresult *res;
 };
 
+/* The session statement_timeout and lock_timeout of every connection (db_set_statement_timeout). */
+static long long db_statement_timeout_ms = 10000;
+
+void db_set_statement_timeout(long long ms)
+{
+	db_statement_timeout_ms = ms;
+}
+
 struct db_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
@@ -59,12 +67,17 @@ static void db_notice_quiet(void *arg, const PGresult *res)
 	(void)res;
 }
 
-/* Connects c->pg and prepares every statement. Returns PAY_OK or PAY_EUNAVAILABLE. */
+/*
+ * Connects c->pg and prepares every statement. No statement of the service
+ * may wait forever behind a lock or run away: the session gets
+ * statement_timeout and lock_timeout (functions may tighten them). Returns
+ * PAY_OK or PAY_EUNAVAILABLE.
+ */
 static int db_connect(struct db_conn *c, const char *url, long long timeout_ms)
 {
-	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-	char timeout[32];
-	const char *vals[4];
+	const char *keys[] = { "dbname", "connect_timeout", "application_name", "options", NULL };
+	char timeout[32], options[128];
+	const char *vals[5];
 	PGresult *res = NULL;
 	int i, rc = PAY_EUNAVAILABLE;
 
@@ -72,7 +85,10 @@ static int db_connect(struct db_conn *c, const char *url, long long timeout_ms)
 	vals[0] = url;   /* expand_dbname: a URI or conninfo string */
 	vals[1] = timeout;
 	vals[2] = "payments";
-	vals[3] = NULL;
+	snprintf(options, sizeof(options), "-c statement_timeout=%lld -c lock_timeout=%lld",
+		 db_statement_timeout_ms, db_statement_timeout_ms);
+	vals[3] = options;
+	vals[4] = NULL;
 	if (c->pg != NULL)
 		PQfinish(c->pg);
 	c->pg = PQconnectdbParams(keys, vals, 1);
@@ -147,6 +163,12 @@ static bool db_sqlstate_unavailable(const char *s)
 	       strcmp(s, "57P03") == 0 || strcmp(s, "53300") == 0 || strcmp(s, "25006") == 0;
 }
 
+/* A statement that waited too long (statement_timeout, lock_timeout): retryable, connection fine. */
+static bool db_sqlstate_timeout(const char *s)
+{
+	return strcmp(s, "57014") == 0 || strcmp(s, "55P03") == 0;
+}
+
 int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, bool binary_result,
 	    struct db_result **out)
 {
@@ -189,6 +211,8 @@ int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, boo
 	}
 	if (PQstatus(c->pg) != CONNECTION_OK || db_sqlstate_unavailable(c->sqlstate)) {
 		c->broken = true;
+		rc = PAY_EUNAVAILABLE;
+	} else if (db_sqlstate_timeout(c->sqlstate)) {
 		rc = PAY_EUNAVAILABLE;
 	}
 	log_write(rc == PAY_EUNAVAILABLE ? LOG_WARN : LOG_ERROR, "database statement failed",

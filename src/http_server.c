@@ -18,6 +18,14 @@ struct http_server {
 	struct mg_context *ctx;
 };
 
+/*
+ * Draining: once set, new requests are answered 503 (the client retries
+ * elsewhere, with the same Idempotency-Key) and every response closes its
+ * connection, while requests already in flight finish normally.
+ */
+static int http_draining;
+static int http_in_flight;
+
 typedef int (*http_handler_fn)(struct http_req *r);
 
 /*
@@ -158,6 +166,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	long long us;
 	int i, route_idx = -1, rc = PAY_OK;
 
+	__atomic_add_fetch(&http_in_flight, 1, __ATOMIC_SEQ_CST);
 	memset(&r, 0, sizeof(r));
 	clock_gettime(CLOCK_MONOTONIC, &r.start);
 	r.conn = conn;
@@ -186,6 +195,11 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 			break;
 		}
 	}
+	if (__atomic_load_n(&http_draining, __ATOMIC_SEQ_CST)) {
+		mg_disable_connection_keep_alive(conn);
+		http_reply_error(&r, PAY_EUNAVAILABLE, NULL, "The server is shutting down. Retry.");
+		goto done;
+	}
 	if (route != NULL && route->auth)
 		rc = api_authenticate(&r);
 	/* Rate limiting comes before any work of the handler, and 429 is never stored under a key. */
@@ -201,10 +215,12 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 		route->handler(&r);
 	if (r.status == 0)   /* a handler that forgot to answer is a bug, not a hang */
 		http_reply_error(&r, PAY_EINTERNAL, NULL, NULL);
+done:
 	us = http_elapsed_us(&r);
 	metrics_request(route_idx, r.status, us);
 	http_access_log(&r, us);
 	free(r.body);
+	__atomic_sub_fetch(&http_in_flight, 1, __ATOMIC_SEQ_CST);
 	return r.status;
 }
 
@@ -236,6 +252,12 @@ static int http_on_error(struct mg_connection *conn, int status, const char *err
 	mg_response_header_add(conn, "Connection", "close", -1);
 	mg_response_header_send(conn);
 	mg_write(conn, body, (size_t)n);
+	/* The access log sees these too, though no route or user was ever known. */
+	log_write(LOG_INFO, "request",
+		  json_pack("{s:s, s:s, s:i, s:s, s:s}", "request_id", request_id,
+			    "path", "", "status", status, "error", code,
+			    "detail", errmsg ? errmsg : ""));
+	metrics_request(-1, status, 0);
 	free(quoted);
 	json_decref(msg);
 	return 0;
@@ -338,6 +360,20 @@ struct http_server *http_server_start(struct http_app *app)
 fail:
 	free(s);
 	return NULL;
+}
+
+bool http_server_drain(struct http_server *s, long long timeout_ms)
+{
+	struct timespec pause = { 0, 10 * 1000000L };
+	long long waited = 0;
+
+	(void)s;
+	__atomic_store_n(&http_draining, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&http_in_flight, __ATOMIC_SEQ_CST) > 0 && waited < timeout_ms) {
+		nanosleep(&pause, NULL);
+		waited += 10;
+	}
+	return __atomic_load_n(&http_in_flight, __ATOMIC_SEQ_CST) == 0;
 }
 
 void http_server_stop(struct http_server *s)
