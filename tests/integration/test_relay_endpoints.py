@@ -1,0 +1,255 @@
+"""test_relay_endpoints.py - the webhook endpoints API: create, read, list, delete, validation and private URLs."""
+
+import base64
+import json
+import re
+
+import harness as h
+import webhooks as wh
+from harness import sql_literal as lit
+
+ENDPOINT_ID_RE = re.compile(r"^we_[0-9A-Za-z]{24}$")
+SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/]{43}=$")
+ENDPOINT_FIELDS = ["id", "object", "url", "enabled_events", "status", "created"]
+
+
+def setUpModule():
+    h.setup_module(__name__)
+
+
+def tearDownModule():
+    h.teardown_module(__name__)
+
+
+class EndpointsApiTest(wh.WebhookTestCase):
+    start_relay = False
+
+    def post_endpoint(self, key, body):
+        return self.server.request("POST", "/v1/webhook_endpoints", body, self.auth(key))
+
+    def endpoint_rows(self, user):
+        return self.db.count("webhook_endpoints", "user_id = %s" % lit(user))
+
+    def test_create_returns_the_secret_once(self):
+        """POST answers 201 with the endpoint and its whsec_ secret of 32 random bytes; GET and the list never show the secret"""
+        user, key = self.make_user()
+        url = "http://127.0.0.1:9/hooks?shop=1"
+        resp = self.post_endpoint(key, {"url": url, "enabled_events": ["charge.succeeded",
+                                                                        "charge.failed"]})
+        obj = self.assert_json_response(resp, 201)
+        self.assertEqual(list(obj.keys()), ENDPOINT_FIELDS + ["secret"])
+        self.assertRegex(obj["id"], ENDPOINT_ID_RE)
+        self.assertEqual(obj["object"], "webhook_endpoint")
+        self.assertEqual(obj["url"], url)
+        self.assertEqual(obj["enabled_events"], ["charge.succeeded", "charge.failed"])
+        self.assertEqual(obj["status"], "enabled")
+        self.assertIsInstance(obj["created"], int)
+        self.assertRegex(obj["secret"], SECRET_RE)
+        self.assertEqual(len(base64.b64decode(obj["secret"][6:], validate=True)), 32)
+
+        row = self.db.query(
+            "SELECT user_id, url, array_to_json(enabled_events), secret, status, deleted_at IS NULL,"
+            " floor(extract(epoch FROM created))::bigint FROM webhook_endpoints WHERE id = %s"
+            % lit(obj["id"])).split("|")
+        self.assertEqual(row[0], user)
+        self.assertEqual(row[1], url)
+        self.assertEqual(json.loads(row[2]), obj["enabled_events"])
+        self.assertEqual(row[3], obj["secret"], "the stored secret is not the one shown")
+        self.assertEqual(row[4:6], ["enabled", "t"])
+        self.assertEqual(int(row[6]), obj["created"])
+
+        got = self.get("/v1/webhook_endpoints/" + obj["id"], key)
+        shown = self.assert_json_response(got, 200)
+        expected = dict(obj)
+        del expected["secret"]
+        self.assertEqual(shown, expected)
+        self.assertEqual(list(shown.keys()), ENDPOINT_FIELDS)
+        self.assertNotIn(obj["secret"][6:].encode(), got.body)
+
+        listed = self.get("/v1/webhook_endpoints", key)
+        self.assertEqual(self.assert_json_response(listed, 200)["data"], [expected])
+        self.assertNotIn(obj["secret"][6:].encode(), listed.body)
+
+    def test_each_endpoint_gets_its_own_secret(self):
+        """Two endpoints of one user get different secrets"""
+        _, key = self.make_user()
+        a = self.create_endpoint(key, "own-secret-a")
+        b = self.create_endpoint(key, "own-secret-b")
+        self.assertNotEqual(a["secret"], b["secret"])
+
+    def test_list_shows_own_endpoints_newest_first(self):
+        """GET /v1/webhook_endpoints lists the user's live endpoints newest first, and nobody else's"""
+        user, key = self.make_user()
+        _, other_key = self.make_user("other")
+        ids = [self.create_endpoint(key, "list-%d" % i, ["charge.succeeded"])["id"]
+               for i in range(3)]
+        self.create_endpoint(other_key, "list-other")
+        body = self.get_json(key, "/v1/webhook_endpoints")
+        self.assertEqual(body["object"], "list")
+        self.assertEqual(body["url"], "/v1/webhook_endpoints")
+        self.assertIs(body["has_more"], False)
+        self.assertEqual([e["id"] for e in body["data"]], list(reversed(ids)))
+        for e in body["data"]:
+            self.assertEqual(list(e.keys()), ENDPOINT_FIELDS)
+
+    def test_another_users_endpoint_is_not_found(self):
+        """Another user's endpoint is 404 on GET and DELETE, stays alive, and is not in their list"""
+        _, key = self.make_user()
+        _, other_key = self.make_user("other")
+        ep = self.create_endpoint(key, "not-yours")
+        path = "/v1/webhook_endpoints/" + ep["id"]
+        self.assert_error(self.get(path, other_key), 404, "resource_missing", param="id")
+        resp = self.server.request("DELETE", path, None, self.auth(other_key))
+        self.assert_error(resp, 404, "resource_missing", param="id")
+        self.assertEqual(self.db.query("SELECT deleted_at IS NULL FROM webhook_endpoints WHERE id = %s"
+                                       % lit(ep["id"])), "t")
+        self.assertEqual(self.get_json(other_key, "/v1/webhook_endpoints")["data"], [])
+        self.assertEqual(self.get_json(key, path)["id"], ep["id"])
+
+    def test_delete_removes_the_endpoint(self):
+        """DELETE answers deleted: true; the endpoint is then 404, out of the list, and soft-deleted in the database"""
+        _, key = self.make_user()
+        keep = self.create_endpoint(key, "delete-keep")
+        ep = self.create_endpoint(key, "delete-me")
+        path = "/v1/webhook_endpoints/" + ep["id"]
+        resp = self.server.request("DELETE", path, None, self.auth(key))
+        self.assertEqual(self.assert_json_response(resp, 200),
+                         {"id": ep["id"], "object": "webhook_endpoint", "deleted": True})
+        self.assert_error(self.get(path, key), 404, "resource_missing", param="id")
+        self.assertEqual([e["id"] for e in self.get_json(key, "/v1/webhook_endpoints")["data"]],
+                         [keep["id"]])
+        resp = self.server.request("DELETE", path, None, self.auth(key))
+        self.assert_error(resp, 404, "resource_missing", param="id")
+        self.assertEqual(self.db.query(
+            "SELECT status, deleted_at IS NOT NULL FROM webhook_endpoints WHERE id = %s"
+            % lit(ep["id"])), "disabled|t")
+
+    def test_malformed_id_is_not_found(self):
+        """GET and DELETE of a malformed endpoint id answer 404"""
+        _, key = self.make_user()
+        for path in ("/v1/webhook_endpoints/we_nope", "/v1/webhook_endpoints/ch_" + "a" * 24):
+            with self.subTest(path=path):
+                self.assert_error(self.get(path, key), 404, "resource_missing")
+                resp = self.server.request("DELETE", path, None, self.auth(key))
+                self.assert_error(resp, 404, "resource_missing")
+
+    def test_url_must_be_http_or_https(self):
+        """A URL that is not absolute http(s) is refused with 400 and param url, and nothing is stored"""
+        user, key = self.make_user()
+        for url in ("ftp://127.0.0.1/hooks", "file:///etc/passwd", "javascript:alert(1)",
+                    "gopher://127.0.0.1:70/", "127.0.0.1/hooks", "/hooks", "http://", ""):
+            with self.subTest(url=url):
+                resp = self.post_endpoint(key, {"url": url, "enabled_events": ["*"]})
+                self.assert_error(resp, 400, "parameter_invalid", param="url")
+        resp = self.post_endpoint(key, {"url": "https://" + "a" * 2050 + ".example/",
+                                        "enabled_events": ["*"]})
+        self.assert_error(resp, 400, "parameter_too_long", param="url")
+        resp = self.post_endpoint(key, {"enabled_events": ["*"]})
+        self.assert_error(resp, 400, "parameter_missing", param="url")
+        resp = self.post_endpoint(key, {"url": 42, "enabled_events": ["*"]})
+        self.assert_error(resp, 400, "parameter_invalid_type", param="url")
+        self.assertEqual(self.endpoint_rows(user), 0)
+
+    def test_enabled_events_must_be_known_types(self):
+        """An unknown event type, an empty list or a wrong type is refused with 400 and param enabled_events"""
+        user, key = self.make_user()
+        url = "http://127.0.0.1:9/hooks"
+        for events in (["charge.created"], ["*", "nope"], [], ["charge.succeeded", 1], "*",
+                       ["CHARGE.SUCCEEDED"], ["charge.failed"] * 33, [None]):
+            with self.subTest(events=events if len(events) < 5 else "33 types"):
+                resp = self.post_endpoint(key, {"url": url, "enabled_events": events})
+                self.assert_error(resp, 400, "parameter_invalid", param="enabled_events")
+        resp = self.post_endpoint(key, {"url": url})
+        self.assert_error(resp, 400, "parameter_missing", param="enabled_events")
+        self.assertEqual(self.endpoint_rows(user), 0)
+
+    def test_every_event_type_and_the_wildcard_are_accepted(self):
+        """enabled_events may name every event type, or be ["*"]"""
+        _, key = self.make_user()
+        types = ["charge.succeeded", "charge.failed", "charge.refunded", "refund.created"]
+        self.assertEqual(self.create_endpoint(key, "all-types", types)["enabled_events"], types)
+        self.assertEqual(self.create_endpoint(key, "wildcard", ["*"])["enabled_events"], ["*"])
+
+    def test_unknown_fields_are_refused(self):
+        """A client cannot choose its own secret or status: unknown fields answer 400"""
+        user, key = self.make_user()
+        for extra in ({"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, {"status": "disabled"}):
+            body = {"url": "http://127.0.0.1:9/hooks", "enabled_events": ["*"]}
+            body.update(extra)
+            with self.subTest(field=list(extra)[0]):
+                resp = self.post_endpoint(key, body)
+                self.assert_error(resp, 400, "parameter_unknown", param=list(extra)[0])
+        self.assertEqual(self.endpoint_rows(user), 0)
+
+    def test_endpoints_need_an_api_key(self):
+        """Every endpoints route answers 401 without an API key"""
+        for method, path in (("POST", "/v1/webhook_endpoints"), ("GET", "/v1/webhook_endpoints"),
+                             ("GET", "/v1/webhook_endpoints/we_" + "a" * 24),
+                             ("DELETE", "/v1/webhook_endpoints/we_" + "a" * 24),
+                             ("GET", "/v1/webhook_deliveries"),
+                             ("POST", "/v1/webhook_deliveries/wd_" + "a" * 24 + "/retry")):
+            with self.subTest(method=method, path=path):
+                body = {"url": "http://127.0.0.1:9/", "enabled_events": ["*"]} \
+                    if method == "POST" else None
+                resp = self.server.request(method, path, body,
+                                           {"Content-Type": "application/json"})
+                self.assert_error(resp, 401, "api_key_missing")
+
+    def test_loopback_url_accepted_when_private_urls_are_allowed(self):
+        """With PAYMENTS_WEBHOOK_ALLOW_PRIVATE=1, loopback and private URLs are accepted"""
+        _, key = self.make_user()
+        for url in ("http://127.0.0.1:8080/hooks", "http://localhost/hooks", "http://[::1]:9/",
+                    "http://10.0.0.5/hooks"):
+            with self.subTest(url=url):
+                resp = self.post_endpoint(key, {"url": url, "enabled_events": ["*"]})
+                self.assertEqual(self.assert_json_response(resp, 201)["url"], url)
+
+
+class PrivateUrlRefusedTest(wh.WebhookTestCase):
+    """The API server started without PAYMENTS_WEBHOOK_ALLOW_PRIVATE."""
+
+    server_env = {}
+    start_relay = False
+
+    def test_private_urls_are_refused(self):
+        """Loopback, private, link-local and CGNAT URLs, however spelled, answer 400 with param url"""
+        user, key = self.make_user()
+        for url in ("http://127.0.0.1:8080/hooks", "http://localhost/hooks", "http://[::1]/hooks",
+                    "http://10.0.0.5/hooks", "http://192.168.1.1/hooks", "http://172.16.0.1/",
+                    "http://169.254.169.254/latest/meta-data", "http://100.64.0.1/",
+                    "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/", "http://[fe80::1]/",
+                    "http://[fd00::1]/", "http://2130706433/", "http://127.1/",
+                    "https://0x7f.0.0.1/", "http://no-such-host.invalid/hooks"):
+            with self.subTest(url=url):
+                resp = self.server.request("POST", "/v1/webhook_endpoints",
+                                           {"url": url, "enabled_events": ["*"]}, self.auth(key))
+                self.assert_error(resp, 400, "parameter_invalid", param="url")
+        self.assertEqual(self.db.count("webhook_endpoints", "user_id = %s" % lit(user)), 0)
+
+    def test_public_url_is_accepted(self):
+        """A URL on a public address is accepted"""
+        _, key = self.make_user()
+        url = "https://93.184.216.34/hooks"
+        resp = self.server.request("POST", "/v1/webhook_endpoints",
+                                   {"url": url, "enabled_events": ["*"]}, self.auth(key))
+        self.assertEqual(self.assert_json_response(resp, 201)["url"], url)
+
+
+class SenderGuardTest(wh.WebhookTestCase):
+    """A relay without PAYMENTS_WEBHOOK_ALLOW_PRIVATE, for an endpoint the API accepted."""
+
+    relay_env = {"PAYMENTS_WEBHOOK_ALLOW_PRIVATE": "0", "PAYMENTS_WEBHOOK_MAX_ATTEMPTS": "1"}
+
+    def test_relay_refuses_to_connect_to_a_private_address(self):
+        """The relay checks the address it connects to: a loopback endpoint gets nothing and the delivery dies with the reason"""
+        user, key = self.make_user()
+        ep = self.create_endpoint(key, "guarded")
+        charge_id, _, _ = self.charge(key)
+        self.wait_settled(user)
+        (event_id, _, _), = self.events_of(user)
+        d_id, status, attempts, code = self.delivery(event_id, ep["id"])
+        self.assertEqual((status, attempts, code), ("dead", 1, None))
+        (a_code, a_error, _), = self.attempt_rows(d_id)
+        self.assertIsNone(a_code)
+        self.assertIn("private address", a_error)
+        self.assertEqual(self.receiver.requests(), [], "the relay connected to a loopback address")
