@@ -1,0 +1,154 @@
+"""test_relay_processes.py - relays as processes: backlog status, two relays at once, kill -9, a stalled endpoint."""
+
+import collections
+import time
+
+import harness as h
+import webhooks as wh
+from harness import sql_literal as lit
+
+
+def setUpModule():
+    h.setup_module(__name__)
+
+
+def tearDownModule():
+    h.teardown_module(__name__)
+
+
+class RelayProcessTest(wh.WebhookTestCase):
+    """Each test starts (and stops) the relays it needs; none runs between tests."""
+
+    start_relay = False
+
+    def start(self, env=None):
+        relay = self.new_relay(env)
+        self.addCleanup(relay.stop)
+        return relay
+
+    def test_status_reports_the_backlog(self):
+        """'relay status' counts the unpublished events and their age while no relay runs, and zero once a relay has caught up"""
+        user, key = self.make_user()
+        self.create_endpoint(key, "backlog")
+        # Events an earlier test left behind count too: measure from what is there now.
+        before = wh.relay_status(self.db.url)
+        started = time.monotonic()
+        for _ in range(3):
+            self.charge(key)
+        status = wh.relay_status(self.db.url)
+        elapsed = time.monotonic() - started
+        self.assertEqual(status["unpublished events"], before["unpublished events"] + 3)
+        self.assertEqual(status["unpublished events"],
+                         self.db.count("outbox_events", "published_at IS NULL"))
+        self.assertGreater(status["oldest unpublished age"], 0)
+        if before["unpublished events"] == 0:
+            self.assertLessEqual(status["oldest unpublished age"], elapsed + 1)
+        self.assertEqual(status["pending deliveries"], before["pending deliveries"])
+        self.assertEqual(self.receiver.requests("backlog"), [])
+
+        relay = self.start()
+        events = [e for e, _, _ in self.events_of(user)]
+        self.receiver.wait_delivered("backlog", events)
+        self.wait_settled(user)
+        status = h.poll(lambda: (lambda s: s["unpublished events"] == 0
+                                 and s["pending deliveries"] == 0 and s)(
+                                     wh.relay_status(self.db.url)),
+                        message="relay status to show no backlog")
+        self.assertEqual(status["oldest unpublished age"], 0)
+        backlog = [r for r in relay.records() if r.get("msg") == "relay backlog"]
+        self.assertTrue(backlog, "the relay never logged its backlog")
+        for field in ("unpublished_events", "oldest_unpublished_s", "pending_deliveries"):
+            self.assertIn(field, backlog[0])
+
+    def test_two_relays_deliver_each_event_exactly_once(self):
+        """Two relays running together share the work and deliver each of 40 events exactly once"""
+        user, key = self.make_user()
+        ep = self.create_endpoint(key, "pair")
+        relays = [self.start({"PAYMENTS_RELAY_BATCH": "4"}) for _ in range(2)]
+        h.run_concurrently(4, lambda i: [self.charge(key) for _ in range(10)])
+        events = [e for e, _, _ in self.events_of(user)]
+        self.assertEqual(len(events), 40)
+        self.receiver.wait_delivered("pair", events, timeout=20)
+        self.wait_settled(user)
+        self.assert_no_receiver_errors()
+
+        counts = collections.Counter(r.webhook_id for r in self.receiver.requests("pair"))
+        self.assertEqual({e: n for e, n in counts.items() if n != 1}, {},
+                         "events delivered more than once")
+        self.assertEqual(set(counts), set(events))
+        self.assertEqual(self.db.count("webhook_deliveries", "endpoint_id = %s AND status ="
+                                       " 'succeeded' AND attempts = 1" % lit(ep["id"])), 40)
+        self.assertEqual(self.db.count(
+            "webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id",
+            "d.endpoint_id = %s" % lit(ep["id"])), 40)
+        sent = [{r["event"] for r in relay.attempts() if r["endpoint"] == ep["id"]}
+                for relay in relays]
+        self.assertEqual(sent[0] & sent[1], set(), "both relays sent the same events")
+        self.assertEqual(sent[0] | sent[1], set(events))
+        self.assertTrue(sent[0] and sent[1],
+                        "one relay did all the work: %d and %d events" % tuple(map(len, sent)))
+
+    def test_sigkill_mid_batch_loses_nothing(self):
+        """kill -9 of the relay while its batch hangs loses nothing: after a restart every event arrives, the ones in flight again"""
+        user, key = self.make_user()
+        ep = self.create_endpoint(key, "crash")
+        self.receiver.hang("crash")
+        try:
+            relay = self.start()
+            for _ in range(6):
+                self.charge(key)
+            h.poll(lambda: self.receiver.hanging("crash"), message="a delivery in flight")
+            relay.kill()
+            in_flight = {r.webhook_id for r in self.receiver.requests("crash")}
+            for _ in range(2):   # committed while no relay runs
+                self.charge(key)
+        finally:
+            self.receiver.release("crash")
+        events = [e for e, _, _ in self.events_of(user)]
+        self.assertEqual(len(events), 8)
+        self.assertTrue(in_flight)
+        # Nothing of the killed attempts was recorded: those deliveries are still pending.
+        for event_id in in_flight:
+            d_id, status, attempts, _ = self.delivery(event_id, ep["id"])
+            self.assertEqual((status, attempts), ("pending", 0))
+            self.assertEqual(self.attempt_rows(d_id), [])
+        self.assertEqual(self.receiver.delivered("crash"), [])
+
+        self.start()
+        self.receiver.wait_delivered("crash", events, timeout=15)
+        self.wait_settled(user)
+        self.assert_no_receiver_errors()
+        for event_id in in_flight:
+            sent = [r for r in self.receiver.requests("crash") if r.webhook_id == event_id]
+            self.assertTrue(sent[0].hung and sent[-1].ok, "%s: %r" % (event_id, sent))
+        for event_id in events:
+            d_id, status, attempts, code = self.delivery(event_id, ep["id"])
+            self.assertEqual((status, code), ("succeeded", 200))
+            self.assertEqual(len(self.attempt_rows(d_id)), attempts)
+
+    def test_stalled_endpoint_does_not_hold_back_another(self):
+        """While one endpoint hangs until the timeout, another endpoint still gets every event of the charge promptly, in order"""
+        user, key = self.make_user()
+        self.create_endpoint(key, "stalled")
+        self.create_endpoint(key, "prompt")
+        self.receiver.hang("stalled")
+        try:
+            self.start({"PAYMENTS_WEBHOOK_TIMEOUT": "3s", "PAYMENTS_RELAY_LEASE": "5s"})
+            charge_id, _, _ = self.charge(key, amount=5000)
+            for amount in (100, 200, 300):
+                self.refund(key, charge_id, amount)
+            events = [e for e, _, _ in self.events_of(user)]
+            self.assertEqual(len(events), 7)
+            # Well within one stalled attempt's 3 s timeout.
+            got = self.receiver.wait_delivered("prompt", events, timeout=2.5)
+            self.assertEqual([r.webhook_id for r in got], events)
+        finally:
+            self.receiver.release("stalled")
+        got = self.receiver.wait_delivered("stalled", events, timeout=15)
+        ids = []
+        for r in got:
+            if r.webhook_id not in ids:
+                ids.append(r.webhook_id)
+        self.assertEqual(ids, events)
+        self.wait_settled(user)
+        self.assert_no_receiver_errors()
