@@ -1,0 +1,20 @@
+# chaos.mk - the fault-injection test (tests/chaos/chaos.py): load, kills, crashes and broken webhooks, then the invariants.
+#
+#   make chaos                          60 s of load and faults, a random seed
+#   make chaos CHAOS_SEED=N             replay the fault schedule of seed N
+#   make chaos CHAOS_DURATION=300       a longer run
+#   make chaos-short                    the 15 s run that make test uses
+#
+# It needs PostgreSQL: PAYMENTS_TEST_ADMIN_URL, or the embedded cluster
+# (scripts/pg.sh), which it starts, crashes and leaves running.
+
+CHAOS_DURATION ?= 60
+CHAOS_SEED     ?=
+
+.PHONY: chaos chaos-short
+
+chaos: all
+	@python3 tests/chaos/chaos.py --duration $(CHAOS_DURATION) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
+chaos-short: all
+	@tests/chaos/run_short.sh $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
