@@ -94,7 +94,8 @@ class RelayProcessTest(wh.WebhookTestCase):
         ep = self.create_endpoint(key, "crash")
         self.receiver.hang("crash")
         try:
-            relay = self.start()
+            # A 2 s timeout leaves time to kill the relay before it gives up on its batch.
+            relay = self.start({"PAYMENTS_WEBHOOK_TIMEOUT": "2s"})
             for _ in range(6):
                 self.charge(key)
             h.poll(lambda: self.receiver.hanging("crash"), message="a delivery in flight")
