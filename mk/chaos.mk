@@ -4,6 +4,7 @@
 #   make chaos CHAOS_SEED=N             replay the fault schedule of seed N
 #   make chaos CHAOS_DURATION=300       a longer run
 #   make chaos-short                    the 15 s run that make test uses
+#   make chaos-selftest                 only the checks' own tests (no database)
 #
 # It needs PostgreSQL: PAYMENTS_TEST_ADMIN_URL, or the embedded cluster
 # (scripts/pg.sh), which it starts, crashes and leaves running.
@@ -11,9 +12,12 @@
 CHAOS_DURATION ?= 60
 CHAOS_SEED     ?=
 
-.PHONY: chaos chaos-short
+.PHONY: chaos chaos-short chaos-selftest
 
-chaos: all
+chaos-selftest:
+	@python3 tests/chaos/test_checks.py
+
+chaos: all chaos-selftest
 	@python3 tests/chaos/chaos.py --duration $(CHAOS_DURATION) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
 chaos-short: all

@@ -515,6 +515,8 @@ def main(argv):
 
     def on_term(signum, frame):
         raise KeyboardInterrupt()
+    # Also when started with SIGINT ignored (a background job of a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_term)
     rc = 2
     try:
