@@ -217,8 +217,15 @@ int migfile_load_dir(const char *dir, struct migfile_set *set)
 	while (rc == PAY_OK && (e = readdir(d)) != NULL) {
 		memset(&m, 0, sizeof(m));
 		if (strlen(e->d_name) >= sizeof(m.filename) ||
-		    migfile_parse_name(e->d_name, &m.version, m.name) != PAY_OK)
+		    migfile_parse_name(e->d_name, &m.version, m.name) != PAY_OK) {
+			size_t l = strlen(e->d_name);
+
+			/* A .sql file nobody will run is a mistake worth saying out loud. */
+			if (l > 4 && strcmp(e->d_name + l - 4, ".sql") == 0)
+				fprintf(stderr, "payments migrate: ignoring %s/%s: a migration is named"
+					" NNNN_name.sql (4 to 9 digits, name of a-z 0-9 _)\n", dir, e->d_name);
 			continue;
+		}
 		snprintf(m.filename, sizeof(m.filename), "%s", e->d_name);
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		rc = migfile_read(path, &m.sql, &len);

@@ -71,9 +71,12 @@ static void migrate_quiet(void *arg, const char *message)
 static PGconn *migrate_connect(const struct cfg *cfg)
 {
 	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-	const char *vals[] = { cfg->database_url, "5", "payments-migrate", NULL };
+	char timeout[24];
+	const char *vals[] = { cfg->database_url, timeout, "payments-migrate", NULL };
 	long long deadline = migrate_now_ms() + cfg->migrate_wait_ms;
 	PGconn *pg = NULL;
+
+	snprintf(timeout, sizeof(timeout), "%lld", (cfg->db_connect_timeout_ms + 999) / 1000);
 
 	for (;;) {
 		pg = PQconnectdbParams(keys, vals, 1);
@@ -289,6 +292,8 @@ static int migrate_set_timeouts(PGconn *pg, const struct cfg *cfg)
 	return rc;
 }
 
+static int migrate_report_invalid_indexes(PGconn *pg);
+
 /*
  * Runs one migration: in a transaction (with its history row) unless marked
  * no-transaction. A lock timeout is retried with backoff. Returns PAY_OK or
@@ -297,8 +302,7 @@ static int migrate_set_timeouts(PGconn *pg, const struct cfg *cfg)
 static int migrate_apply(PGconn *pg, const struct cfg *cfg, const struct migfile *f)
 {
 	PGresult *res = NULL;
-	const char *state = NULL;
-	char message[1024] = "";
+	char state[6] = "", message[1024] = "";
 	long long start = 0;
 	int attempt, rc = PAY_EINTERNAL;
 
@@ -320,30 +324,56 @@ static int migrate_apply(PGconn *pg, const struct cfg *cfg, const struct migfile
 		PQclear(res);
 		res = PQexec(pg, f->sql);
 		if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK) {
+			/* A no-transaction statement can "succeed" past an invalid index (IF NOT EXISTS). */
+			if (f->no_transaction && migrate_report_invalid_indexes(pg) > 0) {
+				snprintf(state, sizeof(state), "%s", "55000");
+				snprintf(message, sizeof(message), "an invalid index is left behind");
+				break;
+			}
 			rc = migrate_record(pg, f, "applied", migrate_now_ms() - start, NULL, NULL);
 			if (!f->no_transaction)
 				rc = rc == PAY_OK ? migrate_command(pg, "COMMIT") : migrate_command(pg, "ROLLBACK");
 			break;
 		}
-		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		snprintf(state, sizeof(state), "%s", PQresultErrorField(res, PG_DIAG_SQLSTATE) ?
+			 PQresultErrorField(res, PG_DIAG_SQLSTATE) : "");
 		snprintf(message, sizeof(message), "%s",
 			 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
 			 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "unknown error");
 		if (!f->no_transaction)
 			migrate_command(pg, "ROLLBACK");
-		if (state == NULL || strcmp(state, "55P03") != 0)
+		if (strcmp(state, "55P03") != 0)
+			break;
+		/*
+		 * A no-transaction statement that timed out may have left an invalid
+		 * index: running it again would fail on (or, with IF NOT EXISTS, skip)
+		 * that index and hide the real error. Stop and say so instead.
+		 */
+		if (f->no_transaction && migrate_report_invalid_indexes(pg) > 0)
 			break;
 	}
 	if (rc != PAY_OK && message[0] != '\0') {
-		fprintf(stderr, "payments migrate: %s failed: %s %s%s\n", f->filename,
-			state ? state : "", message,
-			state && strcmp(state, "55P03") == 0 ?
+		fprintf(stderr, "payments migrate: %s failed: %s %s%s\n", f->filename, state, message,
+			strcmp(state, "55P03") == 0 ?
 			" (another session holds a lock on the table; retry when it is quiet)" :
 			f->no_transaction ? "" : " (rolled back: the database is unchanged)");
-		migrate_record(pg, f, "failed", migrate_now_ms() - start, state, message);
+		migrate_record(pg, f, "failed", migrate_now_ms() - start, state[0] ? state : NULL,
+			       message);
+		if (f->no_transaction && strcmp(state, "55000") != 0)
+			migrate_report_invalid_indexes(pg);   /* what the failure left behind */
 	}
 	PQclear(res);
 	return rc;
+}
+
+/* True when payments_schema_history exists. */
+static bool migrate_history_exists(PGconn *pg)
+{
+	PGresult *res = PQexec(pg, "SELECT to_regclass('payments_schema_history') IS NOT NULL");
+	bool exists = PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	return exists;
 }
 
 /* Everything a migrate command works on: the files, the connection and the history. */
@@ -372,8 +402,14 @@ static int migrate_open(const struct cfg *cfg, struct migrate_session *s, bool l
 		return PAY_EUNAVAILABLE;
 	if (lock && migrate_lock(s->pg, cfg->migrate_wait_ms) != PAY_OK)
 		return PAY_ESTATE;
-	if (migrate_command(s->pg, MIGRATE_HISTORY_DDL) != PAY_OK ||
-	    migrate_load_history(s->pg, &s->h) != PAY_OK)
+	/*
+	 * Only commands that change the database create the history table:
+	 * status, plan and verify stay read-only (they run on a standby or as a
+	 * read-only role), and read a missing table as an empty history.
+	 */
+	if (lock && migrate_command(s->pg, MIGRATE_HISTORY_DDL) != PAY_OK)
+		return PAY_EINTERNAL;
+	if (migrate_history_exists(s->pg) && migrate_load_history(s->pg, &s->h) != PAY_OK)
 		return PAY_EINTERNAL;
 	for (i = 0; i < s->h.n; i++) {
 		if (strcmp(s->h.rows[i].status, "applied") == 0 && s->h.rows[i].version > s->max_applied)
@@ -460,16 +496,14 @@ int migrate_up(const struct cfg *cfg, const struct migrate_opts *opts)
 	pending = calloc(s.files.n + 1, sizeof(*pending));
 	if (pending == NULL || migrate_pending(&s, opts, pending, &n) != PAY_OK)
 		goto out;
+	/* An invalid index is unfinished work of an earlier run: settle it before anything new. */
+	if (migrate_report_invalid_indexes(s.pg) > 0)
+		goto out;
 	for (i = 0; i < n; i++) {
 		printf("applying %s%s\n", pending[i]->filename,
 		       pending[i]->no_transaction ? " (no transaction)" : "");
 		fflush(stdout);
-		if (migrate_apply(s.pg, cfg, pending[i]) != PAY_OK) {
-			if (pending[i]->no_transaction)
-				migrate_report_invalid_indexes(s.pg);
-			goto out;
-		}
-		if (pending[i]->no_transaction && migrate_report_invalid_indexes(s.pg) > 0)
+		if (migrate_apply(s.pg, cfg, pending[i]) != PAY_OK)
 			goto out;
 	}
 	printf("%d migration(s) applied; database is up to date%s\n", n,
