@@ -34,6 +34,7 @@
 #   BENCH_REPLAY_KEYS=2000      stored keys the replay runs cycle through
 #   BENCH_PG_PORT         port of the benchmark's own cluster (default: a free one)
 #   BENCH_KEEP=1          keep the logs under tmp/bench-<timestamp>/
+#   BENCH_COMMIT          the commit recorded in the JSON (default: git rev-parse HEAD)
 #   PAYMENTS_DB_POOL_SIZE (8), PAYMENTS_THREADS (16) and the other PAYMENTS_*
 #   settings are passed to serve as usual; the pool size is also pgbench's -c.
 set -euo pipefail
@@ -433,7 +434,7 @@ figure growth_replays_per_s "6. replays/s with $growth_rows rows" "$rep_rate" "r
 
 say "done in $((SECONDS - start_s))s"
 python3 bench/report.py "$figures" "bench/results/$stamp.json" \
-	stamp="$stamp" commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+	stamp="$stamp" commit="${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}" \
 	dirty="$(git status --porcelain --untracked-files=no 2>/dev/null | wc -l | tr -d ' ')" \
 	runs="$runs" seconds="$secs" soak_seconds="$soak_secs" pool="$pool" threads="$threads" \
 	cores="$(nproc)" loadavg_start="$load_start" loadavg_end="$(cut -d' ' -f1-3 /proc/loadavg)" elapsed_s="$((SECONDS - start_s))"
