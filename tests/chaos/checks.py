@@ -48,6 +48,10 @@ class Snapshot:
             self.events.append({"seq": int(r[0]), "id": r[1], "user": r[2], "type": r[3],
                                 "object": r[4], "charge": r[5], "key": r[6],
                                 "published": r[7] == "t"})
+        self.idem = {}       # (user, key) -> (object_id, status_code)
+        for r in psql(url, "SELECT user_id, key, coalesce(object_id, ''), status_code"
+                           " FROM idempotency_keys"):
+            self.idem[(r[0], r[1])] = (r[2], int(r[3]))
         self.deliveries = collections.Counter()
         for r in psql(url, "SELECT status, count(*) FROM webhook_deliveries GROUP BY status"):
             self.deliveries[r[0]] = int(r[1])
@@ -103,11 +107,19 @@ def check_acknowledged(ops, by_key):
     return c
 
 
-def check_keys(ops, by_key):
-    """Every Idempotency-Key maps to at most one charge or refund, and every row has a key we sent."""
+def check_keys(ops, snap, by_key):
+    """
+    Every Idempotency-Key maps to at most one charge or refund, every row has
+    a key a client sent, and the key's stored response names that object.
+    """
     c = Check("every Idempotency-Key maps to at most one charge or refund")
     sent = {(op.user, op.key) for op in ops}
     for (user, key), rows in sorted(by_key.items()):
+        stored = snap.idem.get((user, key))
+        want = (rows[0][1]["id"], 402 if rows[0][1].get("status") == "failed" else 201)
+        if stored != want:
+            c.fail("%s under key %s of %s: the idempotency row holds %s, not %s" % (
+                rows[0][1]["id"], key, user, stored, want))
         if len(rows) > 1:
             c.fail("key %s of %s has %d objects: %s" % (
                 key, user, len(rows), ", ".join("%s %s" % (k, r["id"]) for k, r in rows)))

@@ -9,6 +9,7 @@ own, so Ctrl-C never stops the shared cluster.
 import http.client
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -18,6 +19,44 @@ import urllib.parse
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("PAYMENTS_TEST_BIN") or os.path.join(ROOT, "bin", "payments")
 PG_SCRIPT = os.path.join(ROOT, "scripts", "pg.sh")
+
+
+def pin_binary(dest):
+    """
+    Copies bin/payments (with the libraries its RPATH names, ../lib/payments)
+    and migrations/ under dest, and uses that copy from now on: every restart
+    during the run starts the same binary, even if the tree is rebuilt
+    meanwhile. Returns the migrations directory to migrate with.
+    """
+    global BIN
+    if not os.access(BIN, os.X_OK):
+        raise HarnessError("%s is missing: run make first" % BIN)
+    stale = newer_sources(BIN)
+    if stale:
+        print("chaos: warning: %s is older than %s: the run tests an older build"
+              " (run make first)" % (BIN, ", ".join(stale[:3])), flush=True)
+    os.makedirs(os.path.join(dest, "bin"))
+    copy = os.path.join(dest, "bin", "payments")
+    shutil.copy2(BIN, copy)
+    libs = os.path.join(os.path.dirname(os.path.abspath(BIN)), "..", "lib", "payments")
+    if os.path.isdir(libs):
+        shutil.copytree(libs, os.path.join(dest, "lib", "payments"))
+    migrations = os.path.join(dest, "migrations")
+    shutil.copytree(os.path.join(ROOT, "migrations"), migrations)
+    BIN = copy
+    return migrations
+
+
+def newer_sources(path):
+    """Sources and migrations modified after path was built."""
+    built = os.path.getmtime(path)
+    out = []
+    for d in ("src", "include", "migrations"):
+        top = os.path.join(ROOT, d)
+        for name in sorted(os.listdir(top)) if os.path.isdir(top) else []:
+            if os.path.getmtime(os.path.join(top, name)) > built:
+                out.append(os.path.join(d, name))
+    return out
 
 
 class HarnessError(Exception):

@@ -67,6 +67,8 @@ class World:
             self.event(3, "evt_3", "refund.created", "re_1", "ch_1", "k3"),
             self.event(4, "evt_4", "charge.refunded", "ch_1", "ch_1", "k3"),
         ]
+        snap.idem = {(USER, "k1"): ("ch_1", 201), (USER, "k2"): ("ch_2", 402),
+                     (USER, "k3"): ("re_1", 201)}
         snap.deliveries = collections.Counter({"succeeded": 4})
         self.snap = snap
         self.arrivals = []
@@ -97,7 +99,7 @@ class World:
         self.proc = getattr(self, "proc", Proc())
         return [
             checks.check_acknowledged(self.ops, by_key),
-            checks.check_keys(self.ops, by_key),
+            checks.check_keys(self.ops, self.snap, by_key),
             checks.check_unknowns(self.ops, by_key, self.unresolved),
             checks.check_definite(self.ops, self.snap, by_key),
             checks.check_money(self.snap),
@@ -144,8 +146,14 @@ class TestChecks(unittest.TestCase):
     def test_a_row_under_a_key_nobody_sent_is_caught(self):
         w = World()
         w.snap.charges["ch_9"] = dict(w.snap.charges["ch_2"], id="ch_9", key="zz")
+        w.snap.idem[(USER, "zz")] = ("ch_9", 402)
         w.snap.events.append(w.event(5, "evt_9", "charge.failed", "ch_9", "ch_9", "zz"))
         w.arrive(w.snap.events[-1], 200)
+        self.assert_only_fails(w, "Idempotency-Key")
+
+    def test_idempotency_row_naming_another_object_is_caught(self):
+        w = World()
+        w.snap.idem[(USER, "k3")] = ("re_2", 201)
         self.assert_only_fails(w, "Idempotency-Key")
 
     def test_unresolved_unknown_is_caught(self):
