@@ -18,11 +18,14 @@ struct db_delivery_job {
 	char *secret;
 	char *body;            /* the event object */
 	size_t body_len;
+	char lease[48];        /* the lease's expiry: proves this relay still holds the delivery */
+	double created;        /* the event's commit time, Unix seconds (for the lag metric) */
 };
 
 /* The outcome of one attempt, as recorded. */
 struct db_delivery_outcome {
 	const char *delivery_id;
+	const char *lease;
 	bool ok;
 	int status_code;       /* 0 when no HTTP response */
 	const char *error;     /* NULL on success */
@@ -46,6 +49,12 @@ int db_relay_fanout(struct db_conn *c, int batch, int *n) __attribute__((warn_un
 int db_relay_claim(struct db_conn *c, int batch, long long lease_ms, struct db_delivery_job **jobs,
 		   int *n) __attribute__((warn_unused_result));
 void db_relay_jobs_free(struct db_delivery_job *jobs, int n);
+/* Frees the strings one job owns (for a job moved out of its array). */
+void db_relay_job_fini(struct db_delivery_job *job);
+
+/* Gives back the leases of n jobs that were not attempted (a stopping relay). */
+int db_relay_release(struct db_conn *c, const struct db_delivery_job *const *jobs, int n)
+	__attribute__((warn_unused_result));
 
 /* Records n outcomes in one round trip. */
 int db_relay_record(struct db_conn *c, const struct db_delivery_outcome *o, int n)

@@ -1,11 +1,11 @@
-/* sender.h - outbound webhook HTTP: many POSTs at once over reused connections (libcurl). */
+/* sender.h - outbound webhook HTTP: many POSTs at once over reused connections (libcurl multi). */
 #ifndef PAYMENTS_SENDER_H
 #define PAYMENTS_SENDER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-/* One signed webhook message; all strings borrowed for the duration of sender_send. */
+/* One signed webhook message; copied by sender_start, so the caller may free it at once. */
 struct sender_msg {
 	const char *url;
 	const char *body;
@@ -23,6 +23,12 @@ struct sender_result {
 	long long retry_after_ms;  /* from a 429/503 Retry-After, else -1 */
 };
 
+/* A finished transfer: the tag given to sender_start and what happened. */
+struct sender_done {
+	void *tag;
+	struct sender_result result;
+};
+
 struct sender;
 
 /*
@@ -33,8 +39,24 @@ struct sender;
 struct sender *sender_create(long long connect_timeout_ms, long long timeout_ms, bool allow_private);
 void sender_destroy(struct sender *s);
 
-/* Sends n messages concurrently and fills results[i] for msgs[i]. Returns PAY_OK or PAY_ENOMEM. */
-int sender_send(struct sender *s, const struct sender_msg *msgs, struct sender_result *results, int n)
+/*
+ * Starts sending m in the background; tag comes back with its result from
+ * sender_poll. Returns PAY_OK or PAY_ENOMEM.
+ */
+int sender_start(struct sender *s, const struct sender_msg *m, void *tag)
 	__attribute__((warn_unused_result));
+
+/*
+ * Drives the transfers for at most wait_ms (returning as soon as one
+ * finishes) and stores up to max finished ones in done. A slow receiver
+ * never holds back the others. Returns how many finished.
+ */
+int sender_poll(struct sender *s, long long wait_ms, struct sender_done *done, int max);
+
+/* Transfers started and not yet returned by sender_poll. */
+int sender_in_flight(const struct sender *s);
+
+/* Abandons every unfinished transfer, storing up to max of their tags. Returns how many. */
+int sender_cancel_all(struct sender *s, void **tags, int max);
 
 #endif

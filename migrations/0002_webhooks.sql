@@ -114,15 +114,23 @@ $$;
  * is due only when no earlier event of the same charge is still waiting for
  * the same endpoint (or for fan-out), so each endpoint sees a charge's events
  * in commit order; a failing endpoint holds back only its own deliveries.
+ * Deliveries of deleted or disabled endpoints are never sent. lease is the
+ * lease's expiry: relay_record and relay_release only act on a delivery
+ * whose lease is still that one, so a relay whose lease ran out (and whose
+ * delivery another relay took over) cannot overwrite the newer outcome.
+ * created is the event's commit time (Unix seconds), for the lag metric.
  */
 CREATE FUNCTION relay_claim(p_batch integer, p_lease_ms bigint)
 RETURNS TABLE (delivery_id text, event_id text, endpoint_id text, attempts integer, url text,
-               secret text, body text)
+               secret text, body text, lease text, created double precision)
 LANGUAGE sql AS $$
     WITH due AS (
         SELECT d.id FROM webhook_deliveries d
          WHERE d.status = 'pending' AND d.next_attempt_at <= now()
            AND (d.locked_until IS NULL OR d.locked_until < now())
+           AND EXISTS (SELECT 1 FROM webhook_endpoints w
+                        WHERE w.id = d.endpoint_id AND w.deleted_at IS NULL
+                          AND w.status = 'enabled')
            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
                             WHERE p.status = 'pending' AND p.endpoint_id = d.endpoint_id
                               AND p.charge_id = d.charge_id AND p.event_seq < d.event_seq)
@@ -136,9 +144,10 @@ LANGUAGE sql AS $$
         UPDATE webhook_deliveries d
            SET locked_until = now() + p_lease_ms * interval '1 millisecond'
           FROM due WHERE d.id = due.id
-        RETURNING d.id, d.event_seq, d.event_id, d.attempts, d.endpoint_id
+        RETURNING d.id, d.event_seq, d.event_id, d.attempts, d.endpoint_id, d.locked_until
     )
-    SELECT l.id, l.event_id, l.endpoint_id, l.attempts, w.url, w.secret, event_object(e)::text
+    SELECT l.id, l.event_id, l.endpoint_id, l.attempts, w.url, w.secret, event_object(e)::text,
+           l.locked_until::text, extract(epoch FROM e.created)::double precision
       FROM leased l
       JOIN webhook_endpoints w ON w.id = l.endpoint_id
       JOIN outbox_events e ON e.seq = l.event_seq
@@ -147,16 +156,19 @@ $$;
 
 /*
  * relay_record: stores the outcome of a batch of attempts in one round trip.
- * p_results is a JSON array of {id, ok, code, error, duration_ms, delay_ms,
- * dead}: delay_ms is the backoff before the next attempt (ignored on
- * success); dead marks a delivery that used its last attempt.
+ * p_results is a JSON array of {id, lease, ok, code, error, duration_ms,
+ * delay_ms, dead}: delay_ms is the backoff before the next attempt (ignored
+ * on success); dead marks a delivery that used its last attempt. Every
+ * attempt is kept in the history, but a delivery changes only while it is
+ * pending under the same lease: not after its endpoint was deleted (it is
+ * dead then), nor after another relay took it over.
  */
 CREATE FUNCTION relay_record(p_results json) RETURNS void
 LANGUAGE sql AS $$
     WITH r AS (
         SELECT * FROM json_to_recordset(p_results)
-                   AS t(id text, ok boolean, code integer, error text, duration_ms integer,
-                        delay_ms bigint, dead boolean)
+                   AS t(id text, lease text, ok boolean, code integer, error text,
+                        duration_ms integer, delay_ms bigint, dead boolean)
     ), attempts AS (
         INSERT INTO webhook_attempts (delivery_id, status_code, error, duration_ms)
         SELECT id, code, error, duration_ms FROM r
@@ -170,7 +182,16 @@ LANGUAGE sql AS $$
            locked_until = NULL,
            last_status_code = r.code,
            last_error = r.error
-      FROM r WHERE d.id = r.id
+      FROM r
+     WHERE d.id = r.id AND d.status = 'pending' AND d.locked_until = r.lease::timestamptz
+$$;
+
+-- Gives back leases of deliveries a stopping relay did not finish ({id, lease} JSON array).
+CREATE FUNCTION relay_release(p_leases json) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE webhook_deliveries d SET locked_until = NULL
+      FROM json_to_recordset(p_leases) AS r(id text, lease text)
+     WHERE d.id = r.id AND d.status = 'pending' AND d.locked_until = r.lease::timestamptz
 $$;
 
 -- The webhook endpoint object as the API renders it (the secret is shown only at creation).
@@ -213,13 +234,19 @@ $$;
  * relay_replay: puts a dead (or delivered) delivery back in the queue with a
  * fresh set of attempts: same event, so the same webhook-id. p_user_id NULL
  * (the operator's CLI) skips the ownership check. Returns the delivery
- * object, or NULL when there is no such delivery of that user.
+ * object, or NULL when there is no such delivery of that user; a delivery
+ * whose endpoint was deleted is refused with SQLSTATE PR400.
  */
 CREATE FUNCTION relay_replay(p_id text, p_user_id text) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     d webhook_deliveries%ROWTYPE;
 BEGIN
+    IF EXISTS (SELECT 1 FROM webhook_deliveries x JOIN webhook_endpoints w ON w.id = x.endpoint_id
+                WHERE x.id = p_id AND (p_user_id IS NULL OR x.user_id = p_user_id)
+                  AND (w.deleted_at IS NOT NULL OR w.status <> 'enabled')) THEN
+        RAISE EXCEPTION 'endpoint_deleted' USING ERRCODE = 'PR400';
+    END IF;
     UPDATE webhook_deliveries
        SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL
      WHERE id = p_id AND (p_user_id IS NULL OR user_id = p_user_id)

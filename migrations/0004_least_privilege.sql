@@ -53,12 +53,15 @@ LANGUAGE sql AS $$
 $$;
 
 -- Requeues every dead delivery (of one endpoint when given); same events, same webhook-ids.
+-- Deliveries of deleted or disabled endpoints stay dead.
 CREATE FUNCTION relay_replay_dead(p_endpoint_id text) RETURNS bigint
 LANGUAGE sql AS $$
     WITH u AS (
         UPDATE webhook_deliveries
            SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL
          WHERE status = 'dead' AND (p_endpoint_id IS NULL OR endpoint_id = p_endpoint_id)
+           AND endpoint_id IN (SELECT id FROM webhook_endpoints
+                                WHERE deleted_at IS NULL AND status = 'enabled')
         RETURNING 1)
     SELECT count(*) FROM u
 $$;
@@ -73,6 +76,7 @@ ALTER FUNCTION create_refund(text, text, bytea, bigint, bigint, text, text, bigi
 ALTER FUNCTION relay_fanout(integer) SECURITY DEFINER SET search_path = public, pg_temp;
 ALTER FUNCTION relay_claim(integer, bigint) SECURITY DEFINER SET search_path = public, pg_temp;
 ALTER FUNCTION relay_record(json) SECURITY DEFINER SET search_path = public, pg_temp;
+ALTER FUNCTION relay_release(json) SECURITY DEFINER SET search_path = public, pg_temp;
 ALTER FUNCTION relay_replay(text, text) SECURITY DEFINER SET search_path = public, pg_temp;
 ALTER FUNCTION relay_replay_dead(text) SECURITY DEFINER SET search_path = public, pg_temp;
 ALTER FUNCTION purge_idempotency_keys(integer) SECURITY DEFINER SET search_path = public, pg_temp;
@@ -96,7 +100,7 @@ GRANT EXECUTE ON FUNCTION
                   text, text, text, text),
     create_refund(text, text, bytea, bigint, bigint, text, text, bigint, text, json, text, text,
                   text),
-    relay_fanout(integer), relay_claim(integer, bigint), relay_record(json),
+    relay_fanout(integer), relay_claim(integer, bigint), relay_record(json), relay_release(json),
     relay_replay(text, text), relay_replay_dead(text), purge_idempotency_keys(integer),
     purge_published_events(bigint, integer), delete_webhook_endpoint(text, text)
     TO payments_app;

@@ -14,11 +14,14 @@ CREATE FUNCTION pg_temp.evt(t text) RETURNS text LANGUAGE sql IMMUTABLE
 CREATE FUNCTION pg_temp.dl(e text, w text) RETURNS text LANGUAGE sql STABLE
     AS $$ SELECT id FROM webhook_deliveries WHERE event_id = pg_temp.evt(e)
                                                AND endpoint_id = pg_temp.we(w) $$;
--- One outcome for relay_record, as the relay sends it.
+-- One outcome for relay_record, as the relay sends it: with the lease it holds.
 CREATE FUNCTION pg_temp.outcome(e text, w text, ok boolean, code integer, error text,
                                 duration_ms integer, delay_ms bigint, dead boolean)
     RETURNS json LANGUAGE sql STABLE
-    AS $$ SELECT json_build_object('id', pg_temp.dl(e, w), 'ok', ok, 'code', code, 'error', error,
+    AS $$ SELECT json_build_object('id', pg_temp.dl(e, w),
+                                   'lease', (SELECT locked_until::text FROM webhook_deliveries
+                                              WHERE id = pg_temp.dl(e, w)),
+                                   'ok', ok, 'code', code, 'error', error,
                                    'duration_ms', duration_ms, 'delay_ms', delay_ms,
                                    'dead', dead) $$;
 -- (event, endpoint) pairs of what relay_claim leases now, for set comparisons.

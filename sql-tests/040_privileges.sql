@@ -101,7 +101,7 @@ SELECT set_eq(
          AND has_function_privilege('payments_app', p.oid, 'EXECUTE')$$,
     ARRAY['charge_object', 'refund_object', 'event_object', 'webhook_endpoint_object',
           'webhook_delivery_object', 'idempotency_lookup', 'list_page', 'create_charge',
-          'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_replay',
+          'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_release', 'relay_replay',
           'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
           'delete_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
           'purge_published_events_nats'],
@@ -119,7 +119,7 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
 SELECT set_eq(
     $$SELECT p.proname::text FROM pg_proc p
        WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef$$,
-    ARRAY['create_charge', 'create_refund', 'relay_fanout', 'relay_claim', 'relay_record',
+    ARRAY['create_charge', 'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_release',
           'relay_replay', 'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
           'delete_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
           'purge_published_events_nats'],

@@ -218,6 +218,8 @@ int api_deliveries_retry(struct http_req *r)
 	}
 	if (rc == PAY_OK)
 		http_reply(r, 200, json, strlen(json), NULL, 0);
+	else if (rc == PAY_ESTATE)
+		http_reply_error(r, rc, "id", "The webhook endpoint of this delivery was deleted.");
 	else
 		http_reply_error(r, rc, rc == PAY_ENOT_FOUND ? "id" : NULL,
 				 rc == PAY_ENOT_FOUND ? "No such webhook delivery." : NULL);

@@ -25,15 +25,20 @@ int db_relay_fanout(struct db_conn *c, int batch, int *n)
 	return rc;
 }
 
+void db_relay_job_fini(struct db_delivery_job *job)
+{
+	free(job->url);
+	free(job->secret);
+	free(job->body);
+	job->url = job->secret = job->body = NULL;
+}
+
 void db_relay_jobs_free(struct db_delivery_job *jobs, int n)
 {
 	int i;
 
-	for (i = 0; jobs != NULL && i < n; i++) {
-		free(jobs[i].url);
-		free(jobs[i].secret);
-		free(jobs[i].body);
-	}
+	for (i = 0; jobs != NULL && i < n; i++)
+		db_relay_job_fini(&jobs[i]);
 	free(jobs);
 }
 
@@ -72,6 +77,8 @@ int db_relay_claim(struct db_conn *c, int batch, long long lease_ms, struct db_d
 		j[i].secret = strdup(db_value(r, i, 5));
 		j[i].body = strdup(db_value(r, i, 6));
 		j[i].body_len = (size_t)db_value_length(r, i, 6);
+		snprintf(j[i].lease, sizeof(j[i].lease), "%s", db_value(r, i, 7));
+		j[i].created = atof(db_value(r, i, 8));
 		if (j[i].url == NULL || j[i].secret == NULL || j[i].body == NULL) {
 			rc = PAY_ENOMEM;
 			goto out;
@@ -97,8 +104,8 @@ int db_relay_record(struct db_conn *c, const struct db_delivery_outcome *o, int 
 	if (arr == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
-		json_t *row = json_pack("{s:s, s:b, s:o, s:s?, s:i, s:I, s:b}",
-					"id", o[i].delivery_id, "ok", o[i].ok,
+		json_t *row = json_pack("{s:s, s:s, s:b, s:o, s:s?, s:i, s:I, s:b}",
+					"id", o[i].delivery_id, "lease", o[i].lease, "ok", o[i].ok,
 					"code", o[i].status_code ? json_integer(o[i].status_code) : json_null(),
 					"error", o[i].error, "duration_ms", o[i].duration_ms,
 					"delay_ms", (json_int_t)o[i].delay_ms, "dead", o[i].dead);
@@ -111,6 +118,31 @@ int db_relay_record(struct db_conn *c, const struct db_delivery_outcome *o, int 
 		goto out;
 	db_param_text(&p, text);
 	rc = db_exec(c, DB_STMT_RELAY_RECORD, &p, false, &r);
+out:
+	db_result_free(r);
+	free(text);
+	json_decref(arr);
+	return rc;
+}
+
+int db_relay_release(struct db_conn *c, const struct db_delivery_job *const *jobs, int n)
+{
+	struct db_params p = { 0 };
+	struct db_result *r = NULL;
+	json_t *arr = json_array();
+	char *text = NULL;
+	int i, rc = PAY_ENOMEM;
+
+	for (i = 0; arr != NULL && i < n; i++) {
+		if (json_array_append_new(arr, json_pack("{s:s, s:s}", "id", jobs[i]->delivery_id,
+							 "lease", jobs[i]->lease)) != 0)
+			goto out;
+	}
+	text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+	if (text == NULL)
+		goto out;
+	db_param_text(&p, text);
+	rc = db_exec(c, DB_STMT_RELAY_RELEASE, &p, false, &r);
 out:
 	db_result_free(r);
 	free(text);

@@ -39,7 +39,7 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 	[DB_STMT_DELIVERY_REPLAY] = { "delivery_replay", "SELECT relay_replay($1, $2)::text" },
 	[DB_STMT_RELAY_FANOUT] = { "relay_fanout", "SELECT relay_fanout($1)" },
 	[DB_STMT_RELAY_CLAIM] = { "relay_claim",
-		"SELECT delivery_id, event_id, endpoint_id, attempts, url, secret, body"
+		"SELECT delivery_id, event_id, endpoint_id, attempts, url, secret, body, lease, created"
 		" FROM relay_claim($1, $2)" },
 	[DB_STMT_RELAY_RECORD] = { "relay_record", "SELECT relay_record($1::json)" },
 	[DB_STMT_RELAY_REPLAY_DEAD] = { "relay_replay_dead", "SELECT relay_replay_dead($1)" },
@@ -70,4 +70,5 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT count(*), coalesce(extract(epoch FROM now() - min(created)), 0)::float8"
 		" FROM outbox_events WHERE nats_published_at IS NULL" },
 	[DB_STMT_EVENT_PURGE_NATS] = { "event_purge_nats", "SELECT purge_published_events_nats($1, $2)" },
+	[DB_STMT_RELAY_RELEASE] = { "relay_release", "SELECT relay_release($1::json)" },
 };

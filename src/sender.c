@@ -1,4 +1,4 @@
-/* sender.c - outbound webhook HTTP: many POSTs at once over reused connections (libcurl). */
+/* sender.c - outbound webhook HTTP: many POSTs at once over reused connections (libcurl multi). */
 #include "sender.h"
 
 #include <stdio.h>
@@ -12,19 +12,23 @@
 
 #define SENDER_MAX_HOST_CONNECTIONS 32
 
-struct sender {
-	CURLM *multi;              /* owns the connection cache: keep-alive across batches */
-	long long connect_timeout_ms;
-	long long timeout_ms;
-	bool allow_private;
-};
-
-/* Per-transfer state: the headers and where the result goes. */
+/* One transfer in flight: its headers, its tag, and the private-address verdict. */
 struct sender_xfer {
 	CURL *easy;
 	struct curl_slist *headers;
-	struct sender_result *result;
+	void *tag;
 	bool blocked;              /* refused by the private-address guard */
+	struct sender_xfer *next;  /* the in-flight list, for sender_cancel_all */
+	struct sender_xfer *prev;
+};
+
+struct sender {
+	CURLM *multi;              /* owns the connection cache: keep-alive across transfers */
+	long long connect_timeout_ms;
+	long long timeout_ms;
+	bool allow_private;
+	int in_flight;
+	struct sender_xfer *xfers;
 };
 
 static size_t sender_discard(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -69,44 +73,71 @@ struct sender *sender_create(long long connect_timeout_ms, long long timeout_ms,
 	return s;
 }
 
+static void sender_xfer_free(struct sender *s, struct sender_xfer *x)
+{
+	if (x->prev != NULL)
+		x->prev->next = x->next;
+	else if (s->xfers == x)
+		s->xfers = x->next;
+	if (x->next != NULL)
+		x->next->prev = x->prev;
+	if (x->easy != NULL) {
+		curl_multi_remove_handle(s->multi, x->easy);
+		curl_easy_cleanup(x->easy);
+	}
+	curl_slist_free_all(x->headers);
+	free(x);
+}
+
 void sender_destroy(struct sender *s)
 {
 	if (s == NULL)
 		return;
+	while (s->xfers != NULL)
+		sender_xfer_free(s, s->xfers);
 	curl_multi_cleanup(s->multi);
 	curl_global_cleanup();
 	free(s);
 }
 
-/* Prepares one transfer. Returns PAY_OK or PAY_ENOMEM. */
-static int sender_prepare(struct sender *s, const struct sender_msg *m, struct sender_xfer *x)
+int sender_start(struct sender *s, const struct sender_msg *m, void *tag)
 {
-	char line[256];
-	struct curl_slist *h = NULL;
-	int i;
 	const char *fixed[] = { "Content-Type: application/json", "User-Agent: payments-webhooks/1",
 				"Expect:", NULL };
+	struct sender_xfer *x = calloc(1, sizeof(*x));
+	struct curl_slist *h;
+	char line[256];
+	int i;
 
+	if (x == NULL)
+		return PAY_ENOMEM;
+	x->tag = tag;
 	x->easy = curl_easy_init();
 	if (x->easy == NULL)
-		return PAY_ENOMEM;
-	for (i = 0; fixed[i] != NULL; i++)
-		x->headers = curl_slist_append(x->headers, fixed[i]);
+		goto fail;
+	for (i = 0; fixed[i] != NULL; i++) {
+		h = curl_slist_append(x->headers, fixed[i]);
+		if (h == NULL)
+			goto fail;
+		x->headers = h;
+	}
 	snprintf(line, sizeof(line), "webhook-id: %s", m->msg_id);
-	x->headers = curl_slist_append(x->headers, line);
+	if ((h = curl_slist_append(x->headers, line)) == NULL)
+		goto fail;
+	x->headers = h;
 	snprintf(line, sizeof(line), "webhook-timestamp: %lld", m->timestamp);
-	x->headers = curl_slist_append(x->headers, line);
+	if ((h = curl_slist_append(x->headers, line)) == NULL)
+		goto fail;
+	x->headers = h;
 	snprintf(line, sizeof(line), "webhook-signature: %s", m->signature);
-	h = curl_slist_append(x->headers, line);
-	if (h == NULL)
-		return PAY_ENOMEM;
+	if ((h = curl_slist_append(x->headers, line)) == NULL)
+		goto fail;
 	x->headers = h;
 	curl_easy_setopt(x->easy, CURLOPT_URL, m->url);
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, m->body);
 	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)m->body_len);
+	curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS, m->body);   /* the caller may free its copy */
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
 	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)s->connect_timeout_ms);
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms);
@@ -117,21 +148,34 @@ static int sender_prepare(struct sender *s, const struct sender_msg *m, struct s
 		curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, sender_prereq);
 		curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
 	}
+	if (curl_multi_add_handle(s->multi, x->easy) != CURLM_OK)
+		goto fail;
+	x->next = s->xfers;
+	if (s->xfers != NULL)
+		s->xfers->prev = x;
+	s->xfers = x;
+	s->in_flight++;
 	return PAY_OK;
+fail:
+	if (x->easy != NULL)
+		curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->headers);
+	free(x);
+	return PAY_ENOMEM;
 }
 
-/* Fills x->result from a finished transfer. */
-static void sender_finish(struct sender_xfer *x, CURLcode code)
+/* Fills r from a finished transfer. */
+static void sender_finish(const struct sender_xfer *x, CURLcode code, struct sender_result *r)
 {
-	struct sender_result *r = x->result;
 	curl_off_t total_us = 0, retry_s = 0;
 	long status = 0;
 
+	memset(r, 0, sizeof(*r));
+	r->retry_after_ms = -1;
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
 	r->status_code = (int)status;
 	r->duration_ms = (int)(total_us / 1000);
-	r->retry_after_ms = -1;
 	if (code != CURLE_OK) {
 		snprintf(r->error, sizeof(r->error), "%s",
 			 x->blocked ? "refused: the URL resolves to a private address" :
@@ -140,7 +184,6 @@ static void sender_finish(struct sender_xfer *x, CURLcode code)
 	}
 	if (status >= 200 && status < 300) {
 		r->ok = true;
-		r->error[0] = '\0';
 		return;
 	}
 	snprintf(r->error, sizeof(r->error), "HTTP %ld", status);
@@ -149,47 +192,56 @@ static void sender_finish(struct sender_xfer *x, CURLcode code)
 		r->retry_after_ms = (long long)retry_s * 1000;
 }
 
-int sender_send(struct sender *s, const struct sender_msg *msgs, struct sender_result *results, int n)
+/* Moves up to max finished transfers into done; the rest stay queued in curl for the next call. */
+static int sender_collect(struct sender *s, struct sender_done *done, int max)
 {
-	struct sender_xfer *xs = calloc((size_t)(n > 0 ? n : 1), sizeof(*xs));
 	struct sender_xfer *x;
 	CURLMsg *msg;
-	int i, running = 0, left, rc = PAY_OK;
+	int left, n = 0;
 
-	if (xs == NULL)
-		return PAY_ENOMEM;
-	for (i = 0; i < n; i++) {
-		memset(&results[i], 0, sizeof(results[i]));
-		results[i].retry_after_ms = -1;
-		snprintf(results[i].error, sizeof(results[i].error), "not sent");
-		xs[i].result = &results[i];
-		if (sender_prepare(s, &msgs[i], &xs[i]) != PAY_OK) {
-			snprintf(results[i].error, sizeof(results[i].error), "out of memory");
-			curl_easy_cleanup(xs[i].easy);
-			xs[i].easy = NULL;
+	while (n < max && (msg = curl_multi_info_read(s->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
 			continue;
-		}
-		curl_multi_add_handle(s->multi, xs[i].easy);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		done[n].tag = x->tag;
+		sender_finish(x, msg->data.result, &done[n].result);
+		n++;
+		s->in_flight--;
+		sender_xfer_free(s, x);
 	}
-	do {
-		if (curl_multi_perform(s->multi, &running) != CURLM_OK)
-			break;
-		while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-			sender_finish(x, msg->data.result);
-		}
-		if (running > 0)
-			curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
-	} while (running > 0);
-	for (i = 0; i < n; i++) {
-		if (xs[i].easy != NULL) {
-			curl_multi_remove_handle(s->multi, xs[i].easy);
-			curl_easy_cleanup(xs[i].easy);
-		}
-		curl_slist_free_all(xs[i].headers);
+	return n;
+}
+
+int sender_poll(struct sender *s, long long wait_ms, struct sender_done *done, int max)
+{
+	int running = 0, n;
+
+	if (s->in_flight == 0)
+		return 0;
+	curl_multi_perform(s->multi, &running);
+	n = sender_collect(s, done, max);
+	if (n == 0 && wait_ms > 0) {
+		curl_multi_poll(s->multi, NULL, 0, (int)wait_ms, NULL);
+		curl_multi_perform(s->multi, &running);
+		n = sender_collect(s, done, max);
 	}
-	free(xs);
-	return rc;
+	return n;
+}
+
+int sender_in_flight(const struct sender *s)
+{
+	return s->in_flight;
+}
+
+int sender_cancel_all(struct sender *s, void **tags, int max)
+{
+	int n = 0;
+
+	while (s->xfers != NULL) {
+		if (n < max)
+			tags[n++] = s->xfers->tag;
+		sender_xfer_free(s, s->xfers);
+	}
+	s->in_flight = 0;
+	return n;
 }
