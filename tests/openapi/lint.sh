@@ -23,6 +23,10 @@ export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_UPDATE_NOTIF
 redocly=$here/node_modules/.bin/redocly
 
 cd "$here"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "lint.sh: node and npm are needed (Node.js 20.19 or later, for @redocly/cli 2)" >&2
+	exit 1
+fi
 # npm ls exits non-zero when a package is missing or not the pinned version.
 if ! npm ls --all >/dev/null 2>&1; then
 	npm ci --no-audit --no-fund --prefer-offline
