@@ -22,8 +22,9 @@ Environment:
                            (default: the embedded cluster, started with
                            scripts/pg.sh start, on PAYMENTS_PG_PORT or 54329)
   PAYMENTS_TEST_EMBEDDED   1 when that server is scripts/pg.sh's cluster, which
-                           the harness may crash (assumed when the admin URL
-                           is not set); otherwise PostgreSQL is never touched
+                           the harness may crash; when unset, assumed if the
+                           admin URL is unset or the cluster's; with 0 (or
+                           another server) PostgreSQL is never crashed
   PAYMENTS_TEST_BIN        the binary (default: bin/payments)
   CHAOS_SEED               the seed, when --seed is not given
 
@@ -142,13 +143,14 @@ class Run:
     def __init__(self, args, seed):
         self.args = args
         self.seed = seed
-        self.admin = os.environ.get("PAYMENTS_TEST_ADMIN_URL") or ""
-        if self.admin:
-            self.embedded = os.environ.get("PAYMENTS_TEST_EMBEDDED", "0") == "1"
-        else:
-            self.embedded = True
-            self.admin = "postgresql://postgres@127.0.0.1:%s/postgres" % (
-                os.environ.get("PAYMENTS_PG_PORT") or "54329")
+        # The embedded cluster (scripts/pg.sh) is the only server the harness
+        # crashes: when PAYMENTS_TEST_EMBEDDED says so or, unset, when the
+        # admin URL is unset or that cluster's.
+        embedded_url = "postgresql://postgres@127.0.0.1:%s/postgres" % (
+            os.environ.get("PAYMENTS_PG_PORT") or "54329")
+        self.admin = os.environ.get("PAYMENTS_TEST_ADMIN_URL") or embedded_url
+        flag = os.environ.get("PAYMENTS_TEST_EMBEDDED")
+        self.embedded = flag == "1" if flag else self.admin == embedded_url
         self.dbname = "payments_chaos_%d" % os.getpid()
         self.url = procs.database_url(self.admin, self.dbname)
         self.logdir = tempfile.mkdtemp(prefix="payments-chaos-%s-" % seed)
@@ -354,6 +356,7 @@ class Run:
             checks.check_keys(ops, snap, by_key),
             checks.check_unknowns(ops, by_key, unresolved),
             checks.check_definite(ops, snap, by_key),
+            checks.check_replays(ops),
             checks.check_money(snap),
             checks.check_outbox(snap),
             checks.check_drained(drained, backlog, a.drain_bound),

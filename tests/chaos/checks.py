@@ -199,6 +199,28 @@ def check_definite(ops, snap, by_key):
     return c
 
 
+def check_replays(ops):
+    """
+    A stored response is replayed only after an attempt that may have stored
+    it: one that timed out, lost its connection, or was answered 500 or 409
+    idempotency_key_in_use. A 503 says nothing was stored (README), so a key
+    that only ever got 503s, or nothing before, must not be replayed.
+    """
+    c = Check("a replay follows an attempt that may have stored it, never only 503s")
+    n = 0
+    for op in ops:
+        if not op.replayed or op.outcome not in ("ok", "declined", "failed"):
+            continue
+        n += 1
+        before = op.answers[:-1]
+        if all(a == 503 for a in before):
+            c.fail("%s key %s: replayed %s %s after only %s" % (
+                op.kind, op.key, op.status, op.object_id,
+                "503s %s" % before if before else "no earlier attempt"))
+    c.note = "%d replays" % n
+    return c
+
+
 def check_money(snap):
     """For every charge, amount_refunded = the sum of its refunds <= amount."""
     c = Check("for every charge, amount_refunded = sum of its refunds <= amount")

@@ -102,6 +102,7 @@ class World:
             checks.check_keys(self.ops, self.snap, by_key),
             checks.check_unknowns(self.ops, by_key, self.unresolved),
             checks.check_definite(self.ops, self.snap, by_key),
+            checks.check_replays(self.ops),
             checks.check_money(self.snap),
             checks.check_outbox(self.snap),
             checks.check_drained(self.drained, self.backlog, 60),
@@ -189,6 +190,21 @@ class TestChecks(unittest.TestCase):
         w.ops[0].source = "tok_visa"
         w.ops[1].source = "tok_visa"
         self.assert_only_fails(w, "definite answer")
+
+    def test_replay_after_a_timeout_is_allowed(self):
+        w = World()
+        w.ops[0].answers, w.ops[0].replayed = ["timeout", 503, 201], True
+        self.assertEqual([r.name for r in w.results() if not r.ok], [])
+
+    def test_replay_after_only_503s_is_caught(self):
+        w = World()
+        w.ops[0].answers, w.ops[0].replayed = [503, 503, 201], True
+        self.assert_only_fails(w, "replay")
+
+    def test_replay_on_the_first_attempt_is_caught(self):
+        w = World()
+        w.ops[2].answers, w.ops[2].replayed = [201], True
+        self.assert_only_fails(w, "replay")
 
     def test_amount_refunded_off_the_sum_is_caught(self):
         w = World()
