@@ -31,6 +31,7 @@
 #   BENCH_LAG_RATE=500    charges/s of the soak, where the relay lag is measured
 #   BENCH_GROWTH_ROWS=1000000   charges bulk-inserted before the growth runs
 #   BENCH_RELAY_EVENTS=20000    backlog the relay drains for deliveries/s
+#   BENCH_RELAYS=1        relay processes (they share the outbox with SKIP LOCKED)
 #   BENCH_REPLAY_KEYS=2000      stored keys the replay runs cycle through
 #   BENCH_PG_PORT         port of the benchmark's own cluster (default: a free one)
 #   BENCH_KEEP=1          keep the logs under tmp/bench-<timestamp>/
@@ -48,6 +49,7 @@ soak_secs=${BENCH_SOAK_SECONDS:-60}
 lag_rate=${BENCH_LAG_RATE:-500}
 growth_rows=${BENCH_GROWTH_ROWS:-1000000}
 relay_events=${BENCH_RELAY_EVENTS:-20000}
+relays=${BENCH_RELAYS:-1}
 replay_keys=${BENCH_REPLAY_KEYS:-2000}
 pool=${PAYMENTS_DB_POOL_SIZE:-8}
 threads=${PAYMENTS_THREADS:-16}
@@ -353,8 +355,11 @@ for i in $(seq 1 "$runs"); do
 		pgbench_tps bench_relay "$relay_key_id" -t "$per_client" >/dev/null
 	fi
 	base=$(q "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")
-	start relay bin/payments relay
-	relay_pid=$last_pid
+	relay_pids=()
+	for k in $(seq 1 "$relays"); do
+		start "relay$k" bin/payments relay
+		relay_pids+=("$last_pid")
+	done
 	t0=$(date +%s.%N)
 	cap=$((secs * 4 > 30 ? secs * 4 : 30))
 	while :; do
@@ -368,11 +373,11 @@ for i in $(seq 1 "$runs"); do
 	rates+=("$r")
 	say "  run $i: $done_n deliveries in $(calc "$t1 - $t0" 2)s: $r/s"
 	if [ "$i" -lt "$runs" ]; then
-		stop "$relay_pid"
+		for pid in "${relay_pids[@]}"; do stop "$pid"; done
 	fi
 done
 relay_rate=$(printf '%s\n' "${rates[@]}" | median)
-figure relay_deliveries_per_s "8. relay deliveries/s (backlog of $relay_events)" "$relay_rate" "req/s" ">= 2000" \
+figure relay_deliveries_per_s "8. relay deliveries/s ($relays relay, backlog of $relay_events)" "$relay_rate" "req/s" ">= 2000" \
 	"$(verdict "$relay_rate" ">=" 2000)" ""
 
 say "7./8. soak: ${soak_secs}s at $lag_rate charges/s with the relay delivering"
@@ -399,7 +404,7 @@ SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
 SQL
 )
 IFS='|' read -r lag_p50 lag_p99 lag_n lag_total <<<"$lag"
-stop "$relay_pid"
+for pid in "${relay_pids[@]}"; do stop "$pid"; done
 stop "$receiver_pid"
 figure relay_lag_p50_ms "8. commit-to-delivery lag p50 at $lag_rate/s" "${lag_p50:-0}" "ms" "-" "-" \
 	"$lag_n of $lag_total events delivered"
