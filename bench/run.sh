@@ -285,6 +285,10 @@ figure db_limit_tps "1. pgbench: API key read + create_charge, -c $pool" "$(calc
 
 say "2./3. new charges and replays through HTTP at $pool connections"
 measure_new_and_replays empty
+if awk -v r="$new_rate" -v d="$db_tps" 'BEGIN { exit !(r < 1 || d < 1) }'; then
+	tail -n 20 "$work/serve.log" >&2
+	die "no charges were created (pgbench $db_tps/s, HTTP $new_rate/s)"
+fi
 ratio=$(calc "$new_rate / $db_tps" 2)
 figure new_charges_per_s "2. new charges/s (wrk -c $pool)" "$new_rate" "req/s" \
 	">= 0.70 x pgbench = $(calc "0.7 * $db_tps")" "$(verdict "$new_rate" ">=" "$(calc "0.7 * $db_tps")")" \
