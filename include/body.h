@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #define BODY_MAX_BYTES (64 * 1024)
+#define BODY_MAX_DEPTH 64   /* nesting of [ and {; a request body needs 2 */
 
 /* Where a body check failed: the error and the parameter it names (may be NULL). */
 struct body_error {
@@ -18,8 +19,8 @@ struct body_error {
 
 /*
  * Parses len bytes as one JSON object, refusing duplicate keys, invalid UTF-8,
- * NUL bytes in strings and anything that is not an object (jansson itself
- * bounds the nesting depth). On success *root is
+ * NUL bytes in strings, nesting deeper than BODY_MAX_DEPTH and anything that
+ * is not an object. On success *root is
  * a new reference the caller releases with json_decref. Returns PAY_OK or
  * PAY_EJSON with err filled.
  */

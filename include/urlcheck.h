@@ -8,7 +8,8 @@
 #define URLCHECK_MAX 2048
 
 /*
- * Checks that url is an absolute http or https URL with a host, at most
+ * Checks that url is an absolute http:// or https:// URL (lowercase scheme)
+ * with a host of letters, digits, '.', '-' (or an IPv6 literal), at most
  * URLCHECK_MAX bytes, and copies the host into host (hostlen bytes).
  * Returns PAY_OK or PAY_EPARAM_INVALID.
  */

@@ -1,6 +1,7 @@
 /* backoff.c - webhook retry schedule: parsing, jittered delays and Retry-After (pure). */
 #include "backoff.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,11 +43,19 @@ long long backoff_next_delay(const struct backoff *b, int attempts, long long re
 {
 	int step = attempts < b->steps ? attempts : b->steps - 1;
 	long long d = b->delays_ms[step < 0 ? 0 : step];
-	long long span = d * BACKOFF_JITTER_PCT / 100;
+	/* d * 20 / 100 without the multiplication overflowing for huge steps. */
+	long long span = d / 100 * BACKOFF_JITTER_PCT + d % 100 * BACKOFF_JITTER_PCT / 100;
 
 	/* Uniform in [d - span, d + span]: spreads retries of many failures apart. */
-	if (span > 0)
-		d = d - span + (long long)((uint64_t)rnd % (uint64_t)(2 * span + 1));
+	if (span > 0) {
+		/* Uniform offset in [0, 2 * span]; adding past LLONG_MAX saturates. */
+		long long off = (long long)((uint64_t)rnd % (uint64_t)(2 * span + 1));
+
+		if (off <= span)
+			d -= span - off;
+		else
+			d = d > LLONG_MAX - (off - span) ? LLONG_MAX : d + (off - span);
+	}
 	if (retry_after_ms >= 0) {
 		if (retry_after_ms > b->retry_after_max_ms)
 			retry_after_ms = b->retry_after_max_ms;

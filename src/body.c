@@ -9,19 +9,75 @@
 #include "charge.h"
 #include "err.h"
 
+/*
+ * Replaces every byte that is not part of a valid UTF-8 sequence with '?':
+ * a copy of client text cut short by a precision ("%.64s") or a buffer size
+ * must still be valid UTF-8, or it cannot go into the JSON error.
+ */
+static void body_utf8_sanitize(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t need, k;
+
+	while (*p != '\0') {
+		need = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 && *p >= 0xC2 ? 2 :
+		       (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 && *p <= 0xF4 ? 4 : 0;
+		for (k = 1; k < need; k++) {
+			if ((p[k] & 0xC0) != 0x80)
+				break;
+		}
+		if (need == 0 || k < need) {
+			*p++ = '?';
+			continue;
+		}
+		p += need;
+	}
+}
+
 int body_fail(struct body_error *err, int e, const char *param, const char *fmt, ...)
 {
 	va_list ap;
 
 	err->err = e;
 	snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
+	body_utf8_sanitize(err->param);
 	err->message[0] = '\0';
 	if (fmt != NULL) {
 		va_start(ap, fmt);
 		vsnprintf(err->message, sizeof(err->message), fmt, ap);
 		va_end(ap);
+		body_utf8_sanitize(err->message);
 	}
 	return e;
+}
+
+/*
+ * The deepest nesting of [ and { outside strings. jansson parses and dumps
+ * recursively: refusing deep input first keeps every thread's stack safe.
+ */
+static size_t body_depth(const char *buf, size_t len)
+{
+	size_t i, depth = 0, max = 0;
+	bool in_string = false;
+
+	for (i = 0; i < len; i++) {
+		char c = buf[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max)
+				max = depth;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return max;
 }
 
 int body_load(const char *buf, size_t len, json_t **root, struct body_error *err)
@@ -31,6 +87,10 @@ int body_load(const char *buf, size_t len, json_t **root, struct body_error *err
 	int rc;
 
 	*root = NULL;
+	if (body_depth(buf, len) > BODY_MAX_DEPTH) {
+		rc = body_fail(err, PAY_EJSON, NULL, "JSON nested deeper than %d levels.", BODY_MAX_DEPTH);
+		goto out;
+	}
 	v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (v == NULL) {
 		rc = body_fail(err, PAY_EJSON, NULL, "Invalid JSON at line %d, column %d: %s",

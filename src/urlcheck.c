@@ -19,7 +19,9 @@ int urlcheck_parse(const char *url, char *host, size_t hostlen)
 	char *scheme = NULL, *h = NULL;
 	int rc = PAY_EPARAM_INVALID;
 
-	if (url == NULL || strlen(url) > URLCHECK_MAX)
+	/* Lowercase scheme only: it is what the database's CHECK and every receiver expect. */
+	if (url == NULL || strlen(url) > URLCHECK_MAX ||
+	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
 		goto out;
 	u = curl_url();
 	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
@@ -41,6 +43,13 @@ int urlcheck_parse(const char *url, char *host, size_t hostlen)
 	} else {
 		strcpy(host, h);
 	}
+	/*
+	 * curl decodes %-escapes in the host: accept only what a DNS name or an
+	 * IP literal can hold, so no control byte or odd character gets further.
+	 */
+	if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") !=
+	    strlen(host))
+		goto out;
 	rc = PAY_OK;
 out:
 	curl_free(scheme);

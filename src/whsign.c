@@ -28,6 +28,10 @@ int whsign_secret_decode(const char *secret, unsigned char *key, size_t *len)
 	if (secret == NULL || strncmp(secret, WHSIGN_PREFIX, plen) != 0)
 		return PAY_EPARAM_INVALID;
 	b64 = secret + plen;
+	/* Only the base64 alphabet: libsodium would stop early at other bytes. */
+	if (b64[0] == '\0' || strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				  "0123456789+/=") != strlen(b64))
+		return PAY_EPARAM_INVALID;
 	if (sodium_base642bin(key, 64, b64, strlen(b64), NULL, len, NULL,
 			      sodium_base64_VARIANT_ORIGINAL) != 0 || *len == 0)
 		return PAY_EPARAM_INVALID;

@@ -55,7 +55,7 @@ static void test_urlcheck_parse_accepts_http_and_https(void **state)
 	assert_host("https://shop.example/hooks", "shop.example");
 	assert_host("http://shop.example/hooks", "shop.example");
 	assert_host("https://shop.example", "shop.example");
-	assert_host("HTTPS://Shop.Example/Hooks", "Shop.Example");
+	assert_host("https://Shop.Example/Hooks", "Shop.Example");
 	assert_host("https://shop.example:8443/hooks?x=1&y=2#frag", "shop.example");
 	assert_host("http://127.0.0.1:9000/hook", "127.0.0.1");
 	assert_host("https://user:pass@shop.example/hooks", "shop.example");
@@ -66,6 +66,7 @@ static void test_urlcheck_parse_refuses_other_schemes(void **state)
 	static const char *const bad[] = {
 		"ftp://shop.example/hooks", "file:///etc/passwd", "gopher://shop.example/",
 		"ws://shop.example/hooks", "wss://shop.example/hooks", "javascript:alert(1)",
+		"HTTPS://shop.example/hooks", "http://0%7f.1/",
 		"dict://127.0.0.1:11211/", "ldap://shop.example/", "httpx://shop.example/",
 		"mailto:ops@shop.example",
 	};
