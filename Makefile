@@ -50,6 +50,9 @@ lib/payments/libssl.so: compat/ssl_compat.c
 
 $(OBJS): | deps
 
+# The OpenAPI document is assembled into the binary (.incbin in api_openapi.c).
+$(BUILD)/api_openapi.o: openapi.yaml
+
 $(BUILD)/%.o: src/%.c $(wildcard include/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<

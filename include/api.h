@@ -60,6 +60,9 @@ int api_webhooks_delete(struct http_req *r);
 int api_deliveries_list(struct http_req *r);
 int api_deliveries_retry(struct http_req *r);
 
+/* GET /v1/openapi.yaml: the OpenAPI 3.1 document, built into the binary (api_openapi.c). */
+int api_openapi_get(struct http_req *r);
+
 /* GET /metrics: the Prometheus text format. */
 int api_metrics(struct http_req *r);
 

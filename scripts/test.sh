@@ -141,8 +141,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case $only in
-'' | unit | sql | integration | compose) ;;
-*) echo "test.sh: --only takes unit, sql, integration or compose" >&2; usage ;;
+'' | unit | sql | openapi | integration | compose) ;;
+*) echo "test.sh: --only takes unit, sql, openapi, integration or compose" >&2; usage ;;
 esac
 unit_bins=()
 for bin in "$@"; do
@@ -253,6 +253,10 @@ if wants sql; then
 	else
 		run_suite sql "${PAYMENTS_TEST_BUDGET_SQL:-180}" "$self" --suite-sql
 	fi
+fi
+
+if wants openapi; then
+	run_suite openapi "${PAYMENTS_TEST_BUDGET_OPENAPI:-300}" tests/openapi/lint.sh
 fi
 
 if wants integration; then

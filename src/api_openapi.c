@@ -1,5 +1,5 @@
 /* api_openapi.c - GET /v1/openapi.yaml: the API's OpenAPI 3.1 document, built into the binary. */
-#include "api_openapi.h"
+#include "api.h"
 
 #include <stddef.h>
 

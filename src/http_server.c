@@ -63,6 +63,7 @@ static const struct http_route http_routes[] = {
 	{ "GET /healthz", "GET", "/healthz", false, api_health_live },
 	{ "GET /readyz", "GET", "/readyz", false, api_health_ready },
 	{ "GET /metrics", "GET", "/metrics", false, api_metrics },
+	{ "GET /v1/openapi.yaml", "GET", "/v1/openapi.yaml", false, api_openapi_get },
 };
 
 #define HTTP_NROUTES ((int)(sizeof(http_routes) / sizeof(http_routes[0])))
@@ -246,11 +247,13 @@ static int http_on_error(struct mg_connection *conn, int status, const char *err
 		n = snprintf(body, sizeof(body), "{\"error\":{\"type\":\"invalid_request_error\","
 			     "\"code\":\"%s\",\"message\":\"The request could not be read.\",\"param\":null}}",
 			     code);
-	mg_response_header_start(conn, status);
-	mg_response_header_add(conn, "Content-Type", "application/json", -1);
-	mg_response_header_add(conn, "X-Request-Id", request_id, -1);
-	mg_response_header_add(conn, "Connection", "close", -1);
-	mg_response_header_send(conn);
+	/*
+	 * Written by hand: the request line was unreadable, and civetweb's header
+	 * helpers would echo the client's protocol text into the status line.
+	 */
+	mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+		  "X-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+		  status, mg_get_response_code_text(conn, status), n, request_id);
 	mg_write(conn, body, (size_t)n);
 	/* The access log sees these too, though no route or user was ever known. */
 	log_write(LOG_INFO, "request",
