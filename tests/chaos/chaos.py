@@ -356,7 +356,7 @@ class Run:
             checks.check_keys(ops, snap, by_key),
             checks.check_unknowns(ops, by_key, unresolved),
             checks.check_definite(ops, snap, by_key),
-            checks.check_replays(ops),
+            checks.check_replays(ops, by_key),
             checks.check_money(snap),
             checks.check_outbox(snap),
             checks.check_drained(drained, backlog, a.drain_bound),

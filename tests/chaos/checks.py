@@ -35,13 +35,15 @@ class Snapshot:
         self.refunds = {}    # id -> dict
         self.events = []     # dicts, by seq
         for r in psql(url, "SELECT id, user_id, amount, status, amount_refunded,"
-                           " coalesce(idempotency_key, '') FROM charges"):
+                           " coalesce(idempotency_key, ''), coalesce(request_id, ''),"
+                           " created FROM charges"):
             self.charges[r[0]] = {"id": r[0], "user": r[1], "amount": int(r[2]), "status": r[3],
-                                  "amount_refunded": int(r[4]), "key": r[5]}
-        for r in psql(url, "SELECT id, user_id, charge_id, amount, coalesce(idempotency_key, '')"
-                           " FROM refunds"):
+                                  "amount_refunded": int(r[4]), "key": r[5], "request": r[6],
+                                  "created": r[7]}
+        for r in psql(url, "SELECT id, user_id, charge_id, amount, coalesce(idempotency_key, ''),"
+                           " coalesce(request_id, ''), created FROM refunds"):
             self.refunds[r[0]] = {"id": r[0], "user": r[1], "charge": r[2], "amount": int(r[3]),
-                                  "key": r[4]}
+                                  "key": r[4], "request": r[5], "created": r[6]}
         for r in psql(url, "SELECT seq, id, user_id, type, object_id, charge_id,"
                            " coalesce(idempotency_key, ''), published_at IS NOT NULL"
                            " FROM outbox_events ORDER BY seq"):
@@ -199,7 +201,7 @@ def check_definite(ops, snap, by_key):
     return c
 
 
-def check_replays(ops):
+def check_replays(ops, by_key):
     """
     A stored response is replayed only after an attempt that may have stored
     it: one that timed out, lost its connection, or was answered 500 or 409
@@ -214,9 +216,17 @@ def check_replays(ops):
         n += 1
         before = op.answers[:-1]
         if all(a == 503 for a in before):
-            c.fail("%s key %s: replayed %s %s after only %s" % (
-                op.kind, op.key, op.status, op.object_id,
-                "503s %s" % before if before else "no earlier attempt"))
+            rows = by_key.get((op.user, op.key)) or [(None, {})]
+            row = rows[0][1]
+            by = row.get("request")
+            answered = [a for a, rid in zip(op.answers, op.request_ids) if rid and rid == by]
+            c.fail("%s key %s: replayed %s %s after only %s; the row (created %s) was stored by"
+                   " request %s, %s" % (
+                       op.kind, op.key, op.status, op.object_id,
+                       "503s %s" % before if before else "no earlier attempt",
+                       row.get("created"), by,
+                       "which was answered %s" % answered[0] if answered
+                       else "not one this client saw"))
     c.note = "%d replays" % n
     return c
 

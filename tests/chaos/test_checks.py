@@ -102,7 +102,7 @@ class World:
             checks.check_keys(self.ops, self.snap, by_key),
             checks.check_unknowns(self.ops, by_key, self.unresolved),
             checks.check_definite(self.ops, self.snap, by_key),
-            checks.check_replays(self.ops),
+            checks.check_replays(self.ops, by_key),
             checks.check_money(self.snap),
             checks.check_outbox(self.snap),
             checks.check_drained(self.drained, self.backlog, 60),

@@ -36,7 +36,7 @@ class Op:
 
     __slots__ = ("kind", "user", "key", "body", "amount", "source", "charge", "outcome",
                  "status", "code", "object_id", "attempts", "retries", "was_unknown",
-                 "answers", "replayed", "resp")
+                 "answers", "request_ids", "replayed", "resp")
 
     def __init__(self, kind, user, key, body):
         self.kind = kind                  # "charge" or "refund"
@@ -55,6 +55,7 @@ class Op:
         self.retries = 0
         self.was_unknown = False          # unknown when the run ended, resolved after
         self.answers = []                 # every attempt: status or the exception's name
+        self.request_ids = []             # every attempt: the X-Request-Id answered, or None
         self.replayed = False
         self.resp = None                  # the definite answer's parsed body
 
@@ -104,8 +105,10 @@ def attempt(api, api_key, op, timeout=REQUEST_TIMEOUT_S):
         status, headers, parsed = api.post(path, api_key, op.key, op.body, timeout)
     except (OSError, http.client.HTTPException) as e:
         op.answers.append(type(e).__name__)
+        op.request_ids.append(None)
         return False
     op.answers.append(status)
+    op.request_ids.append(headers.get("X-Request-Id"))
     code = error_code(parsed)
     if status >= 500 or (status == 409 and code == "idempotency_key_in_use"):
         return False
