@@ -45,11 +45,14 @@ class Snapshot:
             self.refunds[r[0]] = {"id": r[0], "user": r[1], "charge": r[2], "amount": int(r[3]),
                                   "key": r[4], "request": r[5], "created": r[6]}
         for r in psql(url, "SELECT seq, id, user_id, type, object_id, charge_id,"
-                           " coalesce(idempotency_key, ''), published_at IS NOT NULL"
+                           " coalesce(idempotency_key, ''), published_at IS NOT NULL,"
+                           " coalesce(data->>'amount', ''), coalesce(data->>'amount_refunded', '')"
                            " FROM outbox_events ORDER BY seq"):
             self.events.append({"seq": int(r[0]), "id": r[1], "user": r[2], "type": r[3],
                                 "object": r[4], "charge": r[5], "key": r[6],
-                                "published": r[7] == "t"})
+                                "published": r[7] == "t",
+                                "amount": int(r[8]) if r[8] else None,
+                                "amount_refunded": int(r[9]) if r[9] else None})
         self.idem = {}       # (user, key) -> (object_id, status_code)
         for r in psql(url, "SELECT user_id, key, coalesce(object_id, ''), status_code"
                            " FROM idempotency_keys"):
@@ -272,7 +275,27 @@ def check_outbox(snap):
         n = len(refunded.get((r["charge"], r["key"]), []))
         if n != 1:
             c.fail("refund %s (key %s) has %d charge.refunded events" % (r["id"], r["key"], n))
-    keys = {(r["charge"], r["key"]) for r in snap.refunds.values()}
+    # The events carry the objects as each transaction left them: a refund
+    # its amount, and charge.refunded the charge with every refund so far.
+    refund_of = {(r["charge"], r["key"]): r for r in snap.refunds.values()}
+    running = collections.Counter()
+    for e in snap.events:
+        if e["type"] == "refund.created":
+            r = snap.refunds.get(e["object"])
+            if r is not None and e["amount"] != r["amount"]:
+                c.fail("refund.created %s says amount %s; refund %s is %d" % (
+                    e["id"], e["amount"], r["id"], r["amount"]))
+        elif e["type"] == "charge.refunded":
+            r = refund_of.get((e["charge"], e["key"]))
+            if r is None:
+                continue
+            running[e["charge"]] += r["amount"]
+            if e["amount_refunded"] != running[e["charge"]]:
+                c.fail("charge.refunded %s (seq %d, refund %s) says amount_refunded %s; the"
+                       " refunds so far in commit order sum to %d" % (
+                           e["id"], e["seq"], r["id"], e["amount_refunded"],
+                           running[e["charge"]]))
+    keys = set(refund_of)
     for (charge, key), evs in refunded.items():
         if (charge, key) not in keys:
             c.fail("charge.refunded %s of %s (key %s) has no refund" % (evs[0]["id"], charge, key))

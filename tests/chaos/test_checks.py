@@ -64,8 +64,8 @@ class World:
         snap.events = [
             self.event(1, "evt_1", "charge.succeeded", "ch_1", "ch_1", "k1"),
             self.event(2, "evt_2", "charge.failed", "ch_2", "ch_2", "k2"),
-            self.event(3, "evt_3", "refund.created", "re_1", "ch_1", "k3"),
-            self.event(4, "evt_4", "charge.refunded", "ch_1", "ch_1", "k3"),
+            self.event(3, "evt_3", "refund.created", "re_1", "ch_1", "k3", amount=300),
+            self.event(4, "evt_4", "charge.refunded", "ch_1", "ch_1", "k3", refunded=300),
         ]
         snap.idem = {(USER, "k1"): ("ch_1", 201), (USER, "k2"): ("ch_2", 402),
                      (USER, "k3"): ("re_1", 201)}
@@ -79,9 +79,10 @@ class World:
         self.backlog = (0, 0, 0)
 
     @staticmethod
-    def event(seq, eid, type_, obj, charge, key):
+    def event(seq, eid, type_, obj, charge, key, amount=None, refunded=None):
         return {"seq": seq, "id": eid, "user": USER, "type": type_, "object": obj,
-                "charge": charge, "key": key, "published": True}
+                "charge": charge, "key": key, "published": True, "amount": amount,
+                "amount_refunded": refunded}
 
     def arrive(self, e, status, error=None, hung=False):
         body = {"id": e["id"], "type": e["type"], "data": {"object": {"id": e["object"]}}}
@@ -215,6 +216,16 @@ class TestChecks(unittest.TestCase):
         w = World()
         del w.snap.events[3]                # charge.refunded of re_1
         w.arrivals = [a for a in w.arrivals if a.webhook_id != "evt_4"]
+        self.assert_only_fails(w, "outbox")
+
+    def test_charge_refunded_event_with_a_stale_total_is_caught(self):
+        w = World()
+        w.snap.events[3]["amount_refunded"] = 0
+        self.assert_only_fails(w, "outbox")
+
+    def test_refund_created_event_with_another_amount_is_caught(self):
+        w = World()
+        w.snap.events[2]["amount"] = 301
         self.assert_only_fails(w, "outbox")
 
     def test_undrained_relay_is_caught(self):
