@@ -18,7 +18,10 @@ rm -rf "$cov/prof"
 mkdir -p "$cov/prof"
 objects=()
 for t in "$@"; do
-	dirs=("tests/fuzz/corpus/$t")
+	# libFuzzer writes into its first directory: a scratch one, never the seeds.
+	rm -rf "$cov/scratch/$t"
+	mkdir -p "$cov/scratch/$t"
+	dirs=("$cov/scratch/$t" "tests/fuzz/corpus/$t")
 	[ -d "tests/fuzz/out/$t/corpus" ] && dirs+=("tests/fuzz/out/$t/corpus")
 	LLVM_PROFILE_FILE="$cov/prof/$t.profraw" "$cov/fuzz_$t" -runs=0 "${dirs[@]}" \
 		>"$cov/prof/$t.log" 2>&1 || { echo "coverage.sh: fuzz_$t failed, see $cov/prof/$t.log" >&2; exit 1; }
