@@ -29,7 +29,7 @@ import harness as h  # noqa: E402
 
 BODY_LIMIT = 64 * 1024
 REQUEST_TIMEOUT_S = 1.0
-DEFAULT_THREADS = 16   # PAYMENTS_THREADS' default: the workers that read requests
+SLOW_CLIENTS = 12   # slow-loris clients at once; the idle tests open many more connections
 
 
 def setUpModule():
@@ -310,6 +310,43 @@ class HostileInputTest(HostileTestCase):
         self.assertEqual(len(statuses), 1, "one request got %d answers: %r" % (len(statuses), statuses))
         self.assertTrue(400 <= int(statuses[0]) < 500, statuses)
 
+    def smuggle(self, framing, body):
+        """
+        Sends a charge POST with the given framing headers and body, followed
+        at once by a GET. Returns (statuses answered, whether the GET was served).
+        """
+        path = "/v1/smuggled-%s" % h.new_key()
+        smuggled = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path.encode()
+        head = self.head().replace(b"Connection: close\r\n", b"")
+        data, _, _ = exchange(self.server.port, head + framing + b"\r\n" + body + smuggled, timeout=1)
+        time.sleep(0.1)
+        served = any(path in line for line in self.server.log_lines())
+        return [int(x) for x in re.findall(rb"HTTP/1\.[01] (\d{3})", data)], served
+
+    def test_conflicting_framing_is_refused(self):
+        """Content-Length with Transfer-Encoding, two Content-Lengths or a signed one answer one 400 and close: what follows is never served as a request"""
+        self.stores = True   # today some of these create a charge; the statuses below tell
+        body = b'{"amount":2000,"currency":"usd","source":"tok_visa"}'
+        cases = {
+            # RFC 9112 6.1: with both, the server may go by Transfer-Encoding but must close
+            # the connection after answering. A proxy that goes by Content-Length sees the
+            # GET as part of this body: here it must not become a request of its own.
+            "chunked and Content-Length": (b"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n",
+                                           b"0\r\n\r\n", (400, 201)),
+            # RFC 9112 6.3: differing Content-Lengths are an unrecoverable error (400, close).
+            "two Content-Lengths": (b"Content-Length: %d\r\nContent-Length: %d\r\n" % (len(body), len(body) + 40),
+                                    body, (400,)),
+            # Content-Length is 1*DIGIT: "+52" is no length (400, close).
+            "a signed Content-Length": (b"Content-Length: +%d\r\n" % len(body), body, (400,)),
+        }
+        for name, (framing, payload, allowed) in cases.items():
+            statuses, served = self.smuggle(framing, payload)
+            with self.subTest(name):
+                self.assertFalse(served, "%s: what followed the body was served as a request; answers %r"
+                                 % (name, statuses))
+                self.assertEqual(len(statuses), 1, "%s: answers %r" % (name, statuses))
+                self.assertIn(statuses[0], allowed, "%s: answers %r" % (name, statuses))
+
     def test_very_long_url_is_refused(self):
         """A 100 KB URL answers 4xx with a JSON error; a 10 KB id or query answers 404 or 400"""
         data, _, _ = exchange(self.server.port, b"GET /v1/charges/" + b"a" * 100000
@@ -369,7 +406,7 @@ class SlowClientTest(HostileTestCase):
 
     def test_slow_loris_clients_are_dropped_while_others_are_served(self):
         """12 clients sending their headers one byte per 100 ms are dropped after the 1 s request timeout; meanwhile normal requests are answered at once"""
-        n = DEFAULT_THREADS - 4   # fewer than the workers: see the idle test for more
+        n = SLOW_CLIENTS
         results = [None] * n
         stop = threading.Event()
 
