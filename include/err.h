@@ -42,6 +42,7 @@ enum pay_err {
 	PAY_EALREADY_REFUNDED = -31,
 	PAY_ENOT_REFUNDABLE = -32,   /* a failed charge */
 	PAY_ERATE_LIMITED = -33,
+	PAY_EHEADERS = -34,          /* more request headers than the server keeps */
 };
 
 struct err_info {

@@ -267,9 +267,10 @@ if wants integration; then
 	else
 		# Suites hammer one user far above the default rate limit; the tests of
 		# the limiter set their own.
+		# Modules run 3 at a time: each has its own database and servers and mostly waits.
 		PAYMENTS_RATE_LIMIT=${PAYMENTS_RATE_LIMIT:-0} \
-			run_suite integration "${PAYMENTS_TEST_BUDGET_INTEGRATION:-360}" \
-			python3 tests/integration/run.py
+			run_suite integration "${PAYMENTS_TEST_BUDGET_INTEGRATION:-540}" \
+			python3 tests/integration/run.py -j "${PAYMENTS_TEST_JOBS:-3}"
 	fi
 fi
 

@@ -65,6 +65,8 @@ static const struct err_info err_table[] = {
 		"This charge failed, so there is nothing to refund." },
 	[-PAY_ERATE_LIMITED] = { 429, "rate_limit_error", "rate_limited",
 		"Too many requests. Retry after the number of seconds in Retry-After." },
+	[-PAY_EHEADERS] = { 431, "invalid_request_error", "request_too_large",
+		"Too many request headers (at most 63)." },
 };
 
 const struct err_info *err_info(int e)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <civetweb.h>
@@ -156,6 +157,31 @@ static int http_rate_limit(struct http_req *r)
 	return PAY_ERATE_LIMITED;
 }
 
+/*
+ * Refuses ambiguous message framing (RFC 9112 6.1, 6.3): Content-Length
+ * together with Transfer-Encoding, several Content-Lengths, or one that is
+ * not all digits. A proxy in front might frame such a request differently
+ * and let part of its body through as a request of its own (smuggling).
+ */
+static bool http_framing_ok(const struct mg_request_info *ri)
+{
+	int i, lengths = 0;
+	bool chunked = false;
+
+	for (i = 0; i < ri->num_headers; i++) {
+		const char *name = ri->http_headers[i].name, *value = ri->http_headers[i].value;
+
+		if (strcasecmp(name, "Transfer-Encoding") == 0)
+			chunked = true;
+		if (strcasecmp(name, "Content-Length") == 0) {
+			lengths++;
+			if (value == NULL || value[0] == '\0' || strspn(value, "0123456789") != strlen(value))
+				return false;
+		}
+	}
+	return lengths <= 1 && !(chunked && lengths > 0);
+}
+
 static int http_dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct http_req r;
@@ -195,6 +221,23 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 			r.path_id = id ? id_buf : NULL;
 			break;
 		}
+	}
+	/*
+	 * civetweb keeps at most MG_MAX_HEADERS headers and silently drops the
+	 * rest, framing headers among them: a request that fills the table may
+	 * have lost some, so it is refused, and its connection closed.
+	 */
+	if (r.ri->num_headers >= MG_MAX_HEADERS) {
+		mg_disable_connection_keep_alive(conn);
+		http_reply_error(&r, PAY_EHEADERS, NULL, NULL);
+		goto done;
+	}
+	if (!http_framing_ok(r.ri)) {
+		mg_disable_connection_keep_alive(conn);
+		http_reply_error(&r, PAY_EREAD, NULL,
+				 "Ambiguous message framing (Content-Length with Transfer-Encoding,"
+				 " several Content-Lengths, or a malformed one).");
+		goto done;
 	}
 	if (__atomic_load_n(&http_draining, __ATOMIC_SEQ_CST)) {
 		mg_disable_connection_keep_alive(conn);
@@ -320,14 +363,14 @@ struct http_server *http_server_start(struct http_app *app)
 	const struct cfg *cfg = app->cfg;
 	struct mg_callbacks callbacks;
 	struct http_server *s = NULL;
-	char threads[16], timeout[24], ports[300], bundle[64] = "";
+	char threads[16], timeout[24], keepalive[24], ports[300], bundle[64] = "";
 	bool tls = cfg->tls_cert != NULL && cfg->tls_key != NULL;
 	const char *options[] = {
 		"listening_ports", ports,
 		"num_threads", threads,
 		"request_timeout_ms", timeout,
-		"enable_keep_alive", "yes",
-		"keep_alive_timeout_ms", "30000",
+		"enable_keep_alive", cfg->keep_alive_timeout_ms > 0 ? "yes" : "no",
+		"keep_alive_timeout_ms", keepalive,
 		"tcp_nodelay", "1",
 		"max_request_size", "16384",
 		tls ? "ssl_certificate" : NULL, bundle,
@@ -341,6 +384,7 @@ struct http_server *http_server_start(struct http_app *app)
 	snprintf(ports, sizeof(ports), "%s%s", cfg->listen, tls ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", cfg->threads);
 	snprintf(timeout, sizeof(timeout), "%lld", cfg->request_timeout_ms);
+	snprintf(keepalive, sizeof(keepalive), "%lld", cfg->keep_alive_timeout_ms);
 	if (tls && http_tls_bundle(cfg, bundle, sizeof(bundle)) != PAY_OK)
 		goto fail;
 	memset(&callbacks, 0, sizeof(callbacks));

@@ -136,9 +136,62 @@ def flatten(suite):
             yield item
 
 
+# Modules that take longest start first when running in parallel.
+SLOW_FIRST = ["test_migrate", "test_relay_delivery", "test_nats", "test_hostile", "test_openapi",
+              "test_relay_processes", "test_lists", "test_operations", "test_relay_deadletter"]
+
+
+def run_parallel(jobs):
+    """
+    Runs every module in its own process, jobs at a time (each module has its
+    own database and servers, and the tests mostly wait), then the test_zz_
+    modules (they restart the shared PostgreSQL) alone. Prints each module's
+    report whole, in order, and returns the summed counts.
+    """
+    import concurrent.futures
+    import re
+    import subprocess
+
+    names = sorted(f[:-3] for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
+    alone = [n for n in names if n.startswith("test_zz_")]
+    shared = [n for n in names if n not in alone]
+    shared.sort(key=lambda n: (SLOW_FIRST.index(n) if n in SLOW_FIRST else len(SLOW_FIRST), n))
+
+    def one(name):
+        proc = subprocess.run([sys.executable, os.path.join(HERE, "run.py"), name],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return name, proc.returncode, proc.stdout
+
+    outputs = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for name, code, out in pool.map(one, shared):
+            outputs[name] = (code, out)
+    for name in alone:
+        outputs[name] = one(name)[1:]
+    passed = failed = skipped = 0
+    ok = True
+    for name in names:
+        code, out = outputs[name]
+        sys.stdout.write(out)
+        m = re.search(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", out, re.M)
+        if m is None:
+            failed += 1
+            ok = False
+            print("run.py: %s ended without a summary (exit %d)" % (name, code))
+            continue
+        passed += int(m.group(1))
+        failed += int(m.group(2))
+        skipped += int(m.group(3) or 0)
+        ok = ok and code == 0
+    return passed, failed, skipped, ok
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-k", dest="match", default=None)
+    parser.add_argument("-j", dest="jobs", type=int,
+                        default=int(os.environ.get("PAYMENTS_TEST_JOBS", "1")),
+                        help="modules run at once, each in its own process (default 1)")
     parser.add_argument("modules", nargs="*")
     args = parser.parse_args()
 
@@ -150,6 +203,16 @@ def main():
         print("run.py: %s" % e, file=sys.stderr)
         print("0 passed, 1 failed")
         return 2
+
+    if args.jobs > 1 and not args.modules and not args.match:
+        started = time.monotonic()
+        passed, failed, skipped, ok = run_parallel(args.jobs)
+        print("\nall modules ran in %.1fs, %d at a time" % (time.monotonic() - started, args.jobs))
+        line = "%d passed, %d failed" % (passed, failed)
+        if skipped:
+            line += ", %d skipped" % skipped
+        print(line)
+        return 0 if ok and failed == 0 else 1
 
     loader = unittest.TestLoader()
     if args.modules:
