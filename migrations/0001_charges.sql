@@ -67,7 +67,9 @@ CREATE INDEX outbox_events_user_created_idx ON outbox_events (user_id, created D
 
 -- The charge object exactly as the API renders it (compact JSON, fixed key order).
 CREATE FUNCTION charge_object(c charges) RETURNS json
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT row_to_json(o) FROM (
         SELECT c.id,
                'charge'::text AS object,
@@ -82,7 +84,8 @@ LANGUAGE sql STABLE AS $$
                c.failure_code,
                c.decline_code,
                floor(extract(epoch FROM c.created))::bigint AS created
-    ) o
+    ) o);
+END
 $$;
 
 /*

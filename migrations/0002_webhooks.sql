@@ -55,7 +55,9 @@ CREATE INDEX webhook_attempts_delivery_idx ON webhook_attempts (delivery_id, seq
 
 -- The event object exactly as webhooks and the events API send it.
 CREATE FUNCTION event_object(e outbox_events) RETURNS json
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT row_to_json(o) FROM (
         SELECT e.id,
                'event'::text AS object,
@@ -64,7 +66,8 @@ LANGUAGE sql STABLE AS $$
                (SELECT row_to_json(d) FROM (SELECT e.data AS object) d) AS data,
                (SELECT row_to_json(q) FROM (SELECT e.request_id AS id,
                                                    e.idempotency_key) q) AS request
-    ) o
+    ) o);
+END
 $$;
 
 -- prefix + 24 characters from two v4 UUIDs (gen_random_uuid draws from a strong random source).
@@ -125,18 +128,20 @@ RETURNS TABLE (delivery_id text, event_id text, endpoint_id text, attempts integ
                secret text, body text, lease text, created double precision)
 LANGUAGE sql AS $$
     WITH due AS (
+        -- The checks are scalar subqueries on purpose: each is one index probe per
+        -- candidate, and the planner cannot turn them into a join that scans a
+        -- whole index when the table's statistics are stale.
         SELECT d.id FROM webhook_deliveries d
          WHERE d.status = 'pending' AND d.next_attempt_at <= now()
            AND (d.locked_until IS NULL OR d.locked_until < now())
-           AND EXISTS (SELECT 1 FROM webhook_endpoints w
-                        WHERE w.id = d.endpoint_id AND w.deleted_at IS NULL
-                          AND w.status = 'enabled')
-           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
-                            WHERE p.status = 'pending' AND p.endpoint_id = d.endpoint_id
-                              AND p.charge_id = d.charge_id AND p.event_seq < d.event_seq)
-           AND NOT EXISTS (SELECT 1 FROM outbox_events o
-                            WHERE o.charge_id = d.charge_id AND o.seq < d.event_seq
-                              AND o.published_at IS NULL)
+           AND coalesce((SELECT w.deleted_at IS NULL AND w.status = 'enabled'
+                           FROM webhook_endpoints w WHERE w.id = d.endpoint_id), false)
+           AND (SELECT min(p.event_seq) FROM webhook_deliveries p
+                 WHERE p.status = 'pending' AND p.endpoint_id = d.endpoint_id
+                   AND p.charge_id = d.charge_id) = d.event_seq
+           AND coalesce((SELECT min(o.seq) FROM outbox_events o
+                          WHERE o.charge_id = d.charge_id AND o.published_at IS NULL),
+                        d.event_seq) >= d.event_seq
          ORDER BY d.next_attempt_at, d.event_seq
          LIMIT p_batch
            FOR UPDATE SKIP LOCKED
@@ -196,7 +201,9 @@ $$;
 
 -- The webhook endpoint object as the API renders it (the secret is shown only at creation).
 CREATE FUNCTION webhook_endpoint_object(w webhook_endpoints) RETURNS json
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT row_to_json(o) FROM (
         SELECT w.id,
                'webhook_endpoint'::text AS object,
@@ -204,12 +211,15 @@ LANGUAGE sql STABLE AS $$
                to_json(w.enabled_events) AS enabled_events,
                w.status,
                floor(extract(epoch FROM w.created))::bigint AS created
-    ) o
+    ) o);
+END
 $$;
 
 -- A delivery with its attempts, for the dead-letter API.
 CREATE FUNCTION webhook_delivery_object(d webhook_deliveries) RETURNS json
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT row_to_json(o) FROM (
         SELECT d.id,
                'webhook_delivery'::text AS object,
@@ -227,7 +237,8 @@ LANGUAGE sql STABLE AS $$
                   FROM (SELECT seq, status_code, error, duration_ms,
                                floor(extract(epoch FROM at))::bigint AS at
                           FROM webhook_attempts WHERE delivery_id = d.id) a) AS attempt_history
-    ) o
+    ) o);
+END
 $$;
 
 /*

@@ -49,11 +49,18 @@ $$;
 
 CREATE CONSTRAINT TRIGGER refunds_sum_matches AFTER INSERT OR UPDATE OR DELETE ON refunds
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION check_refund_sum('charge_id');
-CREATE CONSTRAINT TRIGGER charges_refunded_matches AFTER INSERT OR UPDATE OF amount_refunded ON charges
+CREATE CONSTRAINT TRIGGER charges_refunded_matches AFTER UPDATE OF amount_refunded ON charges
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION check_refund_sum('id');
+-- A new charge starts with nothing refunded: only one claiming otherwise needs the check,
+-- which keeps the trigger off the path of every new charge.
+CREATE CONSTRAINT TRIGGER charges_inserted_refunded AFTER INSERT ON charges
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.amount_refunded <> 0)
+    EXECUTE FUNCTION check_refund_sum('id');
 
 CREATE FUNCTION refund_object(r refunds) RETURNS json
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT row_to_json(o) FROM (
         SELECT r.id,
                'refund'::text AS object,
@@ -64,7 +71,8 @@ LANGUAGE sql STABLE AS $$
                r.reason,
                r.status,
                floor(extract(epoch FROM r.created))::bigint AS created
-    ) o
+    ) o);
+END
 $$;
 
 /*

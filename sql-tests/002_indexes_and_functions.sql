@@ -36,8 +36,8 @@ SELECT has_function('charge_object', ARRAY['charges'],
     'Function charge_object(charges) exists.');
 SELECT function_returns('charge_object', ARRAY['charges'], 'json',
     'charge_object returns json.');
-SELECT function_lang_is('charge_object', ARRAY['charges'], 'sql',
-    'charge_object is written in SQL.');
+SELECT function_lang_is('charge_object', ARRAY['charges'], 'plpgsql',
+    'charge_object is PL/pgSQL, so its query plan is cached per session.');
 SELECT volatility_is('charge_object', ARRAY['charges'], 'stable',
     'charge_object is STABLE.');
 

@@ -107,9 +107,11 @@ SELECT is((SELECT string_agg(format('%s deferrable=%s deferred=%s', conname, con
 SELECT ok((SELECT pg_get_triggerdef(t.oid) LIKE '%AFTER INSERT OR DELETE OR UPDATE ON public.refunds%FOR EACH ROW%'
              FROM pg_trigger t WHERE t.tgname = 'refunds_sum_matches'),
           'refunds_sum_matches runs for every inserted, updated or deleted refund.');
-SELECT ok((SELECT pg_get_triggerdef(t.oid) LIKE '%AFTER INSERT OR UPDATE OF amount_refunded ON public.charges%FOR EACH ROW%'
-             FROM pg_trigger t WHERE t.tgname = 'charges_refunded_matches'),
-          'charges_refunded_matches runs for every new charge and every change of its amount_refunded.');
+SELECT ok((SELECT pg_get_triggerdef(t.oid) LIKE '%AFTER UPDATE OF amount_refunded ON public.charges%FOR EACH ROW%'
+             FROM pg_trigger t WHERE t.tgname = 'charges_refunded_matches')
+          AND (SELECT pg_get_triggerdef(t.oid) LIKE '%AFTER INSERT ON public.charges%FOR EACH ROW WHEN ((new.amount_refunded <> 0))%'
+                 FROM pg_trigger t WHERE t.tgname = 'charges_inserted_refunded'),
+          'charges_refunded_matches runs for every change of a charge''s amount_refunded, charges_inserted_refunded for a new charge claiming refunds.');
 
 -- The functions of 0003.
 SELECT has_function('check_refund_sum', 'Function check_refund_sum exists.');

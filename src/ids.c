@@ -10,12 +10,25 @@ static const char ids_alphabet[] =
 
 void ids_random_base62(char *out, size_t n)
 {
-	size_t i;
+	unsigned char buf[64];
+	size_t i = 0, j = sizeof(buf);
 
-	/* randombytes_uniform avoids modulo bias. */
-	for (i = 0; i < n; i++)
-		out[i] = ids_alphabet[randombytes_uniform(62)];
+	/*
+	 * One draw from the kernel per 64 bytes rather than one per character.
+	 * Bytes of 248 and above are skipped: 248 = 4 * 62, so the rest map onto
+	 * the alphabet without modulo bias.
+	 */
+	while (i < n) {
+		if (j == sizeof(buf)) {
+			randombytes_buf(buf, sizeof(buf));
+			j = 0;
+		}
+		if (buf[j] < 248)
+			out[i++] = ids_alphabet[buf[j] % 62];
+		j++;
+	}
 	out[n] = '\0';
+	sodium_memzero(buf, sizeof(buf));   /* the unused bytes were key material too */
 }
 
 void ids_generate(char *out, size_t outlen, const char *prefix)

@@ -180,7 +180,7 @@ static void test_load_fills_defaults(void **state)
 	assert_int_equal(cfg_load(&c, CFG_SERVE, 1, argv, &nargs), PAY_OK);
 	assert_string_equal(c.database_url, DB_URL);
 	assert_string_equal(c.listen, "127.0.0.1:8080");
-	assert_int_equal(c.threads, 16);
+	assert_int_equal(c.threads, 128);
 	assert_int_equal(c.db_pool_size, 8);
 	assert_int_equal(c.db_pool_wait_ms, 2000);
 	assert_int_equal(c.db_connect_timeout_ms, 3000);
@@ -228,7 +228,7 @@ static void test_load_empty_env_keeps_default(void **state)
 	setenv("DATABASE_URL", DB_URL, 1);
 	setenv("PAYMENTS_THREADS", "", 1);
 	assert_int_equal(cfg_load(&c, CFG_SERVE, 1, argv, &nargs), PAY_OK);
-	assert_int_equal(c.threads, 16);
+	assert_int_equal(c.threads, 128);
 	cfg_fini(&c);
 }
 
@@ -323,7 +323,7 @@ static void test_load_rejects_invalid_env_value(void **state)
 
 static void test_load_rejects_invalid_flag_value(void **state)
 {
-	char *a1[] = { "--threads=1025" };
+	char *a1[] = { "--threads=4097" };
 	char *a2[] = { "--threads=" };
 	char *a3[] = { "--db-pool-wait", "-1s" };
 	char *a4[] = { "--db-connect-timeout=999ms" };
@@ -395,7 +395,7 @@ static void test_load_leaves_out_of_scope_flag_as_argument(void **state)
 	(void)state;
 	setenv("DATABASE_URL", DB_URL, 1);
 	assert_int_equal(cfg_load(&c, CFG_MIGRATE, 3, argv, &nargs), PAY_OK);
-	assert_int_equal(c.threads, 16);
+	assert_int_equal(c.threads, 128);
 	assert_int_equal(c.migrate_lock_retries, 5);
 	assert_int_equal(nargs, 2);
 	assert_string_equal(argv[0], "up");
@@ -412,7 +412,7 @@ static void test_load_does_not_match_flag_prefix(void **state)
 	(void)state;
 	setenv("DATABASE_URL", DB_URL, 1);
 	assert_int_equal(cfg_load(&c, CFG_SERVE, 2, argv, &nargs), PAY_OK);
-	assert_int_equal(c.threads, 16);
+	assert_int_equal(c.threads, 128);
 	assert_int_equal(nargs, 2);
 	cfg_fini(&c);
 }
