@@ -107,8 +107,15 @@ def attempt(api, api_key, op, timeout=REQUEST_TIMEOUT_S):
         op.answers.append(type(e).__name__)
         op.request_ids.append(None)
         return False
-    op.answers.append(status)
     op.request_ids.append(headers.get("X-Request-Id"))
+    # A server killed while writing leaves a status line with the headers or
+    # body cut short, which http.client takes for a complete response. Every
+    # answer of this API is JSON with a Content-Length: anything else is no
+    # answer, and retried like a lost connection.
+    if not isinstance(parsed, dict) or headers.get("Content-Length") is None:
+        op.answers.append("truncated %d" % status)
+        return False
+    op.answers.append(status)
     code = error_code(parsed)
     if status >= 500 or (status == 409 and code == "idempotency_key_in_use"):
         return False
