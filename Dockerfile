@@ -8,23 +8,39 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential libpq-dev libcivetweb-dev libjansson-dev libsodium-dev \
-      libcurl4-openssl-dev \
+      libcurl4-openssl-dev libssl-dev libnats-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Makefile ./
+COPY Makefile openapi.yaml ./
 COPY include/ include/
 COPY src/ src/
-RUN make -j"$(nproc)" bin/payments
+COPY compat/ compat/
+RUN make -j"$(nproc)" SKIP_DEPS=1 bin/payments
+
+# The integration suite, run against the compose stack: docker compose --profile test up test
+FROM build AS test
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      python3 postgresql-client nats-server openssl \
+ && rm -rf /var/lib/apt/lists/*
+COPY migrations/ migrations/
+COPY scripts/ scripts/
+COPY tests/ tests/
+ENV PAYMENTS_TEST_EMBEDDED=0 PAYMENTS_RATE_LIMIT=0
+CMD ["python3", "tests/integration/run.py", "-j", "2"]
 
 FROM debian:bookworm-slim
 # curl is for the compose healthcheck; ca-certificates for https webhook receivers.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libpq5 libcivetweb1 libjansson4 libsodium23 libcurl4 curl ca-certificates \
+      libpq5 libcivetweb1 libjansson4 libsodium23 libcurl4 libnats3.4 libssl3 \
+      curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin payments
 WORKDIR /app
 COPY --from=build /src/bin/payments /app/payments
+# The TLS shim for civetweb, where the binary's RPATH ($ORIGIN/../lib/payments) looks.
+COPY --from=build /src/lib/payments/libssl.so /lib/payments/libssl.so
 COPY migrations/ /app/migrations/
 USER payments:payments
 ENV PAYMENTS_LISTEN=0.0.0.0:8080 \
