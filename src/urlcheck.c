@@ -74,17 +74,22 @@ bool urlcheck_ip_private(const char *ip)
 	unsigned char a[16];
 	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
 	static const unsigned char zero[16] = { 0 };
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
 
 	if (inet_pton(AF_INET, ip, a) == 1)
 		return urlcheck_v4_private(a);
 	if (inet_pton(AF_INET6, ip, a) != 1)
 		return true;
-	if (memcmp(a, mapped, 12) == 0)
+	/* IPv6 forms that carry an IPv4 address are judged by that address. */
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, zero, 12) == 0)   /* ::ffff:a.b.c.d, ::a.b.c.d */
 		return urlcheck_v4_private(a + 12);
-	if (memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1))   /* :: and ::1 */
-		return true;
+	if (memcmp(a, nat64, 12) == 0)                                /* 64:ff9b::/96 NAT64 */
+		return urlcheck_v4_private(a + 12);
+	if (a[0] == 0x20 && a[1] == 0x02)                             /* 2002::/16 6to4 */
+		return urlcheck_v4_private(a + 2);
 	return (a[0] & 0xFE) == 0xFC ||                   /* fc00::/7 unique local */
 	       (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) || /* fe80::/10 link-local */
+	       (a[0] == 0xFE && (a[1] & 0xC0) == 0xC0) || /* fec0::/10 site-local */
 	       a[0] == 0xFF;                              /* multicast */
 }
 

@@ -208,11 +208,28 @@ static void test_urlcheck_ip_private_accepts_public_ipv6(void **state)
 		"2620:fe::fe", "2001:67c:2e8:22::c100:68b",
 		"fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",   /* just below fc00::/7 */
 		"fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff",   /* just below fe80::/10 */
-		"::2",                                       /* next to ::1 */
+		"::808:808",                                 /* IPv4-compatible 8.8.8.8 */
+		"64:ff9b::808:808",                          /* NAT64 of 8.8.8.8 */
+		"2002:808:808::1",                           /* 6to4 of 8.8.8.8 */
 	};
 
 	(void)state;
 	assert_all_public(ips, NELEMS(ips));
+}
+
+static void test_urlcheck_ip_private_refuses_ipv6_forms_of_private_ipv4(void **state)
+{
+	static const char *const ips[] = {
+		"::2",                   /* IPv4-compatible 0.0.0.2 */
+		"::a00:1",               /* IPv4-compatible 10.0.0.1 */
+		"64:ff9b::7f00:1",       /* NAT64 of 127.0.0.1 */
+		"64:ff9b::a9fe:a9fe",    /* NAT64 of 169.254.169.254, the cloud metadata address */
+		"2002:c0a8:101::1",      /* 6to4 of 192.168.1.1 */
+		"fec0::1",               /* site-local */
+	};
+
+	(void)state;
+	assert_all_private(ips, NELEMS(ips));
 }
 
 static void test_urlcheck_ip_private_refuses_ipv4_mapped_private(void **state)
@@ -296,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_urlcheck_ip_private_accepts_public_ipv4),
 		cmocka_unit_test(test_urlcheck_ip_private_refuses_private_ipv6_ranges),
 		cmocka_unit_test(test_urlcheck_ip_private_accepts_public_ipv6),
+		cmocka_unit_test(test_urlcheck_ip_private_refuses_ipv6_forms_of_private_ipv4),
 		cmocka_unit_test(test_urlcheck_ip_private_refuses_ipv4_mapped_private),
 		cmocka_unit_test(test_urlcheck_ip_private_accepts_ipv4_mapped_public),
 		cmocka_unit_test(test_urlcheck_ip_private_treats_unparseable_as_private),
