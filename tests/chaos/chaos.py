@@ -192,7 +192,7 @@ class Run:
 
         self.receiver = Receiver().start()
         port = free_port()
-        env = dict(SERVE_ENV, DATABASE_URL=self.url)
+        env = dict(SERVE_ENV, DATABASE_URL=self.url, PAYMENTS_LOG_LEVEL=self.args.log_level)
         self.serve = procs.Service("serve", ["serve", "--listen", "127.0.0.1:%d" % port], env,
                                    os.path.join(self.logdir, "serve.log"), procs.http_ready(port))
         self.serve.start()
@@ -204,7 +204,7 @@ class Run:
                 raise HarnessError("creating the webhook endpoint of %s: %s %r" % (
                     user, status, obj))
             self.receiver.set_secret(user, obj["secret"])
-        env = dict(RELAY_ENV, DATABASE_URL=self.url)
+        env = dict(RELAY_ENV, DATABASE_URL=self.url, PAYMENTS_LOG_LEVEL=self.args.log_level)
         self.relay = procs.Service("relay", ["relay"], env,
                                    os.path.join(self.logdir, "relay.log"), procs.alive_for(0.2))
         self.relay.start()
@@ -489,6 +489,8 @@ def parse_args(argv):
     p.add_argument("--short", action="store_true", help="the make test run: 15 s")
     p.add_argument("--keep-logs", action="store_true")
     p.add_argument("--keep-db", action="store_true", help="do not drop the run's database")
+    p.add_argument("--log-level", default="warn", choices=("debug", "info", "warn", "error"),
+                   help="PAYMENTS_LOG_LEVEL of serve and relay (their logs are kept on failure)")
     p.add_argument("--faults", default=",".join(FAULT_KINDS),
                    help="comma-separated fault kinds to inject (default: all; 'none': none)")
     a = p.parse_args(argv)
