@@ -13,9 +13,13 @@ relay drain, and checks the invariants (tests/chaos/checks.py), one line
 each; the last line is "chaos: N passed, M failed". The same seed gives the
 same fault schedule (and the same client choices; not the same timing).
 
-Usage: tests/chaos/chaos.py [--duration S] [--seed N] [--clients N] [--users N]
-                            [--short] [--keep-logs]
-  --short   the run `make test` uses: 15 s, fewer clients, shorter bounds
+Usage: tests/chaos/chaos.py [--duration S] [--seed N] [--clients N] [--rate OPS]
+                            [--users N] [--faults KIND,...|none] [--short]
+                            [--keep-logs] [--keep-db] [--log-level LEVEL]
+  --short   the run `make test` uses: 15 s, 8 clients, shorter bounds
+  --rate    operations per second of all clients (100; 0: as fast as they can)
+  --faults  kill_serve, kill_relay, crash_postgres, webhook_fail, webhook_hang
+            (default: all; the schedule depends on the seed, duration and kinds)
 
 Environment:
   PAYMENTS_TEST_ADMIN_URL  database URL whose user may CREATE DATABASE
@@ -33,6 +37,8 @@ Exit status: 0 every invariant held; 1 a violation (the seed is printed);
 Everything it starts is killed on exit (also on Ctrl-C or SIGTERM), its
 database is dropped, and the PostgreSQL cluster is left running. Logs of
 serve, relay and the client history stay in a directory printed on failure.
+bin/payments and migrations/ are copied there at the start, so a rebuild
+during the run cannot mix versions.
 """
 
 import argparse
