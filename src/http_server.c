@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/socket.h>
 
 #include <civetweb.h>
 
@@ -312,6 +314,9 @@ static int http_on_error(struct mg_connection *conn, int status, const char *err
 static int http_log_message(const struct mg_connection *conn, const char *message)
 {
 	(void)conn;
+	/* While draining, the shut-down listeners make civetweb's accept fail: not news. */
+	if (__atomic_load_n(&http_draining, __ATOMIC_SEQ_CST))
+		return 1;
 	log_write(LOG_WARN, "http server", json_pack("{s:s}", "detail", message));
 	return 1;
 }
@@ -409,6 +414,31 @@ fail:
 	return NULL;
 }
 
+/*
+ * Stops new connections at the socket: civetweb has no call to close its
+ * listeners without stopping its workers (which cuts responses short), so
+ * the listening sockets of this process are shut down for reading; pending
+ * and new connections are refused by the kernel, and accepted ones finish.
+ */
+static void http_stop_listening(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	socklen_t len;
+	int fd, listening;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		fd = atoi(e->d_name);
+		len = sizeof(listening);
+		listening = 0;
+		if (fd > 2 && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
+			shutdown(fd, SHUT_RD);
+	}
+	closedir(d);
+}
+
 bool http_server_drain(struct http_server *s, long long timeout_ms)
 {
 	struct timespec pause = { 0, 10 * 1000000L };
@@ -416,6 +446,7 @@ bool http_server_drain(struct http_server *s, long long timeout_ms)
 
 	(void)s;
 	__atomic_store_n(&http_draining, 1, __ATOMIC_SEQ_CST);
+	http_stop_listening();
 	while (__atomic_load_n(&http_in_flight, __ATOMIC_SEQ_CST) > 0 && waited < timeout_ms) {
 		nanosleep(&pause, NULL);
 		waited += 10;
