@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# test.sh - runs the test suites (unit, sql, integration, compose) and counts them.
+# test.sh - runs the test suites (unit, sql, openapi, integration, chaos, compose) and counts them.
 #
-# Usage: scripts/test.sh [--only unit|sql|integration|compose] [UNIT_BIN...]
-#   unit         each UNIT_BIN (a cmocka binary) is one suite
+# Usage: scripts/test.sh [--only unit|sql|openapi|integration|chaos|compose] [UNIT_BIN...]
+#   unit         each UNIT_BIN (a cmocka binary, or the short fuzz run) is one suite
 #   sql          pgTAP: sql-tests/*.sql against a fresh, migrated payments_sqltest
+#   openapi      tests/openapi/lint.sh: openapi.yaml against Redocly and the sources
 #   integration  python3 tests/integration/run.py (the real binary over HTTP)
+#   chaos        tests/chaos/run_short.sh: 15 s of load and crashes, then the invariants
 #   compose      docker-compose -f compose.yaml config -q, when docker-compose exists
 # Every selected suite runs even when an earlier one fails; the last line is
 # "N passed, N failed" and the exit status is 1 when any suite failed.
@@ -141,8 +143,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case $only in
-'' | unit | sql | openapi | integration | compose) ;;
-*) echo "test.sh: --only takes unit, sql, openapi, integration or compose" >&2; usage ;;
+'' | unit | sql | openapi | integration | chaos | compose) ;;
+*) echo "test.sh: --only takes unit, sql, openapi, integration, chaos or compose" >&2; usage ;;
 esac
 unit_bins=()
 for bin in "$@"; do
@@ -271,6 +273,15 @@ if wants integration; then
 		PAYMENTS_RATE_LIMIT=${PAYMENTS_RATE_LIMIT:-0} \
 			run_suite integration "${PAYMENTS_TEST_BUDGET_INTEGRATION:-540}" \
 			python3 tests/integration/run.py -j "${PAYMENTS_TEST_JOBS:-3}"
+	fi
+fi
+
+if wants chaos; then
+	if [ "$db_ok" = 0 ]; then
+		fail_suite chaos "no database"
+	else
+		# 15 s of load with serve, relay and PostgreSQL crashes, then every invariant.
+		run_suite chaos "${PAYMENTS_TEST_BUDGET_CHAOS:-240}" tests/chaos/run_short.sh
 	fi
 fi
 
