@@ -12,6 +12,7 @@ import time
 import unittest
 
 import harness as h
+import webhooks as wh
 
 
 def setUpModule():
@@ -67,6 +68,58 @@ class MetricsTest(h.ServiceTestCase):
         self.assertGreater(metric(after, "payments_db_pool_size"), 0)
         self.assertIn("payments_db_pool_connections_in_use", after)
         self.assertIn("payments_db_pool_waits_total", after)
+
+
+class RelayMetricsTest(h.ServiceTestCase):
+    server_env = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_WEBHOOK_ALLOW_PRIVATE": "1"}
+
+    def test_relay_metrics_move_and_sigterm_stops_cleanly(self):
+        """The relay's /metrics on its own port counts deliveries by result and the lag; SIGTERM exits 0"""
+        user, key = self.make_user()
+        receiver = wh.Receiver().start()
+        port = h.free_port()
+        relay = wh.Relay(self.db.url, {"PAYMENTS_RELAY_METRICS_LISTEN": "127.0.0.1:%d" % port,
+                                       "PAYMENTS_WEBHOOK_MAX_ATTEMPTS": "2"}).start()
+        try:
+            def scrape():
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                try:
+                    conn.request("GET", "/metrics")
+                    resp = conn.getresponse()
+                    self.assertEqual(resp.status, 200)
+                    return resp.read().decode()
+                finally:
+                    conn.close()
+
+            before = h.poll(lambda: scrape(), message="the relay's metrics endpoint")
+            ok_before = metric(before, "payments_relay_deliveries_total", '{result="ok"}')
+            failed_before = metric(before, "payments_relay_deliveries_total", '{result="failed"}')
+            resp = self.server.request("POST", "/v1/webhook_endpoints",
+                                       {"url": receiver.url("ops"), "enabled_events": ["*"]},
+                                       {"Authorization": "Bearer " + key,
+                                        "Content-Type": "application/json"})
+            self.assertEqual(resp.status, 201, resp)
+            receiver.set_secret("ops", resp.json()["secret"])
+            receiver.fail_next("ops", 1)
+            self.assertEqual(self.post_charge(key, h.charge_body(), h.new_key()).status, 201)
+            event_id = self.db.query("SELECT id FROM outbox_events WHERE user_id = %s"
+                                     % h.sql_literal(user))
+            receiver.wait_delivered("ops", [event_id])
+            after = h.poll(lambda: (lambda t: t if metric(t, "payments_relay_deliveries_total",
+                                                          '{result="ok"}') > ok_before else None)(scrape()),
+                           message="the ok counter to move")
+            self.assertEqual(metric(after, "payments_relay_deliveries_total", '{result="failed"}')
+                             - failed_before, 1)
+            self.assertGreaterEqual(metric(after, "payments_relay_delivery_lag_seconds_count"), 1)
+            self.assertIn("payments_relay_backlog_events", after)
+            self.assertIn("payments_relay_pending_deliveries", after)
+            relay.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(relay.proc.wait(timeout=20), 0, relay.log()[-2000:])
+            self.assertIn("relay stopped", relay.log())
+        finally:
+            relay.stop()
+            relay.remove_log()
+            receiver.close()
 
 
 class RateLimitTest(h.ServiceTestCase):
