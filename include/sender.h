@@ -32,11 +32,15 @@ struct sender_done {
 struct sender;
 
 /*
- * Creates a sender with per-attempt connect and total timeouts. Unless
- * allow_private, a connection to a loopback, private or link-local address
- * is refused after resolving (so DNS cannot smuggle one past the API's check).
+ * Creates a sender with per-attempt connect and total timeouts, opening up
+ * to max_per_host connections to one host: as many as there may be attempts
+ * in flight, since a transfer waiting in curl's queue for a connection would
+ * spend its timeout there. Unless allow_private, a connection to a loopback,
+ * private or link-local address is refused after resolving (so DNS cannot
+ * smuggle one past the API's check).
  */
-struct sender *sender_create(long long connect_timeout_ms, long long timeout_ms, bool allow_private);
+struct sender *sender_create(long long connect_timeout_ms, long long timeout_ms, int max_per_host,
+			     bool allow_private);
 void sender_destroy(struct sender *s);
 
 /*

@@ -41,6 +41,9 @@ CREATE INDEX webhook_deliveries_order_idx ON webhook_deliveries (endpoint_id, ch
     WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_user_idx ON webhook_deliveries (user_id, status, created DESC);
 CREATE INDEX webhook_deliveries_event_idx ON webhook_deliveries (event_id);
+-- relay_claim's per-charge order check: is an earlier event of this charge still unpublished?
+CREATE INDEX outbox_events_unpublished_charge_idx ON outbox_events (charge_id, seq)
+    WHERE published_at IS NULL;
 
 -- Every attempt of every delivery: the dead-letter record.
 CREATE TABLE webhook_attempts (

@@ -320,7 +320,7 @@ int relay_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
 		goto out;
 	r.done = calloc((size_t)cfg->relay_batch, sizeof(*r.done));
 	r.sender = sender_create(cfg->webhook_connect_timeout_ms, cfg->webhook_timeout_ms,
-				 cfg->webhook_allow_private != 0);
+				 cfg->relay_batch, cfg->webhook_allow_private != 0);
 	if (r.done == NULL || r.sender == NULL)
 		goto out;
 	if (cfg->relay_metrics_listen != NULL && cfg->relay_metrics_listen[0] != '\0' &&

@@ -10,8 +10,6 @@
 #include "err.h"
 #include "urlcheck.h"
 
-#define SENDER_MAX_HOST_CONNECTIONS 32
-
 /* One transfer in flight: its headers, its tag, and the private-address verdict. */
 struct sender_xfer {
 	CURL *easy;
@@ -53,7 +51,8 @@ static int sender_prereq(void *clientp, char *primary_ip, char *local_ip, int pr
 	return CURL_PREREQFUNC_OK;
 }
 
-struct sender *sender_create(long long connect_timeout_ms, long long timeout_ms, bool allow_private)
+struct sender *sender_create(long long connect_timeout_ms, long long timeout_ms, int max_per_host,
+			     bool allow_private)
 {
 	struct sender *s = calloc(1, sizeof(*s));
 
@@ -65,8 +64,8 @@ struct sender *sender_create(long long connect_timeout_ms, long long timeout_ms,
 		free(s);
 		return NULL;
 	}
-	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)SENDER_MAX_HOST_CONNECTIONS);
-	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 256L);
+	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)max_per_host);
+	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)max_per_host);
 	s->connect_timeout_ms = connect_timeout_ms;
 	s->timeout_ms = timeout_ms;
 	s->allow_private = allow_private;
