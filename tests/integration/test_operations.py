@@ -212,6 +212,42 @@ class ShutdownTest(unittest.TestCase):
         self.assertIn('"msg":"draining"', log)
 
 
+class LogTest(unittest.TestCase):
+
+    def test_a_stuck_log_pipe_never_blocks_requests(self):
+        """With stderr a pipe nobody reads (full after ~64 KiB), requests keep being answered: logs are written off the request path"""
+        db = h.module_database(__name__)
+        key = db.create_key(h.new_user())
+        port = h.free_port()
+        env = dict(os.environ, DATABASE_URL=db.url, PAYMENTS_RATE_LIMIT="0", PAYMENTS_LOG_LEVEL="debug")
+        proc = subprocess.Popen([h.BIN, "serve", "--listen", "127.0.0.1:%d" % port],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=h.ROOT)
+        server = h.Server(db.url)
+        server.port = port
+        try:
+            h.poll(lambda: self._healthy(server), timeout=10, message="GET /healthz")
+            # ~1000 requests write far more than a pipe holds; none may hang on it.
+            started = time.monotonic()
+            for _ in range(1000):
+                resp = server.request("GET", "/v1/charges/ch_000000000000000000000000",
+                                      headers={"Authorization": "Bearer " + key}, timeout=5)
+                self.assertEqual(resp.status, 404)
+            self.assertLess(time.monotonic() - started, 60)
+            self.assertIsNone(proc.poll())
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            # Drain the pipe so the writer thread can finish and the process exit.
+            proc.communicate(timeout=30)
+            server.remove_log()
+
+    @staticmethod
+    def _healthy(server):
+        try:
+            return server.request("GET", "/healthz", timeout=1).status == 200
+        except OSError:
+            return False
+
+
 class TlsTest(unittest.TestCase):
 
     def test_https_with_a_certificate_made_at_test_time(self):
