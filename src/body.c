@@ -34,12 +34,30 @@ static void body_utf8_sanitize(char *s)
 	}
 }
 
+/* Cuts an incomplete UTF-8 sequence off the end of s (what a byte limit leaves of a valid string). */
+static void body_utf8_trim(char *s)
+{
+	size_t len = strlen(s), i = len, need;
+	unsigned char lead;
+
+	while (i > 0 && len - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--;
+	if (i == 0 || (unsigned char)s[i - 1] < 0xC0)
+		return;
+	lead = (unsigned char)s[i - 1];
+	need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+	if (len - (i - 1) < need)
+		s[i - 1] = '\0';
+}
+
 int body_fail(struct body_error *err, int e, const char *param, const char *fmt, ...)
 {
 	va_list ap;
 
 	err->err = e;
+	/* A parameter name is the client's key cut to size: cut whole characters only. */
 	snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
+	body_utf8_trim(err->param);
 	body_utf8_sanitize(err->param);
 	err->message[0] = '\0';
 	if (fmt != NULL) {

@@ -53,7 +53,10 @@ static void fuzz_check_string(const json_t *root, const char *key, const json_t 
 		}
 		if (rc != PAY_OK) {
 			fuzz_check_error(rc, &err);
-			FUZZ_CHECK(strncmp(err.param, key, sizeof(err.param) - 1) == 0);
+			/* param is the key, cut (at whole characters) to fit. */
+			FUZZ_CHECK(strncmp(err.param, key, strlen(err.param)) == 0);
+			FUZZ_CHECK(strlen(err.param) == strlen(key) ||
+				   strlen(err.param) + 3 >= sizeof(err.param) - 1);
 		}
 	}
 }
@@ -133,9 +136,11 @@ static void fuzz_check_fields(const json_t *root)
 	if (first == NULL) {
 		FUZZ_CHECK(rc == PAY_OK);
 	} else {
-		/* The first unknown key is named, as much of it as fits. */
+		/* The first unknown key is named, as much of it as fits in whole characters. */
 		FUZZ_CHECK(rc == PAY_EPARAM_UNKNOWN);
-		FUZZ_CHECK(strncmp(err.param, first, sizeof(err.param) - 1) == 0);
+		FUZZ_CHECK(strncmp(err.param, first, strlen(err.param)) == 0);
+		FUZZ_CHECK(strlen(err.param) == strlen(first) ||
+			   strlen(err.param) + 3 >= sizeof(err.param) - 1);
 		fuzz_check_error(rc, &err);
 	}
 	free(all);
