@@ -42,22 +42,30 @@ void db_relay_jobs_free(struct db_delivery_job *jobs, int n)
 	free(jobs);
 }
 
-int db_relay_claim(struct db_conn *c, int batch, long long lease_ms, struct db_delivery_job **jobs,
-		   int *n)
+/* Runs a claim statement (batch, lease_ms); on PAY_OK *r holds the claimed rows (db_result_free). */
+static int db_relay_run_claim(struct db_conn *c, enum db_stmt stmt, int batch, long long lease_ms,
+			      struct db_result **r)
 {
 	struct db_params p = { 0 };
-	struct db_result *r = NULL;
-	struct db_delivery_job *j = NULL;
 	char limit[16], lease[24];
-	int i, rows = 0, rc;
 
-	*jobs = NULL;
-	*n = 0;
 	snprintf(limit, sizeof(limit), "%d", batch);
 	snprintf(lease, sizeof(lease), "%lld", lease_ms);
 	db_param_text(&p, limit);
 	db_param_text(&p, lease);
-	rc = db_exec(c, DB_STMT_RELAY_CLAIM, &p, false, &r);
+	return db_exec(c, stmt, &p, false, r);
+}
+
+int db_relay_claim(struct db_conn *c, int batch, long long lease_ms, struct db_delivery_job **jobs,
+		   int *n)
+{
+	struct db_result *r = NULL;
+	struct db_delivery_job *j = NULL;
+	int i, rows = 0, rc;
+
+	*jobs = NULL;
+	*n = 0;
+	rc = db_relay_run_claim(c, DB_STMT_RELAY_CLAIM, batch, lease_ms, &r);
 	if (rc != PAY_OK)
 		goto out;
 	rows = db_result_rows(r);
@@ -229,19 +237,13 @@ void db_relay_nats_jobs_free(struct db_nats_job *jobs, int n)
 int db_relay_nats_claim(struct db_conn *c, int batch, long long lease_ms, struct db_nats_job **jobs,
 			int *n)
 {
-	struct db_params p = { 0 };
 	struct db_result *r = NULL;
 	struct db_nats_job *j = NULL;
-	char limit[16], lease[24];
 	int i, rows = 0, rc;
 
 	*jobs = NULL;
 	*n = 0;
-	snprintf(limit, sizeof(limit), "%d", batch);
-	snprintf(lease, sizeof(lease), "%lld", lease_ms);
-	db_param_text(&p, limit);
-	db_param_text(&p, lease);
-	rc = db_exec(c, DB_STMT_RELAY_NATS_CLAIM, &p, false, &r);
+	rc = db_relay_run_claim(c, DB_STMT_RELAY_NATS_CLAIM, batch, lease_ms, &r);
 	if (rc != PAY_OK)
 		goto out;
 	rows = db_result_rows(r);
