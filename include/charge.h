@@ -42,8 +42,7 @@ const char *charge_failure_message(enum charge_outcome o);
 /* Number of Unicode code points in a valid UTF-8 string of len bytes. */
 size_t charge_utf8_chars(const char *s, size_t len);
 
-/* Each returns PAY_OK or PAY_ESTRING_TOO_LONG / PAY_EMETADATA. */
-int charge_check_description(const char *s, size_t len);
+/* Each returns PAY_OK or PAY_EMETADATA. (The description's length is checked by body_get_string.) */
 int charge_check_metadata_count(size_t nkeys);
 int charge_check_metadata_key(const char *s, size_t len);
 int charge_check_metadata_value(const char *s, size_t len);

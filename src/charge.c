@@ -103,11 +103,6 @@ size_t charge_utf8_chars(const char *s, size_t len)
 	return n;
 }
 
-int charge_check_description(const char *s, size_t len)
-{
-	return charge_utf8_chars(s, len) > CHARGE_DESCRIPTION_MAX ? PAY_ESTRING_TOO_LONG : PAY_OK;
-}
-
 int charge_check_metadata_count(size_t nkeys)
 {
 	return nkeys > CHARGE_METADATA_MAX_KEYS ? PAY_EMETADATA : PAY_OK;

@@ -212,39 +212,6 @@ static void test_utf8_chars_stops_at_len(void **state)
 	assert_int_equal(charge_utf8_chars("abcdef", 3), 3);
 }
 
-static void test_description_accepts_1000_multibyte_characters(void **state)
-{
-	size_t len;
-	char *s = repeat("\xC3\xA9", 1000, &len);
-
-	(void)state;
-	assert_int_equal(len, 2000);
-	assert_int_equal(charge_check_description(s, len), PAY_OK);
-	free(s);
-}
-
-static void test_description_rejects_1001_multibyte_characters(void **state)
-{
-	size_t len;
-	char *s = repeat("\xE2\x82\xAC", 1001, &len);
-
-	(void)state;
-	assert_int_equal(charge_check_description(s, len), PAY_ESTRING_TOO_LONG);
-	free(s);
-}
-
-static void test_description_accepts_1000_ascii_and_rejects_1001(void **state)
-{
-	size_t len;
-	char *s = repeat("a", 1001, &len);
-
-	(void)state;
-	assert_int_equal(charge_check_description(s, 1000), PAY_OK);
-	assert_int_equal(charge_check_description(s, 1001), PAY_ESTRING_TOO_LONG);
-	assert_int_equal(charge_check_description("", 0), PAY_OK);
-	free(s);
-}
-
 static void test_metadata_count_accepts_50_keys(void **state)
 {
 	(void)state;
@@ -331,9 +298,6 @@ int main(void)
 		cmocka_unit_test(test_utf8_chars_counts_ascii_bytes),
 		cmocka_unit_test(test_utf8_chars_counts_multibyte_code_points),
 		cmocka_unit_test(test_utf8_chars_stops_at_len),
-		cmocka_unit_test(test_description_accepts_1000_multibyte_characters),
-		cmocka_unit_test(test_description_rejects_1001_multibyte_characters),
-		cmocka_unit_test(test_description_accepts_1000_ascii_and_rejects_1001),
 		cmocka_unit_test(test_metadata_count_accepts_50_keys),
 		cmocka_unit_test(test_metadata_count_rejects_51_keys),
 		cmocka_unit_test(test_metadata_key_rejects_empty),
