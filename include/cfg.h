@@ -41,6 +41,7 @@ struct cfg {
 	long long webhook_timeout_ms;
 	long long webhook_retry_after_max_ms;
 	int relay_batch;
+	int relay_workers;
 	long long relay_poll_ms;
 	long long relay_lease_ms;
 	long long event_retention_ms;

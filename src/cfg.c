@@ -82,6 +82,8 @@ static const struct cfg_setting cfg_settings[] = {
 	  "longest Retry-After of a receiver (429/503) that is honoured" },
 	{ "relay-batch", "PAYMENTS_RELAY_BATCH", CFG_INT, "200", CFG_AT(relay_batch), 1, 10000,
 	  CFG_RELAY, "events fanned out and deliveries sent (in parallel) per round" },
+	{ "relay-workers", "PAYMENTS_RELAY_WORKERS", CFG_INT, "2", CFG_AT(relay_workers), 1, 64,
+	  CFG_RELAY, "webhook pipelines the relay runs side by side, each with its own connection" },
 	{ "relay-poll", "PAYMENTS_RELAY_POLL", CFG_DURATION, "50ms", CFG_AT(relay_poll_ms), 1,
 	  600000, CFG_RELAY, "how often an idle relay looks for new events" },
 	{ "relay-lease", "PAYMENTS_RELAY_LEASE", CFG_DURATION, "60s", CFG_AT(relay_lease_ms), 10,

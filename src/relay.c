@@ -1,6 +1,7 @@
 /* relay.c - the outbox relay: publishes committed events as signed webhooks (and to NATS, beside). */
 #include "relay.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,16 +25,25 @@
 #define RELAY_GAUGES_EVERY_MS 1000
 #define RELAY_PURGE_BATCH 1000
 #define RELAY_POLL_SLICE_MS 20
+#define RELAY_SLEEP_SLICE_MS 50
 
 /*
- * The webhook loop. Deliveries are a pipeline, not rounds: the relay keeps
- * up to PAYMENTS_RELAY_BATCH attempts in flight, records each as soon as it
- * finishes and claims more while others are still waiting, so one slow or
- * hanging receiver holds back only its own deliveries.
+ * One webhook pipeline (a worker). Deliveries are a pipeline, not rounds:
+ * a worker keeps up to PAYMENTS_RELAY_BATCH attempts in flight, records
+ * each as soon as it finishes and claims more while others are still
+ * waiting, so one slow or hanging receiver holds back only its own
+ * deliveries. The relay runs PAYMENTS_RELAY_WORKERS of them in threads,
+ * each with its own database connection and connection pool to receivers:
+ * they share the work exactly as separate relay processes do (leases and
+ * SKIP LOCKED), so while one waits for the database another sends. Worker 0
+ * also purges old events and reads the backlog for the log and metrics.
  */
 struct relay {
 	const struct cfg *cfg;
 	volatile sig_atomic_t *stop;
+	int index;
+	pthread_t thread;
+	bool running;
 	struct backoff backoff;
 	struct sender *sender;
 	struct db_conn *conn;
@@ -61,13 +71,21 @@ static double relay_wall_s(void)
 	return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* Sleeps ms unless a stop signal arrives first (nanosleep returns early on EINTR). */
+/*
+ * Sleeps ms unless a stop signal arrives first. The signal interrupts only
+ * the thread it is delivered to, so the others look at the flag every
+ * RELAY_SLEEP_SLICE_MS.
+ */
 static void relay_sleep(struct relay *r, long long ms)
 {
-	struct timespec t = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+	long long end = relay_now_ms() + ms, left;
+	struct timespec t;
 
-	if (!*r->stop && ms > 0)
+	while (!*r->stop && (left = end - relay_now_ms()) > 0) {
+		left = left > RELAY_SLEEP_SLICE_MS ? RELAY_SLEEP_SLICE_MS : left;
+		t = (struct timespec){ 0, (long)left * 1000000L };
 		nanosleep(&t, NULL);
+	}
 }
 
 /* Drops a broken connection; the next turn reconnects. */
@@ -84,7 +102,8 @@ static int relay_connect(struct relay *r)
 
 	while (r->conn == NULL && !*r->stop) {
 		if (db_conn_open(r->cfg->database_url, r->cfg->db_connect_timeout_ms, &r->conn) == PAY_OK) {
-			log_printf(LOG_INFO, "relay connected to the database");
+			log_write(LOG_INFO, "relay connected to the database",
+				  json_pack("{s:i}", "worker", r->index));
 			break;
 		}
 		relay_sleep(r, delay);
@@ -253,7 +272,7 @@ static int relay_turn(struct relay *r)
 
 		rc = rc == PAY_OK ? rrc : rc;
 	}
-	if (rc == PAY_OK) {
+	if (rc == PAY_OK && r->index == 0) {
 		relay_purge(r, now);
 		relay_status(r, now);
 	}
@@ -296,63 +315,106 @@ static void relay_drain(struct relay *r)
 	free(left);
 }
 
+/* A worker's thread: the pipeline until stop, then its drain. */
+static void *relay_worker(void *arg)
+{
+	struct relay *r = arg;
+	int done;
+
+	while (!*r->stop) {
+		if (relay_connect(r) != PAY_OK)
+			break;
+		done = relay_turn(r);
+		if (done < 0) {
+			/* Any database error resets the connection: a clean slate is cheap. */
+			relay_drop_conn(r);
+			relay_sleep(r, r->cfg->relay_poll_ms * 4);
+		} else if (done == 0 && sender_in_flight(r->sender) == 0) {
+			relay_sleep(r, r->next_claim_ms - relay_now_ms());
+		}
+	}
+	relay_drain(r);
+	return NULL;
+}
+
+/* Frees one worker's resources (its thread has ended or never started). */
+static void relay_fini(struct relay *r)
+{
+	relay_drop_conn(r);
+	sender_destroy(r->sender);
+	free(r->done);
+}
+
+/* Sets up worker i. Returns PAY_OK, PAY_EPARAM_INVALID (a setting) or PAY_ENOMEM. */
+static int relay_init(struct relay *r, const struct cfg *cfg, volatile sig_atomic_t *stop, int i)
+{
+	r->cfg = cfg;
+	r->stop = stop;
+	r->index = i;
+	if (backoff_parse(&r->backoff, cfg->webhook_schedule, cfg->webhook_max_attempts,
+			  cfg->webhook_retry_after_max_ms) != PAY_OK)
+		return PAY_EPARAM_INVALID;
+	r->nats_on = relay_nats_enabled(cfg);
+	r->done = calloc((size_t)cfg->relay_batch, sizeof(*r->done));
+	r->sender = sender_create(cfg->webhook_connect_timeout_ms, cfg->webhook_timeout_ms,
+				  cfg->relay_batch, cfg->webhook_allow_private != 0);
+	return r->done != NULL && r->sender != NULL ? PAY_OK : PAY_ENOMEM;
+}
+
 int relay_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
 {
 	struct relay_metrics *metrics = NULL;
 	struct relay_nats *nats = NULL;
-	struct relay r;
-	int done, code = 1;
+	struct relay *w = NULL;
+	int i, n = cfg->relay_workers, code = 1;
 
-	memset(&r, 0, sizeof(r));
-	r.cfg = cfg;
-	r.stop = stop;
-	r.nats_on = relay_nats_enabled(cfg);
-	if (backoff_parse(&r.backoff, cfg->webhook_schedule, cfg->webhook_max_attempts,
-			  cfg->webhook_retry_after_max_ms) != PAY_OK) {
-		log_printf(LOG_ERROR, "invalid PAYMENTS_WEBHOOK_SCHEDULE '%s'", cfg->webhook_schedule);
-		goto out;
-	}
 	if (cfg->relay_lease_ms <= cfg->webhook_timeout_ms + cfg->webhook_connect_timeout_ms) {
 		log_printf(LOG_ERROR, "PAYMENTS_RELAY_LEASE must exceed the webhook timeouts");
 		goto out;
 	}
-	if (r.nats_on && relay_nats_check(cfg) != PAY_OK)
+	w = calloc((size_t)n, sizeof(*w));
+	if (w == NULL)
 		goto out;
-	r.done = calloc((size_t)cfg->relay_batch, sizeof(*r.done));
-	r.sender = sender_create(cfg->webhook_connect_timeout_ms, cfg->webhook_timeout_ms,
-				 cfg->relay_batch, cfg->webhook_allow_private != 0);
-	if (r.done == NULL || r.sender == NULL)
+	/* In this thread: curl_global_init (in sender_create) is not thread-safe everywhere. */
+	for (i = 0; i < n; i++) {
+		if (relay_init(&w[i], cfg, stop, i) == PAY_EPARAM_INVALID) {
+			log_printf(LOG_ERROR, "invalid PAYMENTS_WEBHOOK_SCHEDULE '%s'", cfg->webhook_schedule);
+			goto out;
+		} else if (w[i].sender == NULL || w[i].done == NULL) {
+			goto out;
+		}
+	}
+	if (w[0].nats_on && relay_nats_check(cfg) != PAY_OK)
 		goto out;
 	if (cfg->relay_metrics_listen != NULL && cfg->relay_metrics_listen[0] != '\0' &&
 	    (metrics = relay_metrics_start(cfg->relay_metrics_listen)) == NULL)
 		goto out;
-	if (r.nats_on && (nats = relay_nats_start(cfg)) == NULL)
+	if (w[0].nats_on && (nats = relay_nats_start(cfg)) == NULL)
 		goto out;
 	log_write(LOG_INFO, "relay started",
-		  json_pack("{s:i, s:I, s:s, s:s?, s:s?}", "batch", cfg->relay_batch,
+		  json_pack("{s:i, s:i, s:I, s:s, s:s?, s:s?}", "workers", n, "batch", cfg->relay_batch,
 			    "poll_ms", (json_int_t)cfg->relay_poll_ms, "schedule", cfg->webhook_schedule,
-			    "nats_stream", r.nats_on ? cfg->nats_stream : NULL,
+			    "nats_stream", w[0].nats_on ? cfg->nats_stream : NULL,
 			    "metrics", cfg->relay_metrics_listen));
-	while (!*stop) {
-		if (relay_connect(&r) != PAY_OK)
+	for (i = 1; i < n; i++) {
+		if (pthread_create(&w[i].thread, NULL, relay_worker, &w[i]) != 0) {
+			log_printf(LOG_ERROR, "cannot start relay worker %d; running with %d", i, i);
 			break;
-		done = relay_turn(&r);
-		if (done < 0) {
-			/* Any database error resets the connection: a clean slate is cheap. */
-			relay_drop_conn(&r);
-			relay_sleep(&r, cfg->relay_poll_ms * 4);
-		} else if (done == 0 && sender_in_flight(r.sender) == 0) {
-			relay_sleep(&r, r.next_claim_ms - relay_now_ms());
 		}
+		w[i].running = true;
 	}
-	relay_drain(&r);
+	relay_worker(&w[0]);
+	for (i = 1; i < n; i++) {
+		if (w[i].running)
+			pthread_join(w[i].thread, NULL);
+	}
 	log_printf(LOG_INFO, "relay stopped");
 	code = 0;
 out:
 	relay_nats_stop(nats);
 	relay_metrics_stop(metrics);
-	relay_drop_conn(&r);
-	sender_destroy(r.sender);
-	free(r.done);
+	for (i = 0; w != NULL && i < n; i++)
+		relay_fini(&w[i]);
+	free(w);
 	return code;
 }
