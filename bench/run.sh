@@ -11,7 +11,8 @@
 #      (the API key read + create_charge, new keys) at the pool's connections
 #   2. new charges/s through HTTP (wrk, bench/charges.lua), same concurrency
 #   3. replays/s: retries of stored keys
-#   4. open-loop latency at 50% of (2) (build/bench/openloop)
+#   4. open-loop latency at 50% of (2) (build/bench/openloop), and beside it
+#      pgbench -R at the same rate: the database's own open-loop latency
 #   5. scaling: charges/s at 1, 4, 16, 64 and 256 connections
 #   8. the relay: deliveries/s draining a backlog, then the commit-to-delivery
 #      lag at BENCH_LAG_RATE charges/s during
@@ -36,7 +37,7 @@
 #   BENCH_PG_PORT         port of the benchmark's own cluster (default: a free one)
 #   BENCH_KEEP=1          keep the logs under tmp/bench-<timestamp>/
 #   BENCH_COMMIT          the commit recorded in the JSON (default: git rev-parse HEAD)
-#   PAYMENTS_DB_POOL_SIZE (8), PAYMENTS_THREADS (16) and the other PAYMENTS_*
+#   PAYMENTS_DB_POOL_SIZE (8), PAYMENTS_THREADS (16), PAYMENTS_RELAY_WORKERS (2) and the other PAYMENTS_*
 #   settings are passed to serve as usual; the pool size is also pgbench's -c.
 set -euo pipefail
 
@@ -50,6 +51,7 @@ lag_rate=${BENCH_LAG_RATE:-500}
 growth_rows=${BENCH_GROWTH_ROWS:-1000000}
 relay_events=${BENCH_RELAY_EVENTS:-20000}
 relays=${BENCH_RELAYS:-1}
+relay_workers=${PAYMENTS_RELAY_WORKERS:-2}
 replay_keys=${BENCH_REPLAY_KEYS:-2000}
 pool=${PAYMENTS_DB_POOL_SIZE:-8}
 threads=${PAYMENTS_THREADS:-16}
@@ -180,6 +182,7 @@ export DATABASE_URL=$db_url
 export PAYMENTS_LISTEN=127.0.0.1:$port
 export PAYMENTS_DB_POOL_SIZE=$pool
 export PAYMENTS_THREADS=$threads
+export PAYMENTS_RELAY_WORKERS=$relay_workers
 # The per-user rate limit would measure itself, not the service; loopback receivers need this.
 export PAYMENTS_RATE_LIMIT=0
 export PAYMENTS_WEBHOOK_ALLOW_PRIVATE=1
@@ -309,11 +312,28 @@ for i in $(seq 1 "$runs"); do
 	say "  run $i: $out"
 done
 p99=$(printf '%s\n' "${p99s[@]}" | median)
+# The database alone at the same rate, open loop too (pgbench -R counts from each transaction's
+# scheduled start, like openloop): the floor under (4) on this machine's disk and cores.
+say "4. the same rate against the database alone: pgbench -R $ol_rate -c $pool, ${secs}s x $runs"
+db_p50s=() db_p99s=()
+for i in $(seq 1 "$runs"); do
+	rm -f "$work"/pgb_lat.*
+	pgbench_tps bench "$key_id" -T "$secs" -R "$ol_rate" -l --log-prefix="$work/pgb_lat" >/dev/null
+	read -r a b < <(cat "$work"/pgb_lat.* | awk '{ print ($3 + $NF) / 1000 }' | sort -g |
+		awk '{ v[NR] = $1 } END { printf "%.3f %.3f\n", v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1] }')
+	db_p50s+=("$a") db_p99s+=("$b")
+	say "  run $i: p50 $a ms, p99 $b ms"
+done
+db_p99=$(printf '%s\n' "${db_p99s[@]}" | median)
 figure openloop_p50_ms "4. latency p50 at $ol_rate/s, open loop" "$(printf '%s\n' "${p50s[@]}" | median)" "ms" "-" "-" ""
 figure openloop_p99_ms "4. latency p99 at $ol_rate/s, open loop" "$p99" "ms" "<= 10" "$(verdict "$p99" "<=" 10)" \
 	"$ol_err errors"
 figure openloop_p999_ms "4. latency p99.9 at $ol_rate/s, open loop" "$(printf '%s\n' "${p999s[@]}" | median)" "ms" \
 	"-" "-" ""
+figure db_openloop_p50_ms "4. pgbench alone at $ol_rate/s: p50 (-R, -c $pool)" \
+	"$(printf '%s\n' "${db_p50s[@]}" | median)" "ms" "-" "-" ""
+figure db_openloop_p99_ms "4. pgbench alone at $ol_rate/s: p99 (-R, -c $pool)" "$db_p99" "ms" "-" "-" \
+	"HTTP p99 = $(calc "$p99 / $db_p99" 1) x the database's own"
 
 say "5. scaling: 1, 4, 16, 64, 256 connections, ${secs}s x $runs each"
 peak=$new_rate
@@ -399,7 +419,7 @@ for i in $(seq 1 "$runs"); do
 	fi
 done
 relay_rate=$(printf '%s\n' "${rates[@]}" | median)
-figure relay_deliveries_per_s "8. relay deliveries/s ($relays relay, backlog of $relay_events)" "$relay_rate" "req/s" ">= 2000" \
+figure relay_deliveries_per_s "8. relay deliveries/s ($relays relay x $relay_workers workers, backlog of $relay_events)" "$relay_rate" "req/s" ">= 2000" \
 	"$(verdict "$relay_rate" ">=" 2000)" ""
 
 say "7./8. soak: ${soak_secs}s at $lag_rate charges/s with the relay delivering"

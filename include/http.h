@@ -38,6 +38,7 @@ struct http_req {
 	const char *error_code;               /* error code sent, for the access log */
 	bool replayed;
 	bool limited;                         /* rl holds this request's X-RateLimit-* state */
+	bool close;                           /* the connection closes after the reply */
 	struct ratelimit_state rl;
 	struct timespec start;
 };
@@ -78,9 +79,15 @@ const char *http_header(const struct http_req *r, const char *name);
 int http_reply(struct http_req *r, int status, const char *body, size_t len,
 	       const struct http_header *extra, size_t nextra);
 
+/* Room for a reply's status line and headers; a longer head is answered as a 500 (a bug). */
+#define HTTP_HEAD_MAX 2048
+
 /* http_reply with another Content-Type (e.g. the metrics' text format). */
 int http_reply_typed(struct http_req *r, int status, const char *content_type, const char *body,
 		     size_t len, const struct http_header *extra, size_t nextra);
+
+/* Marks the connection to close after the reply (Connection: close) and tells civetweb. */
+void http_close_after(struct http_req *r);
 
 /*
  * The Stripe-shaped error object {"error":{type, code, message, param}} for

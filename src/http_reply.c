@@ -1,14 +1,18 @@
 /* http_reply.c - reading request bodies and writing JSON replies (civetweb, jansson). */
 #include "http.h"
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <civetweb.h>
 
 #include "body.h"
+#include "cfg.h"
 #include "err.h"
 
 const char *http_header(const struct http_req *r, const char *name)
@@ -22,33 +26,101 @@ int http_reply(struct http_req *r, int status, const char *body, size_t len,
 	return http_reply_typed(r, status, "application/json", body, len, extra, nextra);
 }
 
+/*
+ * Whether the connection stays open after this reply, as civetweb decides it
+ * once the handler returns (should_keep_alive in civetweb.c): keep-alive is
+ * on, nothing asked to close, and the client keeps the connection (HTTP/1.1
+ * unless "Connection: close"; HTTP/1.0 only with "Connection: keep-alive").
+ */
+static bool http_keeps_alive(const struct http_req *r)
+{
+	const char *conn = mg_get_header(r->conn, "Connection");
+	const char *version = r->ri->http_version;
+
+	if (r->close || r->app == NULL || r->app->cfg->keep_alive_timeout_ms <= 0)
+		return false;
+	if (conn != NULL)
+		return strcasestr(conn, "keep-alive") != NULL;
+	return version != NULL && strcmp(version, "1.1") == 0;
+}
+
+/* Appends printf output to buf (size cap) at *len; false once it does not fit. */
+static bool http_append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap - *len)
+		return false;
+	*len += (size_t)n;
+	return true;
+}
+
+/*
+ * The status line and headers go out with the body in one write: civetweb's
+ * header helpers send each header line by itself, which with TCP_NODELAY is
+ * a packet (and a wake-up of the client) per line, a dozen per reply.
+ */
 int http_reply_typed(struct http_req *r, int status, const char *content_type, const char *body,
 		     size_t len, const struct http_header *extra, size_t nextra)
 {
-	char clen[24], limit[24], remaining[24], reset[24];
-	size_t i;
+	char head[HTTP_HEAD_MAX], date[64];
+	char *out = NULL;
+	size_t hlen = 0, i;
+	struct tm tm;
+	time_t now = time(NULL);
+	bool ok;
 
-	snprintf(clen, sizeof(clen), "%zu", len);
 	r->status = status;
-	mg_response_header_start(r->conn, status);
-	mg_response_header_add(r->conn, "Content-Type", content_type, -1);
-	mg_response_header_add(r->conn, "Content-Length", clen, -1);
-	mg_response_header_add(r->conn, "X-Request-Id", r->request_id, -1);
-	mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
-	if (r->limited) {
-		snprintf(limit, sizeof(limit), "%d", r->rl.limit);
-		snprintf(remaining, sizeof(remaining), "%d", r->rl.remaining);
-		snprintf(reset, sizeof(reset), "%lld", r->rl.reset_s);
-		mg_response_header_add(r->conn, "X-RateLimit-Limit", limit, -1);
-		mg_response_header_add(r->conn, "X-RateLimit-Remaining", remaining, -1);
-		mg_response_header_add(r->conn, "X-RateLimit-Reset", reset, -1);
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	ok = http_append(head, sizeof(head), &hlen,
+			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "X-Request-Id: %s\r\nCache-Control: no-store\r\n",
+			 status, mg_get_response_code_text(r->conn, status), content_type, len,
+			 r->request_id);
+	if (ok && r->limited)
+		ok = http_append(head, sizeof(head), &hlen,
+				 "X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: %d\r\n"
+				 "X-RateLimit-Reset: %lld\r\n",
+				 r->rl.limit, r->rl.remaining, r->rl.reset_s);
+	for (i = 0; ok && i < nextra; i++)
+		ok = http_append(head, sizeof(head), &hlen, "%s: %s\r\n", extra[i].name, extra[i].value);
+	if (ok)
+		ok = http_append(head, sizeof(head), &hlen, "Date: %s\r\nConnection: %s\r\n\r\n", date,
+				 http_keeps_alive(r) ? "keep-alive" : "close");
+	if (!ok) {
+		/* Headers beyond HTTP_HEAD_MAX cannot be answered whole: a bug, said as a 500. */
+		hlen = 0;
+		len = 0;
+		r->status = status = 500;
+		http_append(head, sizeof(head), &hlen,
+			    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+			    "X-Request-Id: %s\r\nConnection: close\r\n\r\n", r->request_id);
+		http_close_after(r);
 	}
-	for (i = 0; i < nextra; i++)
-		mg_response_header_add(r->conn, extra[i].name, extra[i].value, -1);
-	mg_response_header_send(r->conn);
 	if (len > 0)
-		mg_write(r->conn, body, len);
+		out = malloc(hlen + len);
+	if (out != NULL) {
+		memcpy(out, head, hlen);
+		memcpy(out + hlen, body, len);
+		mg_write(r->conn, out, hlen + len);
+	} else {
+		mg_write(r->conn, head, hlen);
+		if (len > 0)
+			mg_write(r->conn, body, len);
+	}
+	free(out);
 	return status;
+}
+
+void http_close_after(struct http_req *r)
+{
+	r->close = true;
+	mg_disable_connection_keep_alive(r->conn);
 }
 
 json_t *http_error_object(int err, const char *param, const char *message)
@@ -115,7 +187,7 @@ int http_read_json_body_or_reply(struct http_req *r)
 		goto fail;
 	}
 	if (clen > BODY_MAX_BYTES) {
-		mg_disable_connection_keep_alive(r->conn);
+		http_close_after(r);
 		rc = PAY_EBODY_TOO_LARGE;
 		goto fail;
 	}
@@ -133,7 +205,7 @@ int http_read_json_body_or_reply(struct http_req *r)
 		used += (size_t)n;
 	}
 	if (used > BODY_MAX_BYTES) {
-		mg_disable_connection_keep_alive(r->conn);
+		http_close_after(r);
 		rc = PAY_EBODY_TOO_LARGE;
 		goto fail;
 	}

@@ -230,19 +230,19 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	 * have lost some, so it is refused, and its connection closed.
 	 */
 	if (r.ri->num_headers >= MG_MAX_HEADERS) {
-		mg_disable_connection_keep_alive(conn);
+		http_close_after(&r);
 		http_reply_error(&r, PAY_EHEADERS, NULL, NULL);
 		goto done;
 	}
 	if (!http_framing_ok(r.ri)) {
-		mg_disable_connection_keep_alive(conn);
+		http_close_after(&r);
 		http_reply_error(&r, PAY_EREAD, NULL,
 				 "Ambiguous message framing (Content-Length with Transfer-Encoding,"
 				 " several Content-Lengths, or a malformed one).");
 		goto done;
 	}
 	if (__atomic_load_n(&http_draining, __ATOMIC_SEQ_CST)) {
-		mg_disable_connection_keep_alive(conn);
+		http_close_after(&r);
 		http_reply_error(&r, PAY_EUNAVAILABLE, NULL, "The server is shutting down. Retry.");
 		goto done;
 	}

@@ -347,6 +347,48 @@ class HostileInputTest(HostileTestCase):
                 self.assertEqual(len(statuses), 1, "%s: answers %r" % (name, statuses))
                 self.assertIn(statuses[0], allowed, "%s: answers %r" % (name, statuses))
 
+    @staticmethod
+    def read_reply(f):
+        """Reads one reply from a socket file: (status, {lower-case header: value}, body)."""
+        status = int(f.readline().split()[1])
+        headers = {}
+        while True:
+            line = f.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return status, headers, f.read(int(headers["content-length"]))
+
+    def test_replies_say_whether_the_connection_stays_open(self):
+        """Replies on an HTTP/1.1 connection say keep-alive and the next request is served on it; Connection: close and HTTP/1.0 say close and the server closes"""
+        get = (b"GET /v1/charges?limit=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+               % self.key.encode())
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as s:
+            f = s.makefile("rb")
+            for _ in range(3):
+                s.sendall(get + b"\r\n")
+                status, headers, body = self.read_reply(f)
+                self.assertEqual(status, 200, body)
+                self.assertEqual(headers.get("connection"), "keep-alive", headers)
+                self.assertRegex(headers.get("date", ""), r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} "
+                                                          r"\d{2}:\d{2}:\d{2} GMT$")
+                self.assertEqual(headers.get("content-type"), "application/json")
+                self.assertTrue(headers.get("x-request-id", "").startswith("req_"), headers)
+                self.assertEqual(body[:1] + body[-1:], b"{}", body)
+        closing = {
+            "Connection: close": get + b"Connection: close\r\n\r\n",
+            "HTTP/1.0": get.replace(b"HTTP/1.1", b"HTTP/1.0") + b"\r\n",
+        }
+        for case, request in closing.items():
+            with self.subTest(case=case):
+                data, _, closed = exchange(self.server.port, request, timeout=5)
+                self.assertTrue(closed, "the server kept the connection open: %r" % data[:300])
+                head, _, body = data.partition(b"\r\n\r\n")
+                self.assertIn(b"\r\nConnection: close", head)
+                length = int(re.search(rb"\r\nContent-Length: (\d+)", head).group(1))
+                self.assertEqual(len(body), length, data)
+
     def test_very_long_url_is_refused(self):
         """A 100 KB URL answers 4xx with a JSON error; a 10 KB id or query answers 404 or 400"""
         data, _, _ = exchange(self.server.port, b"GET /v1/charges/" + b"a" * 100000
