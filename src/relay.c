@@ -112,12 +112,12 @@ static int relay_connect(struct relay *r)
 	return r->conn != NULL ? PAY_OK : PAY_EUNAVAILABLE;
 }
 
-static void relay_log_attempt(const struct db_delivery_job *j, const struct sender_result *res,
-			      const struct db_delivery_outcome *o)
+static void relay_log_attempt(const struct relay *r, const struct db_delivery_job *j,
+			      const struct sender_result *res, const struct db_delivery_outcome *o)
 {
 	log_write(o->ok ? LOG_INFO : LOG_WARN, "webhook delivery attempt",
-		  json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:i, s:s?, s:o?, s:b}",
-			    "event", j->event_id, "endpoint", j->endpoint_id,
+		  json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:b, s:i, s:s?, s:o?, s:b}",
+			    "worker", r->index, "event", j->event_id, "endpoint", j->endpoint_id,
 			    "delivery", j->delivery_id, "attempt", j->attempts + 1,
 			    "status", res->status_code, "ok", o->ok, "duration_ms", res->duration_ms,
 			    "error", o->error,
@@ -182,7 +182,7 @@ static int relay_record_done(struct relay *r, int n)
 		out[i].dead = !res->ok && backoff_exhausted(&r->backoff, attempts);
 		out[i].delay_ms = res->ok ? 0 :
 			backoff_next_delay(&r->backoff, attempts, res->retry_after_ms, randombytes_random());
-		relay_log_attempt(j, res, &out[i]);
+		relay_log_attempt(r, j, res, &out[i]);
 		metrics_delivery(out[i].ok, out[i].dead);
 		if (out[i].ok)
 			metrics_delivery_lag(now - j->created);

@@ -88,6 +88,38 @@ class RelayProcessTest(wh.WebhookTestCase):
         self.assertTrue(sent[0] and sent[1],
                         "one relay did all the work: %d and %d events" % tuple(map(len, sent)))
 
+    def test_workers_of_one_relay_share_the_work(self):
+        """One relay with 4 workers (PAYMENTS_RELAY_WORKERS) delivers a backlog of 40 charges and 10 refunds exactly once, several workers sending, each charge's events in order"""
+        user, key = self.make_user()
+        ep = self.create_endpoint(key, "workers")
+        charges = h.run_concurrently(4, lambda i: [self.charge(key)[0] for _ in range(10)])
+        charges = [c for batch in charges for c in batch]
+        for charge_id in charges[:10]:
+            self.refund(key, charge_id, 500)
+        relay = self.start({"PAYMENTS_RELAY_BATCH": "4", "PAYMENTS_RELAY_WORKERS": "4"})
+        events = [e for e, _, _ in self.events_of(user)]
+        self.assertEqual(len(events), 40 + 10 * 2)   # a refund is refund.created + charge.refunded
+        self.receiver.wait_delivered("workers", events, timeout=20)
+        self.wait_settled(user)
+        self.assert_no_receiver_errors()
+
+        received = self.receiver.requests("workers")
+        counts = collections.Counter(r.webhook_id for r in received)
+        self.assertEqual({e: n for e, n in counts.items() if n != 1}, {},
+                         "events delivered more than once")
+        self.assertEqual(set(counts), set(events))
+        order = {e: i for i, e in enumerate(events)}
+        charge_of = {e: c for e, _, c in self.events_of(user)}
+        arrived = collections.defaultdict(list)
+        for r in received:
+            arrived[charge_of[r.webhook_id]].append(order[r.webhook_id])
+        for charge_id, seqs in arrived.items():
+            self.assertEqual(seqs, sorted(seqs), "charge %s: events out of order" % charge_id)
+        workers = collections.Counter(r["worker"] for r in relay.attempts() if r["endpoint"] == ep["id"])
+        self.assertEqual(sum(workers.values()), len(events))
+        self.assertLessEqual(set(workers), {0, 1, 2, 3})
+        self.assertGreater(len(workers), 1, "one worker did all the work: %r" % workers)
+
     def test_sigkill_mid_batch_loses_nothing(self):
         """kill -9 of the relay while its batch hangs loses nothing: after a restart every event arrives, the ones in flight again"""
         user, key = self.make_user()
