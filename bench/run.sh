@@ -475,11 +475,19 @@ for pid in "${bulk_pids[@]}"; do
 	wait "$pid" || { cat "$work"/bulk_*.log >&2; die "the bulk load failed"; }
 done
 say "  loaded in $((SECONDS - t0))s; $(q "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+# The load's 1.4 GB would still be going to disk during the runs: (6) is about a full table, not
+# about the flush of the load. A checkpoint writes it now (a superuser or pg_checkpoint may; if
+# the DATABASE_URL user may not, the runs share the disk with the flush, and the note says so).
+if q "CHECKPOINT" >/dev/null 2>&1; then
+	growth_note=""
+else
+	growth_note="no CHECKPOINT after the load; "
+fi
 empty_new=$new_rate empty_rep=$rep_rate
 measure_new_and_replays grown
 figure growth_new_per_s "6. new charges/s with $growth_rows rows" "$new_rate" "req/s" \
 	">= 80% of $empty_new = $(calc "0.8 * $empty_new")" "$(verdict "$new_rate" ">=" "$(calc "0.8 * $empty_new")")" \
-	"$(calc "100 * $new_rate / $empty_new" 0)% of empty; $new_err errors"
+	"$growth_note$(calc "100 * $new_rate / $empty_new" 0)% of empty; $new_err errors"
 figure growth_replays_per_s "6. replays/s with $growth_rows rows" "$rep_rate" "req/s" \
 	">= 80% of $empty_rep = $(calc "0.8 * $empty_rep")" "$(verdict "$rep_rate" ">=" "$(calc "0.8 * $empty_rep")")" \
 	"$(calc "100 * $rep_rate / $empty_rep" 0)% of empty; $rep_err errors"
