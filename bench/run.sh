@@ -255,11 +255,11 @@ prepare_replays() {
 # (this machine's speed drifts by tens of percent): sets db_tps and ratio, the median of the
 # runs' new-charges/pgbench ratios.
 measure_new_and_replays() {
-	local i r e t res rates=() rrates=() tps=() ratios=() before after
+	local with_db=${2:-0} i r e t res rates=() rrates=() tps=() ratios=() before after
 	new_err=0 rep_err=0
 	prepare_replays "rp-$1-$tag-"
 	for i in $(seq 1 "$runs"); do
-		if [ "${2:-0}" = 1 ]; then
+		if [ "$with_db" = 1 ]; then
 			t=$(pgbench_tps bench "$key_id" -T "$secs")
 			tps+=("$t")
 			say "  run $i: pgbench $t tx/s"
@@ -271,7 +271,7 @@ measure_new_and_replays() {
 		fi
 		rates+=("$r")
 		new_err=$((new_err + e))
-		if [ "${2:-0}" = 1 ]; then
+		if [ "$with_db" = 1 ]; then
 			ratios+=("$(calc "$r / ($t + 0.001)" 3)")
 		fi
 		say "  $1 run $i: new charges $r/s ($e errors)"
@@ -286,7 +286,7 @@ measure_new_and_replays() {
 	done
 	new_rate=$(printf '%s\n' "${rates[@]}" | median)
 	rep_rate=$(printf '%s\n' "${rrates[@]}" | median)
-	if [ "${2:-0}" = 1 ]; then
+	if [ "$with_db" = 1 ]; then
 		db_tps=$(printf '%s\n' "${tps[@]}" | median)
 		ratio=$(printf '%s\n' "${ratios[@]}" | median)
 	fi

@@ -37,7 +37,7 @@ static bool http_keeps_alive(const struct http_req *r)
 	const char *conn = mg_get_header(r->conn, "Connection");
 	const char *version = r->ri->http_version;
 
-	if (r->close || r->app == NULL || r->app->cfg->keep_alive_timeout_ms <= 0)
+	if (r->close || r->app->cfg->keep_alive_timeout_ms <= 0)
 		return false;
 	if (conn != NULL)
 		return strcasestr(conn, "keep-alive") != NULL;

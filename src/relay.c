@@ -345,16 +345,15 @@ static void relay_fini(struct relay *r)
 	free(r->done);
 }
 
-/* Sets up worker i. Returns PAY_OK, PAY_EPARAM_INVALID (a setting) or PAY_ENOMEM. */
-static int relay_init(struct relay *r, const struct cfg *cfg, volatile sig_atomic_t *stop, int i)
+/* Sets up worker i with the parsed schedule. Returns PAY_OK or PAY_ENOMEM. */
+static int relay_init(struct relay *r, const struct cfg *cfg, volatile sig_atomic_t *stop, int i,
+		      const struct backoff *backoff, bool nats_on)
 {
 	r->cfg = cfg;
 	r->stop = stop;
 	r->index = i;
-	if (backoff_parse(&r->backoff, cfg->webhook_schedule, cfg->webhook_max_attempts,
-			  cfg->webhook_retry_after_max_ms) != PAY_OK)
-		return PAY_EPARAM_INVALID;
-	r->nats_on = relay_nats_enabled(cfg);
+	r->backoff = *backoff;
+	r->nats_on = nats_on;
 	r->done = calloc((size_t)cfg->relay_batch, sizeof(*r->done));
 	r->sender = sender_create(cfg->webhook_connect_timeout_ms, cfg->webhook_timeout_ms,
 				  cfg->relay_batch, cfg->webhook_allow_private != 0);
@@ -366,8 +365,15 @@ int relay_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
 	struct relay_metrics *metrics = NULL;
 	struct relay_nats *nats = NULL;
 	struct relay *w = NULL;
+	struct backoff backoff;
+	bool nats_on = relay_nats_enabled(cfg);
 	int i, n = cfg->relay_workers, code = 1;
 
+	if (backoff_parse(&backoff, cfg->webhook_schedule, cfg->webhook_max_attempts,
+			  cfg->webhook_retry_after_max_ms) != PAY_OK) {
+		log_printf(LOG_ERROR, "invalid PAYMENTS_WEBHOOK_SCHEDULE '%s'", cfg->webhook_schedule);
+		goto out;
+	}
 	if (cfg->relay_lease_ms <= cfg->webhook_timeout_ms + cfg->webhook_connect_timeout_ms) {
 		log_printf(LOG_ERROR, "PAYMENTS_RELAY_LEASE must exceed the webhook timeouts");
 		goto out;
@@ -377,24 +383,20 @@ int relay_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
 		goto out;
 	/* In this thread: curl_global_init (in sender_create) is not thread-safe everywhere. */
 	for (i = 0; i < n; i++) {
-		if (relay_init(&w[i], cfg, stop, i) == PAY_EPARAM_INVALID) {
-			log_printf(LOG_ERROR, "invalid PAYMENTS_WEBHOOK_SCHEDULE '%s'", cfg->webhook_schedule);
+		if (relay_init(&w[i], cfg, stop, i, &backoff, nats_on) != PAY_OK)
 			goto out;
-		} else if (w[i].sender == NULL || w[i].done == NULL) {
-			goto out;
-		}
 	}
-	if (w[0].nats_on && relay_nats_check(cfg) != PAY_OK)
+	if (nats_on && relay_nats_check(cfg) != PAY_OK)
 		goto out;
 	if (cfg->relay_metrics_listen != NULL && cfg->relay_metrics_listen[0] != '\0' &&
 	    (metrics = relay_metrics_start(cfg->relay_metrics_listen)) == NULL)
 		goto out;
-	if (w[0].nats_on && (nats = relay_nats_start(cfg)) == NULL)
+	if (nats_on && (nats = relay_nats_start(cfg)) == NULL)
 		goto out;
 	log_write(LOG_INFO, "relay started",
 		  json_pack("{s:i, s:i, s:I, s:s, s:s?, s:s?}", "workers", n, "batch", cfg->relay_batch,
 			    "poll_ms", (json_int_t)cfg->relay_poll_ms, "schedule", cfg->webhook_schedule,
-			    "nats_stream", w[0].nats_on ? cfg->nats_stream : NULL,
+			    "nats_stream", nats_on ? cfg->nats_stream : NULL,
 			    "metrics", cfg->relay_metrics_listen));
 	for (i = 1; i < n; i++) {
 		if (pthread_create(&w[i].thread, NULL, relay_worker, &w[i]) != 0) {

@@ -174,16 +174,8 @@ static void fuzz_one(const uint8_t *data, size_t size)
 	json_decref(root);
 }
 
-static void *fuzz_thread(void *arg)
-{
-	const struct fuzz_input *in = arg;
-
-	fuzz_one(in->data, in->size);
-	return NULL;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	fuzz_on_worker_stack(fuzz_thread, data, size);
+	fuzz_on_worker_stack(fuzz_one, data, size);
 	return 0;
 }

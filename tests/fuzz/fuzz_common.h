@@ -64,29 +64,39 @@ static inline char *fuzz_cstr(const uint8_t *data, size_t size)
 #define FUZZ_WORKER_STACK (102400 - 16 * 1024)
 
 struct fuzz_input {
+	void (*fn)(const uint8_t *data, size_t size);
 	const uint8_t *data;
 	size_t size;
 };
 
+static inline void *fuzz_input_run(void *arg)
+{
+	const struct fuzz_input *in = arg;
+
+	in->fn(in->data, in->size);
+	return NULL;
+}
+
 /*
- * Runs fn(&input) on a new thread with a worker's stack and waits for it.
+ * Runs fn(data, size) on a new thread with a worker's stack and waits for it.
  * The coverage build runs it in place, so deep inputs do not end the run.
  */
-static inline void fuzz_on_worker_stack(void *(*fn)(void *), const uint8_t *data, size_t size)
+static inline void fuzz_on_worker_stack(void (*fn)(const uint8_t *, size_t), const uint8_t *data,
+					size_t size)
 {
-	struct fuzz_input in = { data, size };
+	struct fuzz_input in = { fn, data, size };
 	pthread_attr_t attr;
 	pthread_t t;
 
 #ifdef FUZZ_COVERAGE
 	(void)attr;
 	(void)t;
-	fn(&in);
+	fn(data, size);
 	return;
 #endif
 	FUZZ_CHECK(pthread_attr_init(&attr) == 0);
 	FUZZ_CHECK(pthread_attr_setstacksize(&attr, FUZZ_WORKER_STACK) == 0);
-	FUZZ_CHECK(pthread_create(&t, &attr, fn, &in) == 0);
+	FUZZ_CHECK(pthread_create(&t, &attr, fuzz_input_run, &in) == 0);
 	FUZZ_CHECK(pthread_join(t, NULL) == 0);
 	pthread_attr_destroy(&attr);
 }

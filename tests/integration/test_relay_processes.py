@@ -97,7 +97,8 @@ class RelayProcessTest(wh.WebhookTestCase):
         for charge_id in charges[:10]:
             self.refund(key, charge_id, 500)
         relay = self.start({"PAYMENTS_RELAY_BATCH": "4", "PAYMENTS_RELAY_WORKERS": "4"})
-        events = [e for e, _, _ in self.events_of(user)]
+        rows = self.events_of(user)
+        events = [e for e, _, _ in rows]
         self.assertEqual(len(events), 40 + 10 * 2)   # a refund is refund.created + charge.refunded
         self.receiver.wait_delivered("workers", events, timeout=20)
         self.wait_settled(user)
@@ -109,7 +110,7 @@ class RelayProcessTest(wh.WebhookTestCase):
                          "events delivered more than once")
         self.assertEqual(set(counts), set(events))
         order = {e: i for i, e in enumerate(events)}
-        charge_of = {e: c for e, _, c in self.events_of(user)}
+        charge_of = {e: c for e, _, c in rows}
         arrived = collections.defaultdict(list)
         for r in received:
             arrived[charge_of[r.webhook_id]].append(order[r.webhook_id])
