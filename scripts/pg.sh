@@ -18,7 +18,8 @@ db=${2:-payments}
 
 as_owner() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- "$@"
+		# From /, since the caller's folder may be closed to postgres.
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
@@ -28,36 +29,46 @@ url() {
 	echo "postgresql://postgres@127.0.0.1:${port}/${db}"
 }
 
+# The data directory as the server sees it: .pg itself, or, when a parent of
+# the repo is closed to the postgres user (a clone under /root, a mktemp -d
+# folder), the folder under /tmp that .pg links to. The server and pg_ctl are
+# always handed this real path, since a path through the link would still run
+# through the closed parent.
+locate() {
+	real=$(readlink -f "$dir")
+	data=$real/data
+}
+
 ensure_dir() {
 	if [ "$(id -u)" = 0 ]; then
 		id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
 		mkdir -p "$dir"
-		# The postgres user must reach the data directory; when a parent of the
-		# repo is closed to it (a clone under /root), keep the cluster in /tmp
-		# and link it here.
-		if ! runuser -u postgres -- test -x "$dir" 2>/dev/null; then
+		locate
+		if ! runuser -u postgres -- test -x "$real/" 2>/dev/null; then
 			local alt
 			alt=/tmp/payments-pg-$(echo "$repo" | md5sum | cut -c1-12)
 			mkdir -p "$alt"
+			chmod 700 "$alt"
 			rmdir "$dir" 2>/dev/null || true
 			ln -sfn "$alt" "$dir"
 		fi
-		chown postgres: "$dir/" 2>/dev/null || chown postgres: "$(readlink -f "$dir")"
+		locate
+		chown postgres: "$real"
 	else
 		mkdir -p "$dir"
 	fi
 }
 
 running() {
-	[ -f "$dir/data/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
+	[ -f "$data/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1
 }
 
 start() {
 	ensure_dir
-	if [ ! -f "$dir/data/PG_VERSION" ]; then
-		as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 \
+	if [ ! -f "$data/PG_VERSION" ]; then
+		as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 \
 			--locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
-		cat >>"$dir/data/postgresql.conf" <<CONF
+		cat >>"$data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = ${port}
 unix_socket_directories = ''
@@ -68,7 +79,7 @@ log_line_prefix = '%m [%p] '
 CONF
 	fi
 	if ! running; then
-		as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+		as_owner "$bin/pg_ctl" -D "$data" -l "$real/server.log" -w -t 60 start >/dev/null
 	fi
 	for _ in $(seq 1 100); do
 		"$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
@@ -83,12 +94,13 @@ url_of() {
 	echo "postgresql://postgres@127.0.0.1:${port}/$1"
 }
 
+locate
 case "${1:-}" in
 start) start; url ;;
-stop) if running; then as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi ;;
-kill) as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null ;;
-restart) as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w restart >/dev/null ;;
-status) if running; then echo "running on 127.0.0.1:${port} ($dir)"; else echo stopped; exit 3; fi ;;
+stop) if running; then as_owner "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null; fi ;;
+kill) as_owner "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null ;;
+restart) as_owner "$bin/pg_ctl" -D "$data" -l "$real/server.log" -m fast -w restart >/dev/null ;;
+status) if running; then echo "running on 127.0.0.1:${port} ($data)"; else echo stopped; exit 3; fi ;;
 url) url ;;
 psql) shift; exec psql "$(url)" "${@:2}" ;;
 *) sed -n '2,10p' "$0" >&2; exit 2 ;;
