@@ -131,8 +131,26 @@ def poll(condition, timeout=POLL_TIMEOUT, interval=0.05, message="condition"):
         time.sleep(interval)
 
 
+def url_as(url, user, password):
+    """url (a libpq URI or conninfo) logging in as user with password instead."""
+    if re.match(r"^postgres(ql)?://", url):
+        parts = urllib.parse.urlsplit(url)
+        host = parts.netloc.rsplit("@", 1)[-1]
+        netloc = "%s:%s@%s" % (urllib.parse.quote(user, safe=""),
+                               urllib.parse.quote(password, safe=""), host)
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return "%s user='%s' password='%s'" % (url, user, password)
+
+
 class Database:
-    """A fresh database with every migration applied, dropped by drop()."""
+    """
+    A fresh database with every migration applied, dropped by drop().
+
+    url is the owner's (migrations, 'payments keys', and the tests' own
+    queries); app_url logs in as a role of its own that is only a member of
+    payments_app, created the way the README tells a DBA to, and is what
+    every server and relay of the tests connects with.
+    """
 
     def __init__(self, module):
         short = re.sub(r"[^a-z0-9_]", "_", module.rsplit(".", 1)[-1].lower())
@@ -140,6 +158,12 @@ class Database:
         self.name = "payments_it_%s_%d" % (short, os.getpid())
         self.admin = admin_url()
         self.url = database_url(self.admin, self.name)
+        self.app_role = "payments_it_app_%s_%d" % (short[:30], os.getpid())
+        self.app_password = secrets.token_hex(16)
+
+    @property
+    def app_url(self):
+        return url_as(self.url, self.app_role, self.app_password)
 
     def create(self):
         psql(self.admin, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.name)
@@ -148,9 +172,13 @@ class Database:
         if proc.returncode != 0:
             raise HarnessError("payments migrate up failed (%d):\n%s%s" % (
                 proc.returncode, proc.stdout, proc.stderr))
+        psql(self.admin, 'DROP ROLE IF EXISTS "%s"' % self.app_role)
+        psql(self.admin, 'CREATE ROLE "%s" LOGIN PASSWORD %s IN ROLE payments_app'
+             % (self.app_role, sql_literal(self.app_password)))
 
     def drop(self):
         psql(self.admin, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.name)
+        psql(self.admin, 'DROP ROLE IF EXISTS "%s"' % self.app_role)
 
     def query(self, sql):
         return psql(self.url, sql)
@@ -456,7 +484,7 @@ class ServiceTestCase(unittest.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.db = module_database(cls.__module__)
-        cls.server = Server(cls.db.url, cls.server_env)
+        cls.server = Server(cls.db.app_url, cls.server_env)
         try:
             cls.server.start()
         except Exception:

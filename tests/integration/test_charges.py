@@ -17,6 +17,24 @@ def tearDownModule():
 
 class CreateChargeTest(h.ServiceTestCase):
 
+    def test_server_runs_as_the_application_role(self):
+        """The server connects as a member of payments_app only, which cannot UPDATE charges directly"""
+        user, key = self.make_user()
+        resp = self.post_charge(key, h.charge_body(), h.new_key())
+        obj = self.assert_json_response(resp, 201)
+        # Every connection the server holds to this database is the application role's.
+        roles = self.db.query(
+            "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        self.assertEqual(roles, self.db.app_role)
+        self.assertEqual(h.psql(self.db.app_url,
+                                "SELECT rolsuper OR rolcreaterole OR rolbypassrls FROM pg_roles"
+                                " WHERE rolname = current_user"), "f")
+        with self.assertRaisesRegex(AssertionError, "permission denied for table charges"):
+            h.psql(self.db.app_url, "UPDATE charges SET amount = 1 WHERE id = %s" % lit(obj["id"]))
+        self.assertEqual(self.db.query("SELECT amount FROM charges WHERE id = %s" % lit(obj["id"])),
+                         "2000")
+
     def test_create_returns_charge_and_stores_it_with_its_event(self):
         """A new charge answers 201 with the charge object and stores one charge, one key and one charge.succeeded event"""
         user, key = self.make_user()

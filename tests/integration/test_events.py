@@ -272,7 +272,7 @@ class EventsRelayTest(EventTestCase):
             self.make_refund(key, charge_id)
             ids = [e[0] for e in self.db_events(user)]
             self.assertEqual(len(ids), 3)
-            with Relay(self.db.url) as relay:
+            with Relay(self.db.app_url) as relay:
                 def delivered():
                     relay.assert_running()
                     got = {json.loads(b)["id"]: b for b in receiver.received()}
@@ -297,7 +297,7 @@ class EventsRelayTest(EventTestCase):
             % (sql_literal(young), sql_literal(old), sql_literal(user)))
         for eid in (young, old, older):
             self.assert_json_response(self.get("/v1/events/" + eid, key), 200)
-        with Relay(self.db.url) as relay:
+        with Relay(self.db.app_url) as relay:
             def purged():
                 relay.assert_running()
                 return self.db.count("outbox_events", "id IN (%s, %s)"

@@ -590,7 +590,7 @@ class IsolationTest(h.ServiceTestCase):
     def _run_relay_until_a_delivery(cls):
         fd, cls.relay_log = tempfile.mkstemp(prefix="payments-it-relay-", suffix=".stderr")
         env = dict(os.environ)
-        env.update({"DATABASE_URL": cls.db.url, "PAYMENTS_LOG_LEVEL": "debug",
+        env.update({"DATABASE_URL": cls.db.app_url, "PAYMENTS_LOG_LEVEL": "debug",
                     "PAYMENTS_WEBHOOK_ALLOW_PRIVATE": "1", "PAYMENTS_WEBHOOK_SCHEDULE": "0",
                     "PAYMENTS_WEBHOOK_MAX_ATTEMPTS": "1", "PAYMENTS_WEBHOOK_CONNECT_TIMEOUT": "200ms",
                     "PAYMENTS_WEBHOOK_TIMEOUT": "1s", "PAYMENTS_RELAY_POLL": "20ms"})

@@ -57,17 +57,6 @@ def file_checksum(data):
     return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
 
 
-def url_as(url, user, password):
-    """url (a libpq URI or conninfo) logging in as user with password instead."""
-    if re.match(r"^postgres(ql)?://", url):
-        parts = urllib.parse.urlsplit(url)
-        host = parts.netloc.rsplit("@", 1)[-1]
-        netloc = "%s:%s@%s" % (urllib.parse.quote(user, safe=""),
-                               urllib.parse.quote(password, safe=""), host)
-        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    return "%s user='%s' password='%s'" % (url, user, password)
-
-
 def server_address(url):
     """(host, port) of a libpq URI, or None for a conninfo string or a socket directory."""
     if not re.match(r"^postgres(ql)?://", url):
@@ -94,6 +83,7 @@ class ScratchDb(h.Database):
         super().__init__(__name__)
         self.name = "payments_it_migrate_%d_%d" % (os.getpid(), next(_serial))
         self.url = h.database_url(self.admin, self.name)
+        self.app_role = "payments_it_app_" + self.name[len("payments_it_"):]
 
     def create_empty(self):
         h.psql(self.admin, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.name)
@@ -919,7 +909,7 @@ class RetentionTest(unittest.TestCase):
         user = h.new_user("purge")
         key = self.db.create_key(user)
         # No rate limit: one client sends charges back to back, as fast as they are answered.
-        server = h.Server(self.db.url, {"PAYMENTS_PURGE_INTERVAL": "100ms",
+        server = h.Server(self.db.app_url, {"PAYMENTS_PURGE_INTERVAL": "100ms",
                                         "PAYMENTS_PURGE_BATCH": "1000",
                                         "PAYMENTS_RATE_LIMIT": "0"})
         self.addCleanup(server.remove_log)
@@ -1001,7 +991,7 @@ class LeastPrivilegeTest(unittest.TestCase):
         self.addCleanup(self.db.drop)
         h.psql(self.db.admin, "CREATE ROLE \"%s\" LOGIN PASSWORD %s IN ROLE payments_app"
                % (self.role, lit(password)))
-        self.app_url = url_as(self.db.url, self.role, password)
+        self.app_url = h.url_as(self.db.url, self.role, password)
 
     def test_full_flow_works_as_the_application_role(self):
         """Charges, refunds, lists, webhook endpoints and the purge all work as a payments_app member"""

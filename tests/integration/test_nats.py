@@ -364,7 +364,7 @@ class NatsTestCase(unittest.TestCase):
             fn()
 
     def api(self):
-        server = h.Server(self.db.url, API_ENV).start()
+        server = h.Server(self.db.app_url, API_ENV).start()
         self.cleanups.append(server.remove_log)
         self.cleanups.append(server.stop)
         return server
@@ -373,7 +373,7 @@ class NatsTestCase(unittest.TestCase):
         e = {"PAYMENTS_NATS_URL": _nats.url, "PAYMENTS_NATS_STREAM": self.stream,
              "PAYMENTS_NATS_SUBJECT_PREFIX": self.prefix}
         e.update(env or {})
-        relay = Relay(self.db.url, e).start()
+        relay = Relay(self.db.app_url, e).start()
         self.cleanups.append(relay.close)
         return relay
 

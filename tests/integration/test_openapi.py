@@ -972,7 +972,7 @@ class ContractTest(ContractMixin, harness.ServiceTestCase):
                 "url": receiver.base + "/fail", "enabled_events": ["*"]}),
                 "POST", "/v1/webhook_endpoints", 201)
             self.new_charge(key)
-            with Relay(self.db.url):
+            with Relay(self.db.app_url):
                 def settled():
                     page = self.check(self.call("GET", "/v1/webhook_deliveries", key),
                                       "GET", "/v1/webhook_deliveries", 200)

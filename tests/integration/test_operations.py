@@ -78,7 +78,7 @@ class RelayMetricsTest(h.ServiceTestCase):
         user, key = self.make_user()
         receiver = wh.Receiver().start()
         port = h.free_port()
-        relay = wh.Relay(self.db.url, {"PAYMENTS_RELAY_METRICS_LISTEN": "127.0.0.1:%d" % port,
+        relay = wh.Relay(self.db.app_url, {"PAYMENTS_RELAY_METRICS_LISTEN": "127.0.0.1:%d" % port,
                                        "PAYMENTS_WEBHOOK_MAX_ATTEMPTS": "2"}).start()
         try:
             def scrape():
@@ -159,7 +159,7 @@ class ShutdownTest(unittest.TestCase):
         """SIGTERM under load: every request the server accepted gets a complete response, and it exits 0"""
         db = h.module_database(__name__)
         _, key = None, db.create_key(h.new_user())
-        server = h.Server(db.url, {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_SHUTDOWN_TIMEOUT": "10s"})
+        server = h.Server(db.app_url, {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_SHUTDOWN_TIMEOUT": "10s"})
         server.start()
         results = []
         lock = threading.Lock()
@@ -219,10 +219,10 @@ class LogTest(unittest.TestCase):
         db = h.module_database(__name__)
         key = db.create_key(h.new_user())
         port = h.free_port()
-        env = dict(os.environ, DATABASE_URL=db.url, PAYMENTS_RATE_LIMIT="0", PAYMENTS_LOG_LEVEL="debug")
+        env = dict(os.environ, DATABASE_URL=db.app_url, PAYMENTS_RATE_LIMIT="0", PAYMENTS_LOG_LEVEL="debug")
         proc = subprocess.Popen([h.BIN, "serve", "--listen", "127.0.0.1:%d" % port],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=h.ROOT)
-        server = h.Server(db.url)
+        server = h.Server(db.app_url)
         server.port = port
         try:
             h.poll(lambda: self._healthy(server), timeout=10, message="GET /healthz")
@@ -263,7 +263,7 @@ class TlsTest(unittest.TestCase):
                            timeout=60)
             port = h.free_port()
             log = tempfile.TemporaryFile()
-            env = dict(os.environ, DATABASE_URL=db.url, PAYMENTS_TLS_CERT=cert,
+            env = dict(os.environ, DATABASE_URL=db.app_url, PAYMENTS_TLS_CERT=cert,
                        PAYMENTS_TLS_KEY=pkey, PAYMENTS_RATE_LIMIT="0")
             proc = subprocess.Popen([h.BIN, "serve", "--listen", "127.0.0.1:%d" % port],
                                     stdout=log, stderr=log, env=env, cwd=h.ROOT)

@@ -129,12 +129,12 @@ class DeadLetterTest(wh.WebhookTestCase):
             self.wait_status(event_id, ep["id"], "dead")
         dead_before = self.db.count("webhook_deliveries", "status = 'dead'")
         self.assertGreaterEqual(dead_before, 2)
-        status = wh.relay_status(self.db.url)
+        status = wh.relay_status(self.db.app_url)
         self.assertEqual(status["dead deliveries"], dead_before)
 
         for name in ("cli-a", "cli-b"):
             self.receiver.recover(name)
-        proc = wh.relay_cli(self.db.url, "replay", "--dead", "--endpoint", a["id"])
+        proc = wh.relay_cli(self.db.app_url, "replay", "--dead", "--endpoint", a["id"])
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout.strip(), "1 dead deliveries requeued")
         self.receiver.wait_delivered("cli-a", [event_id])
@@ -145,7 +145,7 @@ class DeadLetterTest(wh.WebhookTestCase):
         # Dead deliveries of deleted endpoints (other tests') stay dead: only live ones count.
         dead_now = self.db.count("webhook_deliveries", "status = 'dead' AND endpoint_id IN"
                                  " (SELECT id FROM webhook_endpoints WHERE deleted_at IS NULL)")
-        proc = wh.relay_cli(self.db.url, "replay", "--dead")
+        proc = wh.relay_cli(self.db.app_url, "replay", "--dead")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout.strip(), "%d dead deliveries requeued" % dead_now)
         self.receiver.wait_delivered("cli-b", [event_id])
@@ -163,7 +163,7 @@ class DeadLetterTest(wh.WebhookTestCase):
         for args in (["replay"], ["replay", "--dead", "--endpoint", "nope"],
                      ["replay", "--dead", "--endpoint"], ["replay", "--all"]):
             with self.subTest(args=args):
-                proc = wh.relay_cli(self.db.url, *args)
+                proc = wh.relay_cli(self.db.app_url, *args)
                 self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
                 self.assertTrue(re.search(r"usage", proc.stderr), proc.stderr)
 
@@ -205,7 +205,7 @@ class DeadLetterTest(wh.WebhookTestCase):
     def test_cli_replay_does_not_deliver_to_a_deleted_endpoint(self):
         """'relay replay --dead' does not send a deleted endpoint's dead deliveries to it"""
         def replay(key, d_id, endpoint_id):
-            proc = wh.relay_cli(self.db.url, "replay", "--dead")
+            proc = wh.relay_cli(self.db.app_url, "replay", "--dead")
             self.assertEqual(proc.returncode, 0, proc.stderr)
         self.replay_to_deleted_endpoint("deleted-cli-replay", replay)
 

@@ -31,11 +31,11 @@ class RelayProcessTest(wh.WebhookTestCase):
         user, key = self.make_user()
         self.create_endpoint(key, "backlog")
         # Events an earlier test left behind count too: measure from what is there now.
-        before = wh.relay_status(self.db.url)
+        before = wh.relay_status(self.db.app_url)
         started = time.monotonic()
         for _ in range(3):
             self.charge(key)
-        status = wh.relay_status(self.db.url)
+        status = wh.relay_status(self.db.app_url)
         elapsed = time.monotonic() - started
         self.assertEqual(status["unpublished events"], before["unpublished events"] + 3)
         self.assertEqual(status["unpublished events"],
@@ -52,7 +52,7 @@ class RelayProcessTest(wh.WebhookTestCase):
         self.wait_settled(user)
         status = h.poll(lambda: (lambda s: s["unpublished events"] == 0
                                  and s["pending deliveries"] == 0 and s)(
-                                     wh.relay_status(self.db.url)),
+                                     wh.relay_status(self.db.app_url)),
                         message="relay status to show no backlog")
         self.assertEqual(status["oldest unpublished age"], 0)
         backlog = [r for r in relay.records() if r.get("msg") == "relay backlog"]

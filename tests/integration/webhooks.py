@@ -460,7 +460,7 @@ class WebhookTestCase(h.ServiceTestCase):
         """A relay on the module's database with the test settings (plus env), started."""
         e = dict(cls.relay_env)
         e.update(env or {})
-        relay = Relay(cls.db.url, e)
+        relay = Relay(cls.db.app_url, e)
         cls.relays.append(relay)
         return relay.start() if start else relay
 
