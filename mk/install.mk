@@ -11,7 +11,7 @@ install: all
 	$(INSTALL) -m 0755 bin/payments $(DESTDIR)$(PREFIX)/bin/payments
 	$(INSTALL) -m 0644 lib/payments/libssl.so $(DESTDIR)$(PREFIX)/lib/payments/libssl.so
 	$(INSTALL) -m 0644 migrations/*.sql $(DESTDIR)$(PREFIX)/share/payments/migrations/
-	for f in deploy/systemd/*.service deploy/payments.env.example; do \
+	for f in deploy/systemd/*.service deploy/*.env.example; do \
 		sed 's|@PREFIX@|$(PREFIX)|g' $$f > $(DESTDIR)$(PREFIX)/share/payments/systemd/$$(basename $$f); \
 		chmod 0644 $(DESTDIR)$(PREFIX)/share/payments/systemd/$$(basename $$f); \
 	done
