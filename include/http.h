@@ -31,6 +31,7 @@ struct http_req {
 	struct http_app *app;
 	char request_id[IDS_REQUEST_ID_MAX + 1];
 	char user_id[APIKEY_USER_MAX + 1];    /* "" until authenticated */
+	int route;                            /* index in the routing table, -1 if none */
 	const char *path_id;                  /* the {id} segment of the path, or NULL */
 	char *body;                           /* owned; NUL-terminated */
 	size_t body_len;
@@ -82,9 +83,15 @@ int http_reply(struct http_req *r, int status, const char *body, size_t len,
 /* Room for a reply's status line and headers; a longer head is answered as a 500 (a bug). */
 #define HTTP_HEAD_MAX 2048
 
-/* http_reply with another Content-Type (e.g. the metrics' text format). */
+/*
+ * http_reply with another Content-Type (e.g. the metrics' text format). The
+ * request is counted in the metrics before the reply is written.
+ */
 int http_reply_typed(struct http_req *r, int status, const char *content_type, const char *body,
 		     size_t len, const struct http_header *extra, size_t nextra);
+
+/* Microseconds since the request was read. */
+long long http_elapsed_us(const struct http_req *r);
 
 /* Marks the connection to close after the reply (Connection: close) and tells civetweb. */
 void http_close_after(struct http_req *r);

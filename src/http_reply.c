@@ -14,6 +14,7 @@
 #include "body.h"
 #include "cfg.h"
 #include "err.h"
+#include "metrics.h"
 
 const char *http_header(const struct http_req *r, const char *name)
 {
@@ -59,6 +60,15 @@ static bool http_append(char *buf, size_t cap, size_t *len, const char *fmt, ...
 	return true;
 }
 
+long long http_elapsed_us(const struct http_req *r)
+{
+	struct timespec end;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	return (long long)(end.tv_sec - r->start.tv_sec) * 1000000 +
+	       (end.tv_nsec - r->start.tv_nsec) / 1000;
+}
+
 /*
  * The status line and headers go out with the body in one write: civetweb's
  * header helpers send each header line by itself, which with TCP_NODELAY is
@@ -102,6 +112,11 @@ int http_reply_typed(struct http_req *r, int status, const char *content_type, c
 			    "X-Request-Id: %s\r\nConnection: close\r\n\r\n", r->request_id);
 		http_close_after(r);
 	}
+	/*
+	 * Counted before the reply leaves: a client that reads /metrics right
+	 * after its answer must find its own request there.
+	 */
+	metrics_request(r->route, status, http_elapsed_us(r));
 	if (len > 0)
 		out = malloc(hlen + len);
 	if (out != NULL) {

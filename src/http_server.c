@@ -111,15 +111,6 @@ static bool http_route_matches(const char *pattern, const char *path, const char
 	return true;
 }
 
-static long long http_elapsed_us(const struct http_req *r)
-{
-	struct timespec end;
-
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	return (long long)(end.tv_sec - r->start.tv_sec) * 1000000 +
-	       (end.tv_nsec - r->start.tv_nsec) / 1000;
-}
-
 static void http_access_log(struct http_req *r, long long us)
 {
 	if (!log_enabled(LOG_INFO))
@@ -192,11 +183,11 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	char id_buf[IDS_MAX + 8], allow[64] = "";
 	bool path_known = false;
 	size_t id_len = 0;
-	long long us;
-	int i, route_idx = -1, rc = PAY_OK;
+	int i, rc = PAY_OK;
 
 	__atomic_add_fetch(&http_in_flight, 1, __ATOMIC_SEQ_CST);
 	memset(&r, 0, sizeof(r));
+	r.route = -1;
 	clock_gettime(CLOCK_MONOTONIC, &r.start);
 	r.conn = conn;
 	r.ri = mg_get_request_info(conn);
@@ -217,7 +208,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 				 allow[0] ? ", " : "", http_routes[i].method);
 		if (strcmp(http_routes[i].method, r.ri->request_method) == 0) {
 			route = &http_routes[i];
-			route_idx = i;
+			r.route = i;
 			/* An over-long id cannot exist; keep a truncated copy that will not match. */
 			snprintf(id_buf, sizeof(id_buf), "%.*s", (int)id_len, id ? id : "");
 			r.path_id = id ? id_buf : NULL;
@@ -262,9 +253,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	if (r.status == 0)   /* a handler that forgot to answer is a bug, not a hang */
 		http_reply_error(&r, PAY_EINTERNAL, NULL, NULL);
 done:
-	us = http_elapsed_us(&r);
-	metrics_request(route_idx, r.status, us);
-	http_access_log(&r, us);
+	http_access_log(&r, http_elapsed_us(&r));
 	free(r.body);
 	__atomic_sub_fetch(&http_in_flight, 1, __ATOMIC_SEQ_CST);
 	return r.status;
@@ -296,6 +285,8 @@ static int http_on_error(struct mg_connection *conn, int status, const char *err
 	 * Written by hand: the request line was unreadable, and civetweb's header
 	 * helpers would echo the client's protocol text into the status line.
 	 */
+	/* Counted before the answer leaves, so a client that reads /metrics next sees it. */
+	metrics_request(-1, status, 0);
 	mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
 		  "X-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
 		  status, mg_get_response_code_text(conn, status), n, request_id);
@@ -305,7 +296,6 @@ static int http_on_error(struct mg_connection *conn, int status, const char *err
 		  json_pack("{s:s, s:s, s:i, s:s, s:s}", "request_id", request_id,
 			    "path", "", "status", status, "error", code,
 			    "detail", errmsg ? errmsg : ""));
-	metrics_request(-1, status, 0);
 	free(quoted);
 	json_decref(msg);
 	return 0;
