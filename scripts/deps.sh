@@ -2,9 +2,10 @@
 # deps.sh - installs the Debian packages that building, running and testing need.
 #
 # Usage: scripts/deps.sh [--no-update] [EXTRA_PACKAGE...]
-#   Silent and fast when every package is installed already. Otherwise, as root:
-#   apt-get update (unless --no-update) and apt-get install the missing ones;
-#   not as root: prints the apt-get command to run and exits 1.
+#   Silent and fast when every package is installed already. Otherwise
+#   apt-get update (unless --no-update) and apt-get install the missing ones:
+#   as root directly, as another user through sudo (which may ask for a
+#   password); without sudo it prints the command to run and exits 1.
 # Extra packages come from the arguments and from PAYMENTS_EXTRA_PACKAGES
 # (space-separated), e.g. .ci/run adds docker-compose.
 set -euo pipefail
@@ -47,16 +48,19 @@ for p in "${packages[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-install=(apt-get install -y --no-install-recommends "${missing[@]}")
+as_root=()
 if [ "$(id -u)" != 0 ]; then
-	echo "deps.sh: missing packages: ${missing[*]}" >&2
-	echo "Install them as root with:" >&2
-	echo "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive ${install[*]}" >&2
-	exit 1
+	if ! command -v sudo >/dev/null; then
+		echo "deps.sh: missing packages: ${missing[*]}" >&2
+		echo "Install them as root with:" >&2
+		echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing[*]}" >&2
+		exit 1
+	fi
+	as_root=(sudo env DEBIAN_FRONTEND=noninteractive)
 fi
 echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 if [ "$update" = 1 ]; then
-	apt-get update
+	"${as_root[@]}" apt-get update
 fi
-"${install[@]}" </dev/null
+"${as_root[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
