@@ -973,7 +973,9 @@ class RetentionTest(unittest.TestCase):
         self.assertEqual(self.db.count("idempotency_keys", "user_id = %s" % lit(user)),
                          len(results))
         self.assertEqual(self.db.count("charges", "user_id = %s" % lit(user)), len(results))
-        self.assertIn("purged expired idempotency keys", server.log())
+        # The purge logs after its last batch commits: wait for the line, boundedly.
+        h.poll(lambda: "purged expired idempotency keys" in server.log(),
+               message="the purge's log line")
 
 
 # --- least privilege -------------------------------------------------------
