@@ -40,11 +40,19 @@ enum db_stmt {
 struct db_conn;
 struct db_pool;
 
-/* The parameters of one statement call: text values, or binary where lengths[i] >= 0. */
+/* The most parameters a statement takes. */
+#define DB_PARAMS_MAX 24
+
+/*
+ * The parameters of one statement call, bound in the $n order of its SQL in
+ * db_stmt.c: text values, or binary where lengths[i] >= 0. Binding more
+ * than DB_PARAMS_MAX sets overflow, and db_exec then refuses the call.
+ */
 struct db_params {
 	int n;
-	const char *values[24];
-	int lengths[24];     /* -1 (text) unless binary */
+	bool overflow;
+	const char *values[DB_PARAMS_MAX];
+	int lengths[DB_PARAMS_MAX];     /* -1 (text) unless binary */
 };
 
 /* A result row set copied out of libpq is not offered: callers read through db_value. */
@@ -70,7 +78,9 @@ void db_conn_close(struct db_conn *c);
  * db_result_free. On failure *res is NULL and the return is
  * PAY_EUNAVAILABLE (connection lost, server shutting down, timeout:
  * the connection is marked broken and the pool reconnects it) or
- * PAY_EINTERNAL; db_conn_sqlstate() then tells the SQLSTATE ("" if none).
+ * PAY_EINTERNAL (also, without a round trip, when p does not hold exactly
+ * the statement's parameters); db_conn_sqlstate() then tells the SQLSTATE
+ * ("" if none).
  */
 int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, bool binary_result,
 	    struct db_result **res) __attribute__((warn_unused_result));
@@ -95,7 +105,7 @@ void db_result_free(struct db_result *r);
 int db_query_text(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, char **out)
 	__attribute__((warn_unused_result));
 
-/* Adds a text parameter (NULL for SQL NULL) or a binary one. */
+/* Adds the next text parameter (NULL for SQL NULL) or binary one; see struct db_params. */
 void db_param_text(struct db_params *p, const char *v);
 void db_param_binary(struct db_params *p, const void *v, int len);
 

@@ -7,6 +7,7 @@
 struct db_stmt_def {
 	const char *name;
 	const char *sql;
+	int nparams;         /* the $n it takes: checked when prepared and on every call */
 };
 
 extern const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT];

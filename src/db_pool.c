@@ -47,18 +47,21 @@ struct db_pool {
 	struct db_conn *free_list;
 };
 
-void db_param_text(struct db_params *p, const char *v)
-{
-	p->values[p->n] = v;
-	p->lengths[p->n] = -1;
-	p->n++;
-}
-
 void db_param_binary(struct db_params *p, const void *v, int len)
 {
+	/* One too many is remembered, and db_exec refuses the call. */
+	if (p->n >= DB_PARAMS_MAX) {
+		p->overflow = true;
+		return;
+	}
 	p->values[p->n] = v;
 	p->lengths[p->n] = len;
 	p->n++;
+}
+
+void db_param_text(struct db_params *p, const char *v)
+{
+	db_param_binary(p, v, -1);
 }
 
 static void db_notice_quiet(void *arg, const PGresult *res)
@@ -103,6 +106,15 @@ static int db_connect(struct db_conn *c, const char *url, long long timeout_ms)
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			log_printf(LOG_ERROR, "preparing %s failed (is the database migrated?): %s",
 				   db_stmt_defs[i].name, PQresultErrorMessage(res));
+			goto out;
+		}
+		PQclear(res);
+		/* The server's count of $n must be the one db_stmt.c declares (and db_exec checks). */
+		res = PQdescribePrepared(c->pg, db_stmt_defs[i].name);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK ||
+		    PQnparams(res) != db_stmt_defs[i].nparams) {
+			log_printf(LOG_ERROR, "statement %s takes %d parameters, db_stmt.c declares %d",
+				   db_stmt_defs[i].name, PQnparams(res), db_stmt_defs[i].nparams);
 			goto out;
 		}
 		PQclear(res);
@@ -172,7 +184,7 @@ static bool db_sqlstate_timeout(const char *s)
 int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, bool binary_result,
 	    struct db_result **out)
 {
-	int formats[24];
+	int formats[DB_PARAMS_MAX];
 	struct db_result *r = NULL;
 	PGresult *res = NULL;
 	const char *state;
@@ -182,6 +194,13 @@ int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, boo
 	*out = NULL;
 	c->sqlstate[0] = '\0';
 	c->message[0] = '\0';
+	if ((p != NULL && p->overflow) || (p ? p->n : 0) != db_stmt_defs[stmt].nparams) {
+		/* A binding that does not match db_stmt.c is a bug: never send it. */
+		log_printf(LOG_ERROR, "statement %s called with %d parameters, it takes %d",
+			   db_stmt_defs[stmt].name, p ? p->n + (p->overflow ? 1 : 0) : 0,
+			   db_stmt_defs[stmt].nparams);
+		goto out;
+	}
 	for (i = 0; p != NULL && i < p->n; i++)
 		formats[i] = p->lengths[i] >= 0 ? 1 : 0;
 	res = PQexecPrepared(c->pg, db_stmt_defs[stmt].name, p ? p->n : 0, p ? p->values : NULL,
