@@ -27,6 +27,7 @@ struct cfg {
 	long long purge_interval_ms;
 	int purge_batch;
 	long long request_timeout_ms;
+	long long key_cache_ttl_ms;
 	char *log_level;
 	char *migrations_dir;
 	long long migrate_wait_ms;

@@ -22,6 +22,7 @@ struct http_app {
 	const struct cfg *cfg;
 	struct db_pool *pool;
 	struct ratelimit *limiter;
+	struct keycache *keys;     /* API keys verified within PAYMENTS_KEY_CACHE_TTL */
 };
 
 /* One request in flight. Lives on the worker thread's stack. */

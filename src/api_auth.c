@@ -8,13 +8,21 @@
 #include "db.h"
 #include "db_apikey.h"
 #include "err.h"
+#include "keycache.h"
 
+/*
+ * A key verified within PAYMENTS_KEY_CACHE_TTL is taken from the process's
+ * cache; otherwise it is read from the database (a second round trip on
+ * the way to the handler's) and, when valid, cached as of the request's
+ * start, which came before that read.
+ */
 int api_authenticate(struct http_req *r)
 {
 	unsigned char want[APIKEY_HASH_BYTES], stored[APIKEY_HASH_BYTES];
 	char key_id[APIKEY_ID_CHARS + 1], user[APIKEY_USER_MAX + 1];
 	const char *header = http_header(r, "Authorization"), *key;
 	struct db_conn *conn = NULL;
+	long long started_ms;
 	int rc;
 
 	if (header == NULL) {
@@ -27,6 +35,11 @@ int api_authenticate(struct http_req *r)
 		goto out;
 	}
 	apikey_hash(key, want);
+	started_ms = (long long)r->start.tv_sec * 1000 + r->start.tv_nsec / 1000000;
+	if (keycache_find(r->app->keys, key_id, want, started_ms, r->user_id)) {
+		rc = PAY_OK;
+		goto out;
+	}
 	rc = db_pool_acquire(r->app->pool, &conn);
 	if (rc != PAY_OK)
 		goto out;
@@ -34,8 +47,10 @@ int api_authenticate(struct http_req *r)
 	db_pool_release(r->app->pool, conn);
 	if (rc == PAY_ENOT_FOUND || (rc == PAY_OK && !apikey_hash_equal(want, stored)))
 		rc = PAY_EAUTH_INVALID;
-	if (rc == PAY_OK)
+	if (rc == PAY_OK) {
 		snprintf(r->user_id, sizeof(r->user_id), "%s", user);
+		keycache_put(r->app->keys, key_id, want, user, started_ms);
+	}
 out:
 	sodium_memzero(want, sizeof(want));
 	return rc;

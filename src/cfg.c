@@ -56,6 +56,10 @@ static const struct cfg_setting cfg_settings[] = {
 	{ "request-timeout", "PAYMENTS_REQUEST_TIMEOUT", CFG_DURATION, "10s",
 	  CFG_AT(request_timeout_ms), 100, 600000, CFG_SERVE,
 	  "slow clients are disconnected after this long" },
+	{ "key-cache-ttl", "PAYMENTS_KEY_CACHE_TTL", CFG_DURATION, "1s", CFG_AT(key_cache_ttl_ms),
+	  0, 1000, CFG_SERVE,
+	  "how long a verified API key is trusted without reading it again (0: always read);"
+	  " a revoked key stops working within it" },
 	{ "log-level", "PAYMENTS_LOG_LEVEL", CFG_STR, "info", CFG_AT(log_level), 0, 0, CFG_ALL,
 	  "debug, info, warn or error" },
 	{ "migrations-dir", "PAYMENTS_MIGRATIONS_DIR", CFG_STR, "migrations", CFG_AT(migrations_dir),

@@ -12,6 +12,7 @@
 #include "db.h"
 #include "err.h"
 #include "http.h"
+#include "keycache.h"
 #include "log.h"
 #include "purge.h"
 #include "ratelimit.h"
@@ -101,7 +102,8 @@ int cmd_serve(int argc, char **argv)
 	app.pool = db_pool_create(cfg.database_url, cfg.db_pool_size, cfg.db_pool_wait_ms,
 				  cfg.db_connect_timeout_ms);
 	app.limiter = ratelimit_create(cfg.rate_limit, cfg.rate_burst);
-	if (app.pool == NULL || app.limiter == NULL)
+	app.keys = keycache_create(cfg.key_cache_ttl_ms);
+	if (app.pool == NULL || app.limiter == NULL || app.keys == NULL)
 		goto out;
 	server = http_server_start(&app);
 	if (server == NULL)
@@ -132,6 +134,7 @@ out:
 	http_server_stop(server);
 	db_pool_destroy(app.pool);   /* closes every connection */
 	ratelimit_destroy(app.limiter);
+	keycache_destroy(app.keys);
 	log_stop();
 	cfg_fini(&cfg);
 	return code;

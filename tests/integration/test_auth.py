@@ -2,6 +2,8 @@
 
 import secrets
 import string
+import threading
+import time
 
 import harness as h
 
@@ -77,13 +79,15 @@ class AuthTest(h.ServiceTestCase):
         self.assert_json_response(resp, 201)
         self.assertEqual(self.counts(user), (1, 1, 1))
 
-    def test_revoked_key_is_refused_at_once(self):
-        """A key revoked with 'payments keys revoke' answers 401 on the very next request"""
+    def test_revoked_key_is_refused_after_the_cache_ttl(self):
+        """A key revoked with 'payments keys revoke' answers 401 to every request sent over PAYMENTS_KEY_CACHE_TTL (1 s) later"""
         user, key = self.make_user()
         idem = h.new_key()
         first = self.post_charge(key, h.charge_body(), idem)
         charge = self.assert_json_response(first, 201)
         self.db.revoke_key(key)
+        revoked = time.monotonic()
+        h.poll(lambda: time.monotonic() > revoked + 1.0, interval=0.1, message="the cache TTL")
         # Not even a replay of a stored response gets past a revoked key.
         resp = self.post_charge(key, h.charge_body(), idem)
         self.assert_error(resp, 401, "api_key_invalid", "authentication_error")
@@ -92,3 +96,35 @@ class AuthTest(h.ServiceTestCase):
         # Another key of the same user still works and sees the charge.
         other = self.db.create_key(user)
         self.assertEqual(self.get("/v1/charges/" + charge["id"], other).status, 200)
+
+    def test_revoking_a_key_while_requests_flow_stops_it_within_a_second(self):
+        """Requests flow on a key while it is revoked: each one sent over 1 s after the revoke committed answers 401, none 201"""
+        user, key = self.make_user()
+        results = []   # (sent at, status)
+        stop = threading.Event()
+
+        def client():
+            while not stop.is_set():
+                sent = time.monotonic()
+                resp = self.post_charge(key, h.charge_body(), h.new_key())
+                results.append((sent, resp.status))
+
+        threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
+        for t in threads:
+            t.start()
+        self.addCleanup(stop.set)
+        # The cache holds the key now: requests are answered without reading it.
+        h.poll(lambda: len(results) >= 40, message="requests on the key")
+        answered_before = list(results)
+        self.db.revoke_key(key)
+        committed = time.monotonic()   # the revoke's commit came before this
+        h.poll(lambda: any(sent > committed + 1.2 for sent, _ in results),
+               message="requests over a second after the revoke")
+        stop.set()
+        for t in threads:
+            t.join(10)
+        late = [status for sent, status in results if sent > committed + 1.0]
+        self.assertTrue(late)
+        self.assertEqual(set(late), {401}, "a revoked key worked over a second later")
+        self.assertEqual({status for _, status in answered_before}, {201})
+        self.assertEqual(self.counts(user)[0], sum(1 for _, status in results if status == 201))
