@@ -2,6 +2,8 @@
 #ifndef PAYMENTS_ERR_H
 #define PAYMENTS_ERR_H
 
+#include <stddef.h>
+
 /*
  * Every fallible function returns PAY_OK (0) or one of these negative values.
  * err_info() maps each to the HTTP status and the Stripe-shaped error fields;
@@ -43,16 +45,24 @@ enum pay_err {
 	PAY_ENOT_REFUNDABLE = -32,   /* a failed charge */
 	PAY_ERATE_LIMITED = -33,
 	PAY_EHEADERS = -34,          /* more request headers than the server keeps */
+	PAY_EMALFORMED = -35,        /* the HTTP layer could not read the request */
 };
 
 struct err_info {
 	int status;              /* HTTP status code */
 	const char *type;        /* Stripe error type, e.g. invalid_request_error */
 	const char *code;        /* machine-readable code, e.g. amount_too_small */
-	const char *message;     /* default human message */
+	const char *message;     /* default human message; "%lld" stands for limit */
+	long long limit;         /* the limit the message names, or 0 */
 };
 
 /* Returns the static description of e; never NULL (unknown maps to 500). */
 const struct err_info *err_info(int e);
+
+/*
+ * The default message of e, with its limit filled in: info->message itself
+ * when it names none, otherwise written into buf (len bytes). Never NULL.
+ */
+const char *err_message(int e, char *buf, size_t len);
 
 #endif

@@ -33,7 +33,8 @@ int api_reply_idempotent(struct http_req *r, int rc, const struct db_idem_result
 	if (r->replayed)
 		metrics_replay();
 	replayed = (struct http_header){ "Idempotent-Replayed", r->replayed ? "true" : "false" };
+	/* A stored decline is a card error, for the access log. */
 	if (res->status == 402)
-		r->error_code = "card_declined";
+		r->error_code = err_info(PAY_ECARD_DECLINED)->code;
 	return http_reply(r, res->status, res->body, res->body_len, &replayed, 1);
 }

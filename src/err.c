@@ -1,7 +1,12 @@
 /* err.c - the table that maps every pay_err to its HTTP status and error fields. */
 #include "err.h"
 
-#include <stddef.h>
+#include <stdio.h>
+
+#include <civetweb.h>
+
+#include "body.h"
+#include "charge.h"
 
 static const struct err_info err_table[] = {
 	[-PAY_OK] = { 200, NULL, NULL, NULL },
@@ -20,9 +25,9 @@ static const struct err_info err_table[] = {
 	[-PAY_EPARAM_INVALID] = { 400, "invalid_request_error", "parameter_invalid",
 		"Invalid parameter value." },
 	[-PAY_EAMOUNT_TOO_SMALL] = { 400, "invalid_request_error", "amount_too_small",
-		"Amount must be at least 1." },
+		"Amount must be at least %lld.", CHARGE_AMOUNT_MIN },
 	[-PAY_EAMOUNT_TOO_LARGE] = { 400, "invalid_request_error", "amount_too_large",
-		"Amount must be at most 99999999." },
+		"Amount must be at most %lld.", CHARGE_AMOUNT_MAX },
 	[-PAY_ESTRING_TOO_LONG] = { 400, "invalid_request_error", "parameter_too_long",
 		"Parameter is too long." },
 	[-PAY_ECURRENCY] = { 400, "invalid_request_error", "invalid_currency",
@@ -30,7 +35,7 @@ static const struct err_info err_table[] = {
 	[-PAY_ESOURCE] = { 400, "invalid_request_error", "invalid_source",
 		"No such payment token." },
 	[-PAY_EMETADATA] = { 400, "invalid_request_error", "invalid_metadata",
-		"Metadata must be an object of at most 50 string values." },
+		"Metadata must be an object of at most %lld string values.", CHARGE_METADATA_MAX_KEYS },
 	[-PAY_EIDEM_MISSING] = { 400, "invalid_request_error", "idempotency_key_missing",
 		"An Idempotency-Key header is required for this request." },
 	[-PAY_EIDEM_INVALID] = { 400, "invalid_request_error", "idempotency_key_invalid",
@@ -52,7 +57,7 @@ static const struct err_info err_table[] = {
 	[-PAY_EMEDIA_TYPE] = { 415, "invalid_request_error", "unsupported_media_type",
 		"Content-Type must be application/json." },
 	[-PAY_EBODY_TOO_LARGE] = { 413, "invalid_request_error", "body_too_large",
-		"The request body is larger than 64 KiB." },
+		"The request body is larger than %lld KiB.", BODY_MAX_BYTES / 1024 },
 	[-PAY_EREAD] = { 400, "invalid_request_error", "body_unreadable",
 		"The request body could not be read completely." },
 	[-PAY_ECONFIG] = { 500, "api_error", "config_error", "Invalid configuration." },
@@ -66,8 +71,20 @@ static const struct err_info err_table[] = {
 	[-PAY_ERATE_LIMITED] = { 429, "rate_limit_error", "rate_limited",
 		"Too many requests. Retry after the number of seconds in Retry-After." },
 	[-PAY_EHEADERS] = { 431, "invalid_request_error", "request_too_large",
-		"Too many request headers (at most 63)." },
+		"Too many request headers (at most %lld).", MG_MAX_HEADERS - 1 },
+	[-PAY_EMALFORMED] = { 400, "invalid_request_error", "request_malformed",
+		"The request could not be read." },
 };
+
+const char *err_message(int e, char *buf, size_t len)
+{
+	const struct err_info *info = err_info(e);
+
+	if (info->limit == 0)
+		return info->message;
+	snprintf(buf, len, info->message, info->limit);
+	return buf;
+}
 
 const struct err_info *err_info(int e)
 {

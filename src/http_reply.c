@@ -141,11 +141,12 @@ void http_close_after(struct http_req *r)
 json_t *http_error_object(int err, const char *param, const char *message)
 {
 	const struct err_info *info = err_info(err);
+	char buf[160];
 
 	return json_pack("{s:{s:s, s:s, s:s, s:s?}}", "error",
 			 "type", info->type,
 			 "code", info->code,
-			 "message", (message && *message) ? message : info->message,
+			 "message", (message && *message) ? message : err_message(err, buf, sizeof(buf)),
 			 "param", (param && *param) ? param : NULL);
 }
 

@@ -265,39 +265,34 @@ done:
  */
 static int http_on_error(struct mg_connection *conn, int status, const char *errmsg)
 {
-	char request_id[IDS_MAX], body[512];
-	const char *code = status == 413 || status == 431 ? "request_too_large" :
-			   status >= 500 ? "internal_error" : "request_malformed";
-	json_t *msg = json_string(errmsg ? errmsg : "");
-	char *quoted = msg ? json_dumps(msg, JSON_ENCODE_ANY) : NULL;
-	int n;
+	static const char fallback[] =
+		"{\"error\":{\"type\":\"api_error\",\"code\":\"internal_error\","
+		"\"message\":\"An internal error occurred.\",\"param\":null}}";
+	int err = status == 413 || status == 431 ? PAY_EHEADERS :
+		  status >= 500 ? PAY_EINTERNAL : PAY_EMALFORMED;
+	char request_id[IDS_MAX];
+	json_t *obj = http_error_object(err, NULL, errmsg);
+	char *body = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	const char *text = body ? body : fallback;
 
 	ids_generate(request_id, sizeof(request_id), "req_");
-	n = snprintf(body, sizeof(body),
-		     "{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"%s\","
-		     "\"message\":%s,\"param\":null}}",
-		     code, quoted ? quoted : "\"The request could not be read.\"");
-	if (n < 0 || (size_t)n >= sizeof(body))
-		n = snprintf(body, sizeof(body), "{\"error\":{\"type\":\"invalid_request_error\","
-			     "\"code\":\"%s\",\"message\":\"The request could not be read.\",\"param\":null}}",
-			     code);
+	/* Counted before the answer leaves, so a client that reads /metrics next sees it. */
+	metrics_request(-1, status, 0);
 	/*
 	 * Written by hand: the request line was unreadable, and civetweb's header
 	 * helpers would echo the client's protocol text into the status line.
 	 */
-	/* Counted before the answer leaves, so a client that reads /metrics next sees it. */
-	metrics_request(-1, status, 0);
-	mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+	mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
 		  "X-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-		  status, mg_get_response_code_text(conn, status), n, request_id);
-	mg_write(conn, body, (size_t)n);
+		  status, mg_get_response_code_text(conn, status), strlen(text), request_id);
+	mg_write(conn, text, strlen(text));
 	/* The access log sees these too, though no route or user was ever known. */
 	log_write(LOG_INFO, "request",
 		  json_pack("{s:s, s:s, s:i, s:s, s:s}", "request_id", request_id,
-			    "path", "", "status", status, "error", code,
+			    "path", "", "status", status, "error", err_info(err)->code,
 			    "detail", errmsg ? errmsg : ""));
-	free(quoted);
-	json_decref(msg);
+	free(body);
+	json_decref(obj);
 	return 0;
 }
 

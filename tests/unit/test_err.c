@@ -5,10 +5,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "body.h"
+#include "charge.h"
 #include "err.h"
 
 /* Far past any value the enum will reach, so it is certainly not in the table. */
@@ -96,6 +99,19 @@ static void test_info_matches_the_documented_table(void **state)
 	}
 }
 
+static void test_message_names_the_limits_the_code_enforces(void **state)
+{
+	char buf[160], want[160];
+
+	(void)state;
+	snprintf(want, sizeof(want), "Amount must be at most %lld.", CHARGE_AMOUNT_MAX);
+	assert_string_equal(err_message(PAY_EAMOUNT_TOO_LARGE, buf, sizeof(buf)), want);
+	snprintf(want, sizeof(want), "The request body is larger than %d KiB.", BODY_MAX_BYTES / 1024);
+	assert_string_equal(err_message(PAY_EBODY_TOO_LARGE, buf, sizeof(buf)), want);
+	/* A message without a limit is the table's own text. */
+	assert_ptr_equal(err_message(PAY_ENOT_FOUND, buf, sizeof(buf)), err_info(PAY_ENOT_FOUND)->message);
+}
+
 static void test_info_maps_ok_to_200(void **state)
 {
 	(void)state;
@@ -151,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_info_maps_every_error_to_status_type_code_and_message),
 		cmocka_unit_test(test_info_matches_the_documented_table),
 		cmocka_unit_test(test_info_maps_ok_to_200),
+		cmocka_unit_test(test_message_names_the_limits_the_code_enforces),
 		cmocka_unit_test(test_info_maps_value_past_the_table_to_500),
 		cmocka_unit_test(test_info_maps_positive_value_to_500),
 		cmocka_unit_test(test_info_maps_int_min_to_500),
