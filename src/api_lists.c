@@ -12,6 +12,7 @@
 
 #define API_LIST_DEFAULT 10
 #define API_LIST_MAX 100
+#define API_LIST_FILTER_MAX 64
 
 /* What a list accepts beyond limit and the cursors. */
 struct api_list_spec {
@@ -21,6 +22,7 @@ struct api_list_spec {
 	bool created_filter;
 	const char *filter_param;    /* "charge" or "type", or NULL */
 	const char *filter_col;
+	bool (*filter_valid)(const char *value);
 };
 
 /* Reads a whole non-negative number of at most 12 digits. Returns -1 when absent, -2 when invalid. */
@@ -61,72 +63,99 @@ static bool api_query_id(const struct http_req *r, const char *name, const char 
 	return n >= 0 && ids_valid(buf, prefix);
 }
 
+/* A refused query parameter and what to tell the client about it. */
+struct api_list_bad {
+	const char *param;
+	const char *message;
+};
+
+/*
+ * Reads and checks the query of a list request into q. Returns true, or
+ * false with *bad naming the first refused parameter and its message.
+ */
+static bool api_list_query(const struct http_req *r, const struct api_list_spec *spec,
+			   struct db_list_query *q, char *after, char *before, char *filter,
+			   struct api_list_bad *bad)
+{
+	static const char no_cursor[] = "No such object to page from, or an invalid value.";
+	long long limit = api_query_number(r, "limit");
+	int n;
+
+	q->kind = spec->kind;
+	q->limit = limit == -1 ? API_LIST_DEFAULT : (int)limit;
+	q->created_gte = spec->created_filter ? api_query_created(r, "gte") : -1;
+	q->created_lt = spec->created_filter ? api_query_created(r, "lt") : -1;
+	if (limit == -2 || (limit != -1 && (limit < 1 || limit > API_LIST_MAX)))
+		*bad = (struct api_list_bad){ "limit", "limit must be a whole number from 1 to 100." };
+	else if (!api_query_id(r, "starting_after", spec->prefix, after, IDS_MAX))
+		*bad = (struct api_list_bad){ "starting_after", no_cursor };
+	else if (!api_query_id(r, "ending_before", spec->prefix, before, IDS_MAX))
+		*bad = (struct api_list_bad){ "ending_before", no_cursor };
+	else if (after[0] && before[0])
+		*bad = (struct api_list_bad){ "ending_before",
+					      "Use starting_after or ending_before, not both." };
+	else if (q->created_gte == -2)
+		*bad = (struct api_list_bad){ "created[gte]", "created filters take Unix seconds." };
+	else if (q->created_lt == -2)
+		*bad = (struct api_list_bad){ "created[lt]", "created filters take Unix seconds." };
+	if (bad->param == NULL && spec->filter_param != NULL) {
+		n = http_query_param(r, spec->filter_param, filter, API_LIST_FILTER_MAX);
+		if (n == -2 || (n >= 0 && !spec->filter_valid(filter)))
+			*bad = (struct api_list_bad){ spec->filter_param, no_cursor };
+		else if (n >= 0) {
+			q->filter_col = spec->filter_col;
+			q->filter_val = filter;
+		}
+	}
+	q->starting_after = after[0] ? after : NULL;
+	q->ending_before = before[0] ? before : NULL;
+	return bad->param == NULL;
+}
+
 static int api_list(struct http_req *r, const struct api_list_spec *spec)
 {
-	char after[IDS_MAX], before[IDS_MAX], filter[64];
+	char after[IDS_MAX], before[IDS_MAX], filter[API_LIST_FILTER_MAX];
+	struct api_list_bad bad = { NULL, NULL };
 	struct db_list_query q = { 0 };
 	struct db_conn *conn = NULL;
-	const char *bad = NULL;
+	const char *bad_cursor = NULL;
 	char *data = NULL;
 	bool has_more = false;
-	long long limit;
-	int n, rc = PAY_EPARAM_INVALID;
+	int rc = PAY_EPARAM_INVALID;
 
-	q.kind = spec->kind;
-	limit = api_query_number(r, "limit");
-	q.limit = limit == -1 ? API_LIST_DEFAULT : (int)limit;
-	q.created_gte = spec->created_filter ? api_query_created(r, "gte") : -1;
-	q.created_lt = spec->created_filter ? api_query_created(r, "lt") : -1;
-	if (limit == -2 || (limit != -1 && (limit < 1 || limit > API_LIST_MAX)))
-		bad = "limit";
-	else if (!api_query_id(r, "starting_after", spec->prefix, after, sizeof(after)))
-		bad = "starting_after";
-	else if (!api_query_id(r, "ending_before", spec->prefix, before, sizeof(before)) ||
-		 (after[0] && before[0]))
-		bad = "ending_before";
-	else if (q.created_gte == -2)
-		bad = "created[gte]";
-	else if (q.created_lt == -2)
-		bad = "created[lt]";
-	if (bad == NULL && spec->filter_param != NULL) {
-		n = http_query_param(r, spec->filter_param, filter, sizeof(filter));
-		if (n >= 0 && ((strcmp(spec->filter_param, "charge") == 0 && !ids_valid(filter, "ch_")) ||
-			       (strcmp(spec->filter_param, "type") == 0 && !event_type_known(filter, false))))
-			bad = spec->filter_param;
-		else if (n >= 0) {
-			q.filter_col = spec->filter_col;
-			q.filter_val = filter;
-		} else if (n == -2)
-			bad = spec->filter_param;
-	}
-	if (bad != NULL)
+	if (!api_list_query(r, spec, &q, after, before, filter, &bad))
 		goto out;
-	q.starting_after = after[0] ? after : NULL;
-	q.ending_before = before[0] ? before : NULL;
 	rc = db_pool_acquire(r->app->pool, &conn);
 	if (rc == PAY_OK) {
-		rc = db_list_page(conn, r->user_id, &q, &data, &has_more, &bad);
+		rc = db_list_page(conn, r->user_id, &q, &data, &has_more, &bad_cursor);
 		db_pool_release(r->app->pool, conn);
 	}
+	if (bad_cursor != NULL)
+		bad = (struct api_list_bad){ bad_cursor,
+					     "No such object to page from, or an invalid value." };
 out:
 	if (rc == PAY_OK)
 		http_reply_list(r, spec->url, data, has_more);
-	else if (bad != NULL)
-		http_reply_error(r, PAY_EPARAM_INVALID, bad,
-				 strcmp(bad, "limit") == 0 ? "limit must be a whole number from 1 to 100." :
-				 strncmp(bad, "created", 7) == 0 ? "created filters take Unix seconds." :
-				 strcmp(bad, "ending_before") == 0 && after[0] && before[0] ?
-				 "Use starting_after or ending_before, not both." :
-				 "No such object to page from, or an invalid value.");
 	else
-		http_reply_error(r, rc, NULL, NULL);
+		http_reply_error(r, rc, bad.param, bad.message);
 	free(data);
 	return r->status;
 }
 
+static bool api_list_charge_id(const char *value)
+{
+	return ids_valid(value, "ch_");
+}
+
+static bool api_list_event_type(const char *value)
+{
+	return event_type_known(value, false);
+}
+
 int api_charges_list(struct http_req *r)
 {
-	static const struct api_list_spec spec = { "charges", "/v1/charges", "ch_", true, NULL, NULL };
+	static const struct api_list_spec spec = { "charges", "/v1/charges", "ch_", true, NULL, NULL,
+						   NULL };
 
 	return api_list(r, &spec);
 }
@@ -134,14 +163,15 @@ int api_charges_list(struct http_req *r)
 int api_refunds_list(struct http_req *r)
 {
 	static const struct api_list_spec spec = { "refunds", "/v1/refunds", "re_", true, "charge",
-						   "charge_id" };
+						   "charge_id", api_list_charge_id };
 
 	return api_list(r, &spec);
 }
 
 int api_events_list(struct http_req *r)
 {
-	static const struct api_list_spec spec = { "events", "/v1/events", "evt_", true, "type", "type" };
+	static const struct api_list_spec spec = { "events", "/v1/events", "evt_", true, "type", "type",
+						   api_list_event_type };
 
 	return api_list(r, &spec);
 }
