@@ -4,59 +4,8 @@
 
 #include <stdbool.h>
 
-/* Every prepared statement the service runs; the SQL is in db_stmt.c. */
-enum db_stmt {
-	DB_STMT_CREATE_CHARGE = 0,
-	DB_STMT_GET_CHARGE,
-	DB_STMT_FIND_API_KEY,
-	DB_STMT_INSERT_API_KEY,
-	DB_STMT_REVOKE_API_KEY,
-	DB_STMT_PURGE_IDEMPOTENCY,
-	DB_STMT_PING,
-	DB_STMT_WEBHOOK_CREATE,
-	DB_STMT_WEBHOOK_LIST,
-	DB_STMT_WEBHOOK_GET,
-	DB_STMT_WEBHOOK_DELETE,
-	DB_STMT_DELIVERY_LIST,
-	DB_STMT_DELIVERY_REPLAY,
-	DB_STMT_RELAY_FANOUT,
-	DB_STMT_RELAY_CLAIM,
-	DB_STMT_RELAY_RECORD,
-	DB_STMT_RELAY_REPLAY_DEAD,
-	DB_STMT_RELAY_STATUS,
-	DB_STMT_EVENT_PURGE,
-	DB_STMT_CREATE_REFUND,
-	DB_STMT_GET_REFUND,
-	DB_STMT_GET_EVENT,
-	DB_STMT_LIST_PAGE,
-	DB_STMT_RELAY_NATS_CLAIM,
-	DB_STMT_RELAY_NATS_RECORD,
-	DB_STMT_RELAY_NATS_STATUS,
-	DB_STMT_EVENT_PURGE_NATS,
-	DB_STMT_RELAY_RELEASE,
-	DB_STMT_COUNT
-};
-
 struct db_conn;
 struct db_pool;
-
-/* The most parameters a statement takes. */
-#define DB_PARAMS_MAX 24
-
-/*
- * The parameters of one statement call, bound in the $n order of its SQL in
- * db_stmt.c: text values, or binary where lengths[i] >= 0. Binding more
- * than DB_PARAMS_MAX sets overflow, and db_exec then refuses the call.
- */
-struct db_params {
-	int n;
-	bool overflow;
-	const char *values[DB_PARAMS_MAX];
-	int lengths[DB_PARAMS_MAX];     /* -1 (text) unless binary */
-};
-
-/* A result row set copied out of libpq is not offered: callers read through db_value. */
-struct db_result;
 
 /*
  * Sets the statement_timeout and lock_timeout (ms) of connections opened
@@ -74,40 +23,13 @@ int db_conn_open(const char *url, long long connect_timeout_ms, struct db_conn *
 void db_conn_close(struct db_conn *c);
 
 /*
- * Runs a prepared statement. On PAY_OK *res is a result the caller frees with
- * db_result_free. On failure *res is NULL and the return is
- * PAY_EUNAVAILABLE (connection lost, server shutting down, timeout:
- * the connection is marked broken and the pool reconnects it) or
- * PAY_EINTERNAL (also, without a round trip, when p does not hold exactly
- * the statement's parameters); db_conn_sqlstate() then tells the SQLSTATE
- * ("" if none).
+ * Checks that c answers (SELECT 1). Returns PAY_OK, or PAY_EUNAVAILABLE
+ * (the connection is then marked broken) or PAY_EINTERNAL.
  */
-int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, bool binary_result,
-	    struct db_result **res) __attribute__((warn_unused_result));
+int db_ping(struct db_conn *c) __attribute__((warn_unused_result));
 
-/* The SQLSTATE and primary message of the last failed db_exec on c, or "". */
-const char *db_conn_sqlstate(const struct db_conn *c);
+/* The primary message of the last failed statement on c, or "" (for logs). */
 const char *db_conn_error(const struct db_conn *c);
-
-int db_result_rows(const struct db_result *r);
-/* Borrowed value of row, col; NULL for SQL NULL. Valid until db_result_free. */
-const char *db_value(const struct db_result *r, int row, int col);
-int db_value_length(const struct db_result *r, int row, int col);
-/* Rows touched by an INSERT, UPDATE or DELETE. */
-long long db_result_affected(const struct db_result *r);
-void db_result_free(struct db_result *r);
-
-/*
- * Runs stmt and copies the first column of its first row into *out (caller
- * frees with free()). Returns PAY_OK, PAY_ENOT_FOUND when there is no row or
- * the value is NULL, or a db_exec error.
- */
-int db_query_text(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, char **out)
-	__attribute__((warn_unused_result));
-
-/* Adds the next text parameter (NULL for SQL NULL) or binary one; see struct db_params. */
-void db_param_text(struct db_params *p, const char *v);
-void db_param_binary(struct db_params *p, const void *v, int len);
 
 /*
  * A fixed-size pool. db_pool_acquire waits up to wait_ms for a free

@@ -17,14 +17,6 @@ struct db_idem_result {
 	size_t body_len;
 };
 
-/*
- * Runs an idempotent create statement (create_charge, create_refund: both
- * return outcome, status_code, body) and reads its row into out. Returns
- * PAY_OK, PAY_EIDEM_IN_USE when a concurrent request with the same key held
- * it too long, or a db_exec error (then db_conn_sqlstate tells more).
- */
-int db_idem_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p,
-		 struct db_idem_result *out) __attribute__((warn_unused_result));
 void db_idem_result_fini(struct db_idem_result *r);
 
 /*

@@ -20,13 +20,11 @@ int api_health_ready(struct http_req *r)
 {
 	static const char body[] = "{\"status\":\"ready\"}";
 	struct db_conn *conn = NULL;
-	struct db_result *res = NULL;
 	int rc;
 
 	rc = db_pool_acquire(r->app->pool, &conn);
 	if (rc == PAY_OK) {
-		rc = db_exec(conn, DB_STMT_PING, NULL, false, &res);
-		db_result_free(res);
+		rc = db_ping(conn);
 		db_pool_release(r->app->pool, conn);
 	}
 	if (rc != PAY_OK)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_stmt.h"
 #include "err.h"
 
 int db_apikey_find(struct db_conn *c, const char *key_id, char *user, unsigned char *hash)
@@ -13,7 +14,7 @@ int db_apikey_find(struct db_conn *c, const char *key_id, char *user, unsigned c
 	int rc;
 
 	db_param_text(&p, key_id);
-	rc = db_exec(c, DB_STMT_FIND_API_KEY, &p, true, &r);
+	rc = db_exec(c, DB_STMT_APIKEY_FIND, &p, true, &r);
 	if (rc != PAY_OK)
 		goto out;
 	if (db_result_rows(r) == 0) {
@@ -45,7 +46,7 @@ int db_apikey_insert(struct db_conn *c, const char *key_id, const char *user,
 	db_param_text(&p, key_id);
 	db_param_text(&p, user);
 	db_param_binary(&p, hash, APIKEY_HASH_BYTES);
-	rc = db_exec(c, DB_STMT_INSERT_API_KEY, &p, false, &r);
+	rc = db_exec(c, DB_STMT_APIKEY_INSERT, &p, false, &r);
 	db_result_free(r);
 	return rc;
 }
@@ -57,7 +58,7 @@ int db_apikey_revoke(struct db_conn *c, const char *key_id)
 	int rc;
 
 	db_param_text(&p, key_id);
-	rc = db_exec(c, DB_STMT_REVOKE_API_KEY, &p, false, &r);
+	rc = db_exec(c, DB_STMT_APIKEY_REVOKE, &p, false, &r);
 	if (rc == PAY_OK && db_result_affected(r) == 0)
 		rc = PAY_ENOT_FOUND;
 	db_result_free(r);

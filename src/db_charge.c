@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_stmt.h"
 #include "err.h"
 
 int db_charge_create(struct db_conn *c, const struct db_charge_new *in, struct db_idem_result *out)
@@ -31,7 +32,7 @@ int db_charge_create(struct db_conn *c, const struct db_charge_new *in, struct d
 	db_param_text(&p, in->decline_code);
 	db_param_text(&p, in->error_body);
 	db_param_text(&p, in->request_id);
-	return db_idem_exec(c, DB_STMT_CREATE_CHARGE, &p, out);
+	return db_idem_exec(c, DB_STMT_CHARGE_CREATE, &p, out);
 }
 
 int db_charge_get(struct db_conn *c, const char *user_id, const char *id, char **json)
@@ -40,5 +41,5 @@ int db_charge_get(struct db_conn *c, const char *user_id, const char *id, char *
 
 	db_param_text(&p, id);
 	db_param_text(&p, user_id);
-	return db_query_text(c, DB_STMT_GET_CHARGE, &p, json);
+	return db_query_text(c, DB_STMT_CHARGE_GET, &p, json);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_stmt.h"
 #include "err.h"
 
 int db_idem_purge(struct db_conn *c, int batch, long long *deleted)
@@ -17,7 +18,7 @@ int db_idem_purge(struct db_conn *c, int batch, long long *deleted)
 	*deleted = 0;
 	snprintf(limit, sizeof(limit), "%d", batch);
 	db_param_text(&p, limit);
-	rc = db_query_text(c, DB_STMT_PURGE_IDEMPOTENCY, &p, &v);
+	rc = db_query_text(c, DB_STMT_IDEM_PURGE, &p, &v);
 	if (rc == PAY_OK)
 		*deleted = atoll(v);
 	free(v);

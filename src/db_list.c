@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_stmt.h"
 #include "err.h"
 
 int db_list_page(struct db_conn *c, const char *user_id, const struct db_list_query *q,
@@ -53,5 +54,5 @@ int db_event_get(struct db_conn *c, const char *user_id, const char *id, char **
 
 	db_param_text(&p, id);
 	db_param_text(&p, user_id);
-	return db_query_text(c, DB_STMT_GET_EVENT, &p, json);
+	return db_query_text(c, DB_STMT_EVENT_GET, &p, json);
 }

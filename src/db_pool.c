@@ -243,6 +243,15 @@ out:
 	return rc;
 }
 
+int db_ping(struct db_conn *c)
+{
+	struct db_result *r = NULL;
+	int rc = db_exec(c, DB_STMT_PING, NULL, false, &r);
+
+	db_result_free(r);
+	return rc;
+}
+
 int db_query_text(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, char **out)
 {
 	struct db_result *r = NULL;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db_stmt.h"
 #include "err.h"
 
 /* Maps create_refund()'s deliberate refusals (SQLSTATE PR400/PR404) to errors. */
@@ -44,7 +45,7 @@ int db_refund_create(struct db_conn *c, const struct db_refund_new *in, struct d
 	db_param_text(&p, in->request_id);
 	db_param_text(&p, in->refund_event_id);
 	db_param_text(&p, in->charge_event_id);
-	rc = db_idem_exec(c, DB_STMT_CREATE_REFUND, &p, out);
+	rc = db_idem_exec(c, DB_STMT_REFUND_CREATE, &p, out);
 	if (rc == PAY_ESTATE)
 		rc = db_refund_refusal(c);
 	return rc;
@@ -56,5 +57,5 @@ int db_refund_get(struct db_conn *c, const char *user_id, const char *id, char *
 
 	db_param_text(&p, id);
 	db_param_text(&p, user_id);
-	return db_query_text(c, DB_STMT_GET_REFUND, &p, json);
+	return db_query_text(c, DB_STMT_REFUND_GET, &p, json);
 }

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "db_stmt.h"
 #include "err.h"
 
 int db_relay_fanout(struct db_conn *c, int batch, int *n)

@@ -12,21 +12,21 @@
 #include "db_stmt.h"
 
 const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
-	[DB_STMT_CREATE_CHARGE] = { "create_charge",
+	[DB_STMT_CHARGE_CREATE] = { "charge_create",
 		"SELECT outcome, status_code, body FROM create_charge("
 		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
 		" p_charge_id => $6, p_event_id => $7, p_amount => $8, p_currency => $9,"
 		" p_source => $10, p_description => $11, p_metadata => $12, p_failure_code => $13,"
 		" p_decline_code => $14, p_error_body => $15, p_request_id => $16)", 16 },
-	[DB_STMT_GET_CHARGE] = { "get_charge",
+	[DB_STMT_CHARGE_GET] = { "charge_get",
 		"SELECT charge_object(c)::text FROM charges c WHERE c.id = $1 AND c.user_id = $2", 2 },
-	[DB_STMT_FIND_API_KEY] = { "find_api_key",
+	[DB_STMT_APIKEY_FIND] = { "apikey_find",
 		"SELECT user_id, secret_hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL", 1 },
-	[DB_STMT_INSERT_API_KEY] = { "insert_api_key",
+	[DB_STMT_APIKEY_INSERT] = { "apikey_insert",
 		"INSERT INTO api_keys (id, user_id, secret_hash) VALUES ($1, $2, $3)", 3 },
-	[DB_STMT_REVOKE_API_KEY] = { "revoke_api_key",
+	[DB_STMT_APIKEY_REVOKE] = { "apikey_revoke",
 		"UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", 1 },
-	[DB_STMT_PURGE_IDEMPOTENCY] = { "purge_idempotency",
+	[DB_STMT_IDEM_PURGE] = { "idem_purge",
 		/* Small batches, skipping rows a retry is reading or replacing right now. */
 		"SELECT purge_idempotency_keys(p_batch => $1)", 1 },
 	[DB_STMT_PING] = { "ping", "SELECT 1", 0 },
@@ -68,15 +68,15 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		" (SELECT coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)::float8"
 		"    FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()),"
 		" (SELECT count(*) FROM webhook_deliveries WHERE status = 'dead')", 0 },
-	[DB_STMT_CREATE_REFUND] = { "create_refund",
+	[DB_STMT_REFUND_CREATE] = { "refund_create",
 		"SELECT outcome, status_code, body FROM create_refund("
 		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
 		" p_refund_id => $6, p_charge_id => $7, p_amount => $8, p_reason => $9,"
 		" p_metadata => $10, p_request_id => $11, p_refund_event_id => $12,"
 		" p_charge_event_id => $13)", 13 },
-	[DB_STMT_GET_REFUND] = { "get_refund",
+	[DB_STMT_REFUND_GET] = { "refund_get",
 		"SELECT refund_object(r)::text FROM refunds r WHERE r.id = $1 AND r.user_id = $2", 2 },
-	[DB_STMT_GET_EVENT] = { "get_event",
+	[DB_STMT_EVENT_GET] = { "event_get",
 		"SELECT event_object(e)::text FROM outbox_events e WHERE e.id = $1 AND e.user_id = $2",
 		2 },
 	[DB_STMT_LIST_PAGE] = { "list_page",

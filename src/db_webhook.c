@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "db_stmt.h"
 #include "err.h"
 
 int db_webhook_create(struct db_conn *c, const char *id, const char *user_id, const char *url,

@@ -25,6 +25,6 @@ class StatementContractTest(h.ServiceTestCase):
         server.start()
         self.addCleanup(server.stop)
         self.assertEqual(server.request("GET", "/readyz").status, 503)
-        h.poll(lambda: "preparing purge_idempotency failed" in server.log(),
+        h.poll(lambda: "preparing idem_purge failed" in server.log(),
                message="the log line naming the statement")
         self.assertIn("p_batch", server.log())
