@@ -35,7 +35,11 @@
 #   BENCH_RELAY_EVENTS=20000    backlog the relay drains for deliveries/s
 #   BENCH_RELAYS=1        relay processes (they share the outbox with SKIP LOCKED)
 #   BENCH_REPLAY_KEYS=2000      stored keys the replay runs cycle through
-#   BENCH_PG_PORT         port of the benchmark's own cluster (default: a free one)
+#   BENCH_PORT_BASE       fixed loopback ports: the cluster on BASE (unless BENCH_PG_PORT),
+#                         serve on BASE+1, the webhook receiver on BASE+3; so that benches
+#                         of several people on one machine never collide (default: free
+#                         ports picked at start)
+#   BENCH_PG_PORT         port of the benchmark's own cluster
 #   BENCH_KEEP=1          keep the logs under tmp/bench-<timestamp>/
 #   BENCH_COMMIT          the commit recorded in the JSON (default: git rev-parse HEAD)
 #   PAYMENTS_DB_POOL_SIZE (8), PAYMENTS_THREADS (16), PAYMENTS_RELAY_WORKERS (2) and the other PAYMENTS_*
@@ -56,6 +60,7 @@ relay_workers=${PAYMENTS_RELAY_WORKERS:-2}
 replay_keys=${BENCH_REPLAY_KEYS:-2000}
 pool=${PAYMENTS_DB_POOL_SIZE:-8}
 threads=${PAYMENTS_THREADS:-16}
+port_base=${BENCH_PORT_BASE:-}
 openloop=build/bench/openloop
 receiver=build/bench/receiver
 
@@ -77,6 +82,21 @@ q() { psql -X -qAt -v ON_ERROR_STOP=1 "$db_url" -c "$1"; }
 
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# bench_port OFFSET: BENCH_PORT_BASE + OFFSET, which must be free on 127.0.0.1; without
+# BENCH_PORT_BASE, a free port.
+bench_port() {
+	local p
+
+	if [ -z "$port_base" ]; then
+		free_port
+		return
+	fi
+	p=$((port_base + $1))
+	python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$p" 2>/dev/null ||
+		die "port $p (BENCH_PORT_BASE + $1) is in use"
+	echo "$p"
 }
 
 # median: the median of the numbers on stdin, one a line.
@@ -158,7 +178,8 @@ else
 	# Open to the postgres user, or pg.sh would fall back to a directory shared with make test.
 	chmod 755 "$pg_dir"
 	export PAYMENTS_PG_DIR=$pg_dir
-	export PAYMENTS_PG_PORT=${BENCH_PG_PORT:-$(free_port)}
+	pg_port=${BENCH_PG_PORT:-$(bench_port 0)}
+	export PAYMENTS_PG_PORT=$pg_port
 	started_pg=1
 	say "starting PostgreSQL on 127.0.0.1:$PAYMENTS_PG_PORT ($PAYMENTS_PG_DIR)"
 	scripts/pg.sh start postgres >/dev/null
@@ -177,7 +198,7 @@ psql -X -q -v ON_ERROR_STOP=1 "$admin_url" -c "CREATE DATABASE \"$dbname\"" >/de
 sync_commit=$(q "SHOW synchronous_commit")
 [ "$sync_commit" = on ] || die "synchronous_commit is $sync_commit: the benchmark only runs with it on"
 
-port=$(free_port)
+port=$(bench_port 1)
 base_url=http://127.0.0.1:$port
 export DATABASE_URL=$db_url
 export PAYMENTS_LISTEN=127.0.0.1:$port
@@ -363,7 +384,7 @@ figure scale_256_per_s "5. charges/s at 256 connections" "${scale[256]}" "req/s"
 	"$(calc "100 * ${scale[256]} / $peak" 0)% of peak; ${scale_err[256]} errors"
 
 say "8. relay: receiver, endpoint, a backlog of $relay_events events"
-rport=$(free_port)
+rport=$(bench_port 3)
 start receiver "$receiver" --listen "127.0.0.1:$rport" --log "$work/received.tsv"
 receiver_pid=$last_pid
 sleep 0.2
