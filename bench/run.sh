@@ -44,7 +44,7 @@
 #   BENCH_SECONDS=10      length of each measurement
 #   BENCH_CONNECTIONS=16  connections of (2), (3), the peer's runs and the limit's pgbench
 #   BENCH_SOAK_SECONDS=60 length of the soak (run once)
-#   BENCH_LAG_RATE=500    charges/s of the soak, where the relay lag is measured
+#   BENCH_LAG_RATE=1000   charges/s of the soak, where the relay lag is measured
 #   BENCH_GROWTH_ROWS=1000000   charges bulk-inserted before the growth runs
 #   BENCH_RELAY_EVENTS=20000    backlog the relay drains for deliveries/s
 #   BENCH_RELAYS=1        relay processes (they share the outbox with SKIP LOCKED)
@@ -68,7 +68,7 @@ cd "$repo"
 runs=${BENCH_RUNS:-1}
 secs=${BENCH_SECONDS:-10}
 soak_secs=${BENCH_SOAK_SECONDS:-60}
-lag_rate=${BENCH_LAG_RATE:-500}
+lag_rate=${BENCH_LAG_RATE:-1000}
 growth_rows=${BENCH_GROWTH_ROWS:-1000000}
 relay_events=${BENCH_RELAY_EVENTS:-20000}
 relays=${BENCH_RELAYS:-1}
@@ -596,8 +596,10 @@ for i in $(seq 1 "$runs"); do
 	base=$(q "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")
 	start_relays
 	t0=$(date +%s.%N)
+	# At the target's 5,000/s the default backlog drains in 4 s: a look every 0.1 s keeps the
+	# time counted past the last delivery under 3% of it.
 	while :; do
-		sleep 0.2
+		sleep 0.1
 		done_n=$(( $(q "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'") - base ))
 		t1=$(date +%s.%N)
 		[ "$done_n" -ge "$relay_events" ] && break
@@ -615,8 +617,8 @@ for i in $(seq 1 "$runs"); do
 	fi
 done
 relay_rate=$(median_of rates)
-figure relay_deliveries_per_s "8. relay deliveries/s ($relays relay x $relay_workers workers, backlog of $relay_events)" "$relay_rate" "req/s" ">= 2000" \
-	"$(verdict "$relay_rate" ">=" 2000)" ""
+figure relay_deliveries_per_s "8. relay deliveries/s ($relays relay x $relay_workers workers, backlog of $relay_events)" "$relay_rate" "req/s" ">= 5000" \
+	"$(verdict "$relay_rate" ">=" 5000)" ""
 
 say "7./8. soak: ${soak_secs}s at $lag_rate charges/s with the relay delivering"
 start_relays
@@ -647,10 +649,10 @@ stop_relays
 stop "$receiver_pid"
 figure relay_lag_p50_ms "8. commit-to-delivery lag p50 at $lag_rate/s" "${lag_p50:-0}" "ms" "-" "-" \
 	"$lag_n of $lag_total events delivered"
-figure relay_lag_p99_ms "8. commit-to-delivery lag p99 at $lag_rate/s" "${lag_p99:-0}" "ms" "<= 250" \
-	"$(verdict "${lag_p99:-99999}" "<=" 250)" ""
-figure serve_peak_rss_mib "7. serve peak RSS (VmHWM) after (2)" "$(mib "$hwm_kb")" "MiB" "<= 64" \
-	"$(verdict "$(mib "$hwm_kb")" "<=" 64)" ""
+figure relay_lag_p99_ms "8. commit-to-delivery lag p99 at $lag_rate/s" "${lag_p99:-0}" "ms" "<= 100" \
+	"$(verdict "${lag_p99:-99999}" "<=" 100)" ""
+figure serve_peak_rss_mib "7. serve peak RSS (VmHWM) after (2)" "$(mib "$hwm_kb")" "MiB" "<= 32" \
+	"$(verdict "$(mib "$hwm_kb")" "<=" 32)" ""
 figure soak_rss_growth_mib "7. serve RSS growth over the ${soak_secs}s soak" "$(mib $((rss_after - rss_before)))" \
 	"MiB" "<= 2" "$(verdict "$(mib $((rss_after - rss_before)))" "<=" 2)" \
 	"$(mib "$rss_before") -> $(mib "$rss_after") MiB; soak $soak_err errors"
