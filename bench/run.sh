@@ -113,8 +113,13 @@ bench_port() {
 		return
 	fi
 	p=$((port_base + $1))
-	python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$p" 2>/dev/null ||
-		die "port $p (BENCH_PORT_BASE + $1) is in use"
+	# SO_REUSEADDR, as the servers set it: only a listener fails the check, not the last run's
+	# connections in TIME_WAIT.
+	python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()' "$p" 2>/dev/null || die "port $p (BENCH_PORT_BASE + $1) is in use"
 	echo "$p"
 }
 
@@ -196,11 +201,12 @@ if [ -n "${DATABASE_URL:-}" ]; then
 else
 	# A throwaway cluster of our own, on a free port: make test's .pg/ and other
 	# sessions' clusters are left alone, and nothing of this run outlives it.
+	# The port first: a port in use stops the run before there is a directory to clean up.
+	pg_port=${BENCH_PG_PORT:-$(bench_port 0)}
 	pg_dir=$(mktemp -d /tmp/payments-bench-pg.XXXXXX)
 	# Open to the postgres user, or pg.sh would fall back to a directory shared with make test.
 	chmod 755 "$pg_dir"
 	export PAYMENTS_PG_DIR=$pg_dir
-	pg_port=${BENCH_PG_PORT:-$(bench_port 0)}
 	export PAYMENTS_PG_PORT=$pg_port
 	started_pg=1
 	say "starting PostgreSQL on 127.0.0.1:$PAYMENTS_PG_PORT ($PAYMENTS_PG_DIR)"
