@@ -35,7 +35,8 @@
 # It prints one table (figure, its ratios to the limit and to the peer,
 # target, PASS/FAIL) and writes the same as JSON to
 # bench/results/<timestamp>.json. Loopback only; everything it started is
-# stopped on exit (the peer also stops by itself when this script is gone).
+# stopped on exit, and by a watchdog if this script is killed with SIGKILL
+# (the peer also stops by itself when this script is gone).
 # Durability is never relaxed (synchronous_commit stays on).
 #
 # Settings (environment):
@@ -149,10 +150,44 @@ started_pg=0
 admin_url=
 dbname=
 
+watchdog_pid=
+
+# start_time PID: the process's start time (field 22 of /proc/PID/stat), which tells it from a
+# later process that gets the same PID.
+start_time() { awk '{ print $22 }' "/proc/$1/stat" 2>/dev/null; }
+
+# watch_over PID: run in the background, does cleanup's work once PID (this script) is gone
+# without doing it itself (kill -9): stops the processes listed in $work/pids ("PID
+# START_TIME" a line; a PID that now names another process is left alone) and the cluster
+# whose directory and port are in $work/pg, then removes $work (unless BENCH_KEEP=1).
+watch_over() {
+	local main=$1 pid st dir port
+
+	while kill -0 "$main" 2>/dev/null; do
+		sleep 1
+	done
+	if [ -f "$work/pids" ]; then
+		while read -r pid st; do
+			[ "$(start_time "$pid")" = "$st" ] && kill -TERM "$pid" 2>/dev/null
+		done <"$work/pids"
+	fi
+	if [ -f "$work/pg" ]; then
+		read -r dir port <"$work/pg"
+		PAYMENTS_PG_DIR=$dir PAYMENTS_PG_PORT=$port scripts/pg.sh stop >/dev/null 2>&1
+		rm -rf "$dir"
+	fi
+	if [ "${BENCH_KEEP:-0}" != 1 ]; then
+		rm -rf "$work"
+	fi
+}
+
 cleanup() {
 	local pid
 
 	trap - EXIT INT TERM
+	if [ -n "$watchdog_pid" ]; then
+		kill -TERM "$watchdog_pid" 2>/dev/null || true
+	fi
 	for pid in "${pids[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
@@ -172,6 +207,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+( set +e; watch_over $$ ) </dev/null >/dev/null 2>&1 &
+watchdog_pid=$!
 
 # start NAME COMMAND...: runs COMMAND in the background with its output in $work/NAME.log.
 start() {
@@ -180,6 +217,7 @@ start() {
 	"$@" >"$work/$name.log" 2>&1 &
 	pids+=($!)
 	last_pid=$!
+	echo "$last_pid $(start_time "$last_pid")" >>"$work/pids"
 }
 
 # stop PID: stops one process started with start.
@@ -209,6 +247,7 @@ else
 	export PAYMENTS_PG_DIR=$pg_dir
 	export PAYMENTS_PG_PORT=$pg_port
 	started_pg=1
+	echo "$pg_dir $pg_port" >"$work/pg"
 	say "starting PostgreSQL on 127.0.0.1:$PAYMENTS_PG_PORT ($PAYMENTS_PG_DIR)"
 	scripts/pg.sh start postgres >/dev/null
 	admin_url=$(scripts/pg.sh url postgres)
