@@ -3,8 +3,10 @@
 Usage: python3 bench/report.py FIGURES.tsv OUT.json [name=value]...
 
 FIGURES.tsv has one figure a line: key, label, value, unit, target, verdict
-(PASS, FAIL or -), note, separated by tabs. The name=value arguments describe
-the run (commit, settings, machine) and go into the JSON's "run" object.
+(PASS, FAIL or -), note, x_limit and x_peer (the value as a ratio to the limit
+and to the Node.js peer's figure; empty when it has none), separated by tabs.
+The name=value arguments describe the run (commit, settings, machine) and go
+into the JSON's "run" object.
 """
 
 import json
@@ -19,6 +21,10 @@ def number(text):
     return int(value) if value.is_integer() else value
 
 
+def ratio(value):
+    return "-" if value is None else "%.2f" % value
+
+
 def main(argv):
     if len(argv) < 3:
         sys.stderr.write(__doc__)
@@ -26,8 +32,10 @@ def main(argv):
     rows = []
     with open(argv[1], encoding="utf-8") as f:
         for line in f:
-            key, label, value, unit, target, verdict, note = line.rstrip("\n").split("\t")
+            key, label, value, unit, target, verdict, note, x_limit, x_peer = line.rstrip("\n").split("\t")
             rows.append({"key": key, "label": label, "value": number(value), "unit": unit,
+                         "x_limit": number(x_limit) if x_limit not in ("", "-") else None,
+                         "x_peer": number(x_peer) if x_peer not in ("", "-") else None,
                          "target": target, "verdict": verdict, "note": note})
     run = dict(arg.split("=", 1) for arg in argv[3:])
     failed = [r["key"] for r in rows if r["verdict"] == "FAIL"]
@@ -36,9 +44,9 @@ def main(argv):
                    "passed": not failed, "failed": failed}, f, indent=2)
         f.write("\n")
 
-    headers = ("figure", "value", "target", "result", "note")
-    table = [(r["label"], "%s %s" % (r["value"], r["unit"]), r["target"], r["verdict"], r["note"])
-             for r in rows]
+    headers = ("figure", "value", "x limit", "x peer", "target", "result", "note")
+    table = [(r["label"], "%s %s" % (r["value"], r["unit"]), ratio(r["x_limit"]), ratio(r["x_peer"]),
+              r["target"], r["verdict"], r["note"]) for r in rows]
     widths = [max(len(str(row[i])) for row in table + [headers]) for i in range(len(headers))]
     line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, headers)).rstrip()
     print()
