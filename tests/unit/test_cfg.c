@@ -1,4 +1,5 @@
 /* test_cfg.c - unit tests of settings: durations, integers, env and flag precedence (cfg.c). */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -387,9 +388,34 @@ static void test_load_keeps_non_setting_args_in_order(void **state)
 	cfg_fini(&c);
 }
 
+static void test_every_flag_is_its_variable_without_payments_in_lower_case(void **state)
+{
+	char line[512], flag[64], env[64], want[64];
+	FILE *f = tmpfile();
+	size_t i, n = 0;
+
+	(void)state;
+	assert_non_null(f);
+	cfg_usage(f, CFG_ALL);
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "  --%63s %63s", flag, env) != 2)
+			continue;
+		/* PAYMENTS_MIGRATE_LOCK_TIMEOUT -> migrate-lock-timeout; DATABASE_URL -> database-url */
+		snprintf(want, sizeof(want), "%s",
+			 strncmp(env, "PAYMENTS_", 9) == 0 ? env + 9 : env);
+		for (i = 0; want[i] != '\0'; i++)
+			want[i] = want[i] == '_' ? '-' : (char)tolower((unsigned char)want[i]);
+		assert_string_equal(flag, want);
+		n++;
+	}
+	fclose(f);
+	assert_true(n > 30);
+}
+
 static void test_load_leaves_out_of_scope_flag_as_argument(void **state)
 {
-	char *argv[] = { "up", "--threads=3", "--lock-retries=5" };
+	char *argv[] = { "up", "--threads=3", "--migrate-lock-retries=5" };
 	struct cfg c;
 	int nargs = -1;
 
@@ -498,6 +524,7 @@ int main(void)
 		cmocka_unit_test_setup(test_fini_clears_strings, clear_env),
 		cmocka_unit_test(test_wants_help_finds_help_flags),
 		cmocka_unit_test(test_usage_lists_only_settings_in_scope),
+		cmocka_unit_test(test_every_flag_is_its_variable_without_payments_in_lower_case),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
