@@ -49,6 +49,7 @@ UNIT_OBJS_test_ids             := ids
 UNIT_OBJS_test_migfile         := migfile err
 UNIT_OBJS_test_natspub         := natspub log err
 UNIT_OBJS_test_refundreq       := refundreq body canon charge ids err
+UNIT_OBJS_test_timing          := timing
 UNIT_OBJS_test_urlcheck        := urlcheck err
 UNIT_OBJS_test_whsign          := whsign err
 UNIT_OBJS_test_whsign_regress  := whsign err

@@ -13,6 +13,7 @@
 #include "db_stmt.h"
 #include "err.h"
 #include "log.h"
+#include "timing.h"
 
 struct db_conn {
 	PGconn *pg;
@@ -331,13 +332,7 @@ int db_pool_acquire(struct db_pool *p, struct db_conn **out)
 	int rc = PAY_OK, wrc = 0;
 
 	*out = NULL;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += p->wait_ms / 1000;
-	deadline.tv_nsec += (p->wait_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	timing_deadline(&deadline, p->wait_ms);
 	pthread_mutex_lock(&p->lock);
 	if (p->free_list == NULL)
 		p->waits++;
