@@ -10,9 +10,6 @@
 #include "event.h"
 #include "ids.h"
 
-#define API_LIST_DEFAULT 10
-#define API_LIST_MAX 100
-
 /* What a list accepts beyond limit and the cursors. */
 struct api_list_spec {
 	const char *kind;
@@ -24,7 +21,7 @@ struct api_list_spec {
 };
 
 /* Reads a whole non-negative number of at most 12 digits. Returns -1 when absent, -2 when invalid. */
-static long long api_query_number(const struct http_req *r, const char *name)
+static long long api_query_seconds(const struct http_req *r, const char *name)
 {
 	char buf[16];
 	int n = http_query_param(r, name, buf, sizeof(buf));
@@ -44,8 +41,8 @@ static long long api_query_created(const struct http_req *r, const char *op)
 
 	snprintf(plain, sizeof(plain), "created[%s]", op);
 	snprintf(encoded, sizeof(encoded), "created%%5B%s%%5D", op);
-	v = api_query_number(r, plain);
-	return v == -1 ? api_query_number(r, encoded) : v;
+	v = api_query_seconds(r, plain);
+	return v == -1 ? api_query_seconds(r, encoded) : v;
 }
 
 /* Reads an optional id parameter with the given prefix into buf ("" when absent). Returns false when malformed. */
@@ -69,17 +66,16 @@ static int api_list(struct http_req *r, const struct api_list_spec *spec)
 	const char *bad = NULL;
 	char *data = NULL;
 	bool has_more = false;
-	long long limit;
-	int n, rc = PAY_EPARAM_INVALID;
+	int n, rc;
 
 	q.kind = spec->kind;
-	limit = api_query_number(r, "limit");
-	q.limit = limit == -1 ? API_LIST_DEFAULT : (int)limit;
+	rc = api_query_limit_or_reply(r, &q.limit);
+	if (rc != PAY_OK)
+		goto out;
+	rc = PAY_EPARAM_INVALID;
 	q.created_gte = spec->created_filter ? api_query_created(r, "gte") : -1;
 	q.created_lt = spec->created_filter ? api_query_created(r, "lt") : -1;
-	if (limit == -2 || (limit != -1 && (limit < 1 || limit > API_LIST_MAX)))
-		bad = "limit";
-	else if (!api_query_id(r, "starting_after", spec->prefix, after, sizeof(after)))
+	if (!api_query_id(r, "starting_after", spec->prefix, after, sizeof(after)))
 		bad = "starting_after";
 	else if (!api_query_id(r, "ending_before", spec->prefix, before, sizeof(before)) ||
 		 (after[0] && before[0]))
@@ -100,7 +96,7 @@ static int api_list(struct http_req *r, const struct api_list_spec *spec)
 			bad = spec->filter_param;
 	}
 	if (bad != NULL)
-		goto out;
+		goto reply;
 	q.starting_after = after[0] ? after : NULL;
 	q.ending_before = before[0] ? before : NULL;
 	rc = db_pool_acquire(r->app->pool, &conn);
@@ -108,18 +104,18 @@ static int api_list(struct http_req *r, const struct api_list_spec *spec)
 		rc = db_list_page(conn, r->user_id, &q, &data, &has_more, &bad);
 		db_pool_release(r->app->pool, conn);
 	}
-out:
+reply:
 	if (rc == PAY_OK)
 		http_reply_list(r, spec->url, data, has_more);
 	else if (bad != NULL)
 		http_reply_error(r, PAY_EPARAM_INVALID, bad,
-				 strcmp(bad, "limit") == 0 ? "limit must be a whole number from 1 to 100." :
 				 strncmp(bad, "created", 7) == 0 ? "created filters take Unix seconds." :
 				 strcmp(bad, "ending_before") == 0 && after[0] && before[0] ?
 				 "Use starting_after or ending_before, not both." :
 				 "No such object to page from, or an invalid value.");
 	else
 		http_reply_error(r, rc, NULL, NULL);
+out:
 	free(data);
 	return r->status;
 }

@@ -168,25 +168,18 @@ static int api_query_filter_or_reply(struct http_req *r, const char *name, const
 int api_deliveries_list(struct http_req *r)
 {
 	static const char *const statuses[] = { "pending", "succeeded", "dead", NULL };
-	char status[16], event[IDS_MAX], endpoint[IDS_MAX], limit[8];
-	struct db_delivery_filter f = { NULL, NULL, NULL, 10 };
+	char status[16], event[IDS_MAX], endpoint[IDS_MAX];
+	struct db_delivery_filter f = { NULL, NULL, NULL, API_LIMIT_DEFAULT };
 	struct db_conn *conn = NULL;
 	char *json = NULL;
-	int n, rc;
+	int rc;
 
 	if (api_query_filter_or_reply(r, "status", NULL, statuses, status, sizeof(status)) != PAY_OK ||
 	    api_query_filter_or_reply(r, "event", "evt_", NULL, event, sizeof(event)) != PAY_OK ||
 	    api_query_filter_or_reply(r, "webhook_endpoint", "we_", NULL, endpoint,
-				      sizeof(endpoint)) != PAY_OK)
+				      sizeof(endpoint)) != PAY_OK ||
+	    api_query_limit_or_reply(r, &f.limit) != PAY_OK)
 		goto out;
-	n = http_query_param(r, "limit", limit, sizeof(limit));
-	if (n != -1) {
-		f.limit = n > 0 ? atoi(limit) : 0;
-		if (n < 0 || f.limit < 1 || f.limit > 100 || strspn(limit, "0123456789") != (size_t)n) {
-			http_reply_error(r, PAY_EPARAM_INVALID, "limit", "limit must be 1 to 100.");
-			goto out;
-		}
-	}
 	f.status = status[0] ? status : NULL;
 	f.event_id = event[0] ? event : NULL;
 	f.endpoint_id = endpoint[0] ? endpoint : NULL;
