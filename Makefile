@@ -51,6 +51,7 @@ UNIT_OBJS_test_natspub         := natspub log err
 UNIT_OBJS_test_refundreq       := refundreq body canon charge ids err
 UNIT_OBJS_test_timing          := timing
 UNIT_OBJS_test_urlcheck        := urlcheck err
+UNIT_OBJS_test_webhookreq      := webhookreq body urlcheck event charge err
 UNIT_OBJS_test_whsign          := whsign err
 UNIT_OBJS_test_whsign_regress  := whsign err
 
