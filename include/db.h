@@ -59,7 +59,7 @@ void db_set_statement_timeout(long long ms);
 
 /*
  * Opens one connection (connect_timeout_ms per attempt) and prepares every
- * statement. Returns PAY_OK or PAY_EUNAVAILABLE. Close with db_conn_close.
+ * statement. Returns PAY_OK, PAY_EUNAVAILABLE or PAY_ENOMEM. Close with db_conn_close.
  */
 int db_conn_open(const char *url, long long connect_timeout_ms, struct db_conn **out)
 	__attribute__((warn_unused_result));
@@ -68,8 +68,10 @@ void db_conn_close(struct db_conn *c);
 /*
  * Runs a prepared statement. On PAY_OK *res is a result the caller frees with
  * db_result_free. On failure *res is NULL and the return is
- * PAY_EUNAVAILABLE (connection lost, server shutting down, timeout:
- * the connection is marked broken and the pool reconnects it) or
+ * PAY_EUNAVAILABLE (connection lost, server shutting down or read-only: the
+ * connection is marked broken and the pool reconnects it; or a statement or
+ * lock timeout, the connection kept), PAY_ESTATE (a refusal our SQL
+ * functions raise on purpose, SQLSTATE class PR), PAY_ENOMEM or
  * PAY_EINTERNAL; db_conn_sqlstate() then tells the SQLSTATE ("" if none).
  */
 int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, bool binary_result,

@@ -157,7 +157,12 @@ const char *db_conn_error(const struct db_conn *c)
 	return c->message;
 }
 
-/* Connection-class failures the client may simply retry: 08xxx, 57P01-57P03, 53300. */
+/*
+ * Failures the client may simply retry on another connection: connection
+ * exceptions (08xxx), the server shutting down or starting (57P01-57P03),
+ * too many connections (53300), and read_only_sql_transaction (25006: a
+ * standby, e.g. the old primary after a failover, until the pool reconnects).
+ */
 static bool db_sqlstate_unavailable(const char *s)
 {
 	return strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 ||

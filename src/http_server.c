@@ -323,8 +323,8 @@ static int http_log_message(const struct mg_connection *conn, const char *messag
 
 /*
  * civetweb wants the certificate and its key in one PEM file: writes both
- * into a new private temporary file whose path goes to path (PATH_MAX).
- * Returns PAY_OK or PAY_EIO.
+ * into a new private temporary file, /tmp/payments-tls-XXXXXX, whose name
+ * goes to path (pathlen bytes, at least 25). Returns PAY_OK or PAY_EIO.
  */
 static int http_tls_bundle(const struct cfg *cfg, char *path, size_t pathlen)
 {
