@@ -15,7 +15,7 @@ COPY Makefile openapi.yaml ./
 COPY include/ include/
 COPY src/ src/
 COPY compat/ compat/
-RUN make -j"$(nproc)" SKIP_DEPS=1 bin/payments
+RUN make -j"$(nproc)" bin/payments
 
 # The integration suite, run against the compose stack: docker compose --profile test up test
 FROM build AS test

@@ -3,7 +3,9 @@
 #   make            build bin/payments
 #   make run        install missing packages, build, start PostgreSQL (unless
 #                   DATABASE_URL is set), migrate and serve on 127.0.0.1:8080
-#   make test       unit, pgTAP and integration tests
+#   make test       install missing packages (clang too), build, and run every
+#                   suite: unit, fuzz-short, pgTAP, OpenAPI, integration, chaos, compose
+#   make unit       the cmocka tests only (the C compiler and cmocka, nothing else)
 #   make SANITIZE=address,undefined test    the same under ASan and UBSan
 
 CC       ?= cc
@@ -25,9 +27,44 @@ endif
 
 SRCS     := $(wildcard src/*.c)
 OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
-LIB_OBJS := $(filter-out $(BUILD)/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=%)
+UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+
+# Each unit test and the src/ objects it links: its module and what that
+# module calls, nothing else (so a test of a pure module needs no database code).
+UNIT_OBJS_test_apikey          := apikey err ids
+UNIT_OBJS_test_backoff         := backoff cfg err
+UNIT_OBJS_test_backoff_regress := backoff cfg err
+UNIT_OBJS_test_body            := body charge err
+UNIT_OBJS_test_body_regress    := body chargereq refundreq canon charge http_reply metrics ids err
+UNIT_OBJS_test_canon           := canon err
+UNIT_OBJS_test_cfg             := cfg err
+UNIT_OBJS_test_charge          := charge err
+UNIT_OBJS_test_chargereq       := chargereq body canon charge err
+UNIT_OBJS_test_err             := err
+UNIT_OBJS_test_event           := event
+UNIT_OBJS_test_idem            := idem err
+UNIT_OBJS_test_ids             := ids
+UNIT_OBJS_test_keycache        := keycache apikey err ids
+UNIT_OBJS_test_migfile         := migfile err
+UNIT_OBJS_test_natspub         := natspub log err
+UNIT_OBJS_test_refundreq       := refundreq body canon charge ids err
+UNIT_OBJS_test_timing          := timing
+UNIT_OBJS_test_urlcheck        := urlcheck err
+UNIT_OBJS_test_webhookreq      := webhookreq body urlcheck event charge err
+UNIT_OBJS_test_whsign          := whsign err
+UNIT_OBJS_test_whsign_regress  := whsign err
+
+# -MMD -MP: each compile writes a .d file of the headers it read, so touching
+# a header rebuilds only what includes it.
+DEPFLAGS := -MMD -MP
+DEPFILES := $(OBJS:.o=.d) $(UNIT_BINS:=.d)
+
+# The package check runs only for the two goals a new user types on a fresh
+# machine, make run and make test; there every compile waits for it (also
+# under -j). A plain make, make unit or an object build never runs it.
+DEPS_FIRST := $(if $(filter run test,$(MAKECMDGOALS)),deps)
 
 .PHONY: all bin/payments run test unit sqltest itest composecheck deps clean compile_commands.json
 
@@ -44,32 +81,41 @@ bin/payments: $(BUILD)/payments lib/payments/libssl.so
 	@mkdir -p bin
 	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
 
-lib/payments/libssl.so: compat/ssl_compat.c
+lib/payments/libssl.so: compat/ssl_compat.c | $(DEPS_FIRST)
 	@mkdir -p lib/payments
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Wl,-soname,libpayments-sslcompat.so -o $@ $< -lssl
-
-$(OBJS): | deps
 
 # The OpenAPI document is assembled into the binary (.incbin in api_openapi.c).
 $(BUILD)/api_openapi.o: openapi.yaml
 
-$(BUILD)/%.o: src/%.c $(wildcard include/*.h) Makefile
+# Objects also depend on the Makefile, which holds their flags.
+$(BUILD)/%.o: src/%.c Makefile | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+$(BUILD)/tests/%.o: tests/unit/%.c Makefile | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-# SKIP_DEPS=1 skips the package check (the Dockerfile installs its own).
+$(UNIT_BINS): %: %.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# A new tests/unit/test_x.c needs its UNIT_OBJS_test_x line above.
+$(foreach t,$(UNIT_TESTS),$(if $(UNIT_OBJS_$(t)),,$(error Makefile: no UNIT_OBJS_$(t) for tests/unit/$(t).c)))
+$(foreach t,$(UNIT_TESTS),$(eval $(BUILD)/tests/$(t): $(UNIT_OBJS_$(t):%=$(BUILD)/%.o)))
+
+-include $(wildcard $(DEPFILES))
+
+# SKIP_DEPS=1 skips the package check (e.g. where packages come from elsewhere).
 deps:
 	@[ -n "$(SKIP_DEPS)" ] || scripts/deps.sh
 
 run: deps all
 	@scripts/run.sh
 
-test: deps all $(UNIT_BINS)
-	@scripts/test.sh $(UNIT_BINS)
+# The short fuzz run (fuzz-build, mk/fuzz.mk) is one of make test's suites.
+test: deps all $(UNIT_BINS) fuzz-build
+	@PAYMENTS_TEST_FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) scripts/test.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
 	@failed=0; for t in $(UNIT_BINS); do $$t || failed=1; done; exit $$failed

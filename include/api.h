@@ -25,6 +25,17 @@ int api_idempotency_key_or_reply(struct http_req *r, const char **key)
  */
 int api_reply_idempotent(struct http_req *r, int rc, const struct db_idem_result *res);
 
+/* A list's page size: the query parameter limit, when given, a whole number from 1 to API_LIMIT_MAX. */
+#define API_LIMIT_DEFAULT 10
+#define API_LIMIT_MAX 100
+
+/*
+ * Reads the optional query parameter limit. Returns PAY_OK with *limit set
+ * (API_LIMIT_DEFAULT when absent), or PAY_EPARAM_INVALID after replying 400
+ * naming limit.
+ */
+int api_query_limit_or_reply(struct http_req *r, int *limit) __attribute__((warn_unused_result));
+
 /* Reads one object of the user's: the signature shared by db_charge_get, db_refund_get, ... */
 typedef int (*api_fetch_fn)(struct db_conn *c, const char *user_id, const char *id, char **json);
 

@@ -16,7 +16,7 @@ void db_set_statement_timeout(long long ms);
 
 /*
  * Opens one connection (connect_timeout_ms per attempt) and prepares every
- * statement. Returns PAY_OK or PAY_EUNAVAILABLE. Close with db_conn_close.
+ * statement. Returns PAY_OK, PAY_EUNAVAILABLE or PAY_ENOMEM. Close with db_conn_close.
  */
 int db_conn_open(const char *url, long long connect_timeout_ms, struct db_conn **out)
 	__attribute__((warn_unused_result));

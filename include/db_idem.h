@@ -1,4 +1,4 @@
-/* db_idem.h - retention of idempotency keys: the batched purge. */
+/* db_idem.h - idempotency rows: running an idempotent create and reading its answer, and the batched purge. */
 #ifndef PAYMENTS_DB_IDEM_H
 #define PAYMENTS_DB_IDEM_H
 

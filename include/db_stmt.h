@@ -65,11 +65,13 @@ struct db_result;
 /*
  * Runs a prepared statement. On PAY_OK *res is a result the caller frees with
  * db_result_free. On failure *res is NULL and the return is
- * PAY_EUNAVAILABLE (connection lost, server shutting down, timeout:
- * the connection is marked broken and the pool reconnects it) or
- * PAY_EINTERNAL (also, without a round trip, when p does not hold exactly
- * the statement's parameters); db_conn_sqlstate() then tells the SQLSTATE
- * ("" if none).
+ * PAY_EUNAVAILABLE (connection lost, server shutting down or read-only: the
+ * connection is marked broken and the pool reconnects it; or a statement or
+ * lock timeout, the connection kept), PAY_ESTATE (a refusal our SQL
+ * functions raise on purpose, SQLSTATE class PR), PAY_ENOMEM or
+ * PAY_EINTERNAL (also, without a round trip, when p does not hold exactly the
+ * statement's parameters); db_conn_sqlstate() then tells the SQLSTATE ("" if
+ * none).
  */
 int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, bool binary_result,
 	    struct db_result **res) __attribute__((warn_unused_result));

@@ -3,7 +3,8 @@
 #   make fuzz            each target for FUZZ_SECONDS (60) seconds, FUZZ_JOBS at a time;
 #                        new corpus entries go to tests/fuzz/out/<target>/corpus (git-ignored)
 #   make fuzz-short      each target over its seed corpus plus FUZZ_SHORT_SECONDS (8) seconds;
-#                        make test and make unit run it too, as the suite unit:fuzz-short
+#                        make test runs the same as its suite fuzz-short (make unit does not:
+#                        it needs only the C compiler and cmocka, no clang)
 #   make fuzz-<target>   one target for FUZZ_SECONDS, e.g. make fuzz-chargereq
 #   make fuzz-build      only build the targets into build/fuzz/
 #   make fuzz-coverage   line coverage of src/ by the seeds plus tests/fuzz/out/ (llvm-cov)
@@ -25,14 +26,15 @@ FUZZ_CFLAGS        := -g -O1 $(FUZZ_SAN)
 FUZZ_COV_FLAGS     := -g -O0 -fprofile-instr-generate -fcoverage-mapping -DFUZZ_COVERAGE
 
 # Each target and the src/ objects it links: the pure parsers, no database and no server.
-FUZZ_TARGETS := chargereq refundreq body canon headers ids query urlcheck whsign backoff duration migfile
-FUZZ_SRC_chargereq := chargereq body canon charge err http_reply
-FUZZ_SRC_refundreq := refundreq body canon charge ids err http_reply
-FUZZ_SRC_body      := body charge err http_reply
+FUZZ_TARGETS := chargereq refundreq webhookreq body canon headers ids query urlcheck whsign backoff duration migfile
+FUZZ_SRC_chargereq := chargereq body canon charge err http_reply metrics
+FUZZ_SRC_refundreq := refundreq body canon charge ids err http_reply metrics
+FUZZ_SRC_webhookreq := webhookreq body urlcheck event charge err http_reply metrics
+FUZZ_SRC_body      := body charge err http_reply metrics
 FUZZ_SRC_canon     := canon body charge err
 FUZZ_SRC_headers   := idem apikey ids err
 FUZZ_SRC_ids       := ids
-FUZZ_SRC_query     := http_reply ids err
+FUZZ_SRC_query     := http_reply metrics ids err
 FUZZ_SRC_urlcheck  := urlcheck err
 FUZZ_SRC_whsign    := whsign err
 FUZZ_SRC_backoff   := backoff cfg err
@@ -41,30 +43,33 @@ FUZZ_SRC_migfile   := migfile err
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_COV_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/cov/fuzz_%)
-FUZZ_HDRS := $(wildcard include/*.h) tests/fuzz/fuzz_common.h mk/fuzz.mk
+# Like the main build, every compile writes a .d file of the headers it read (DEPFLAGS).
+FUZZ_DEPFILES = $(wildcard $(FUZZ_DIR)/obj/*.d $(FUZZ_DIR)/cov/obj/*.d $(FUZZ_DIR)/*.d $(FUZZ_DIR)/cov/*.d)
 
-.PHONY: fuzz fuzz-short fuzz-build fuzz-deps fuzz-coverage $(FUZZ_TARGETS:%=fuzz-%) FUZZ_FORCE
+.PHONY: fuzz fuzz-short fuzz-build fuzz-deps fuzz-coverage $(FUZZ_TARGETS:%=fuzz-%)
 
-# clang and its fuzzer runtime come from Debian, through the one installer.
-fuzz-deps:
+# clang and its fuzzer runtime come from Debian, through the one installer
+# (after the main package check, when make test runs both).
+fuzz-deps: | $(DEPS_FIRST)
 	@scripts/deps.sh clang libclang-rt-14-dev
 
-$(FUZZ_DIR)/obj/%.o: src/%.c $(FUZZ_HDRS) | fuzz-deps
+$(FUZZ_DIR)/obj/%.o: src/%.c mk/fuzz.mk | fuzz-deps
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(FUZZ_DIR)/cov/obj/%.o: src/%.c $(FUZZ_HDRS) | fuzz-deps
+$(FUZZ_DIR)/cov/obj/%.o: src/%.c mk/fuzz.mk | fuzz-deps
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_COV_FLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-# One link rule per target, so each pulls in only its own objects.
+# One link rule per target, so each pulls in only its own objects. The
+# target's own source is compiled in the link, so its .d is named after the binary.
 define FUZZ_RULES
-$(FUZZ_DIR)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1):%=$(FUZZ_DIR)/obj/%.o) $(FUZZ_HDRS)
-	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $$@ \
+$(FUZZ_DIR)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1):%=$(FUZZ_DIR)/obj/%.o) mk/fuzz.mk
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(WARN) $(FUZZ_CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer -o $$@ \
 		$$< $(FUZZ_SRC_$(1):%=$(FUZZ_DIR)/obj/%.o) $(LDLIBS)
 
-$(FUZZ_DIR)/cov/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1):%=$(FUZZ_DIR)/cov/obj/%.o) $(FUZZ_HDRS)
-	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(WARN) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer -o $$@ \
+$(FUZZ_DIR)/cov/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1):%=$(FUZZ_DIR)/cov/obj/%.o) mk/fuzz.mk
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(WARN) $(FUZZ_COV_FLAGS) $(DEPFLAGS) -fsanitize=fuzzer -o $$@ \
 		$$< $(FUZZ_SRC_$(1):%=$(FUZZ_DIR)/cov/obj/%.o) $(LDLIBS)
 
 fuzz-$(1): $(FUZZ_DIR)/fuzz_$(1)
@@ -72,28 +77,15 @@ fuzz-$(1): $(FUZZ_DIR)/fuzz_$(1)
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULES,$(t))))
 
-# What scripts/test.sh runs as one more unit suite: a fixed command with no arguments.
-# Rewritten on every build, so FUZZ_SHORT_SECONDS=... on the command line takes effect.
-$(FUZZ_DIR)/fuzz-short: FUZZ_FORCE
-	@mkdir -p $(dir $@)
-	@printf '#!/bin/sh\n# Generated by mk/fuzz.mk: the short fuzz run of make test.\nexec "%s/tests/fuzz/run.sh" --seconds %s --rss %s --jobs %s\n' \
-		"$(CURDIR)" "$(FUZZ_SHORT_SECONDS)" "$(FUZZ_RSS_MB)" "$(FUZZ_JOBS)" > $@.tmp
-	@chmod +x $@.tmp && mv -f $@.tmp $@
-
-fuzz-build: $(FUZZ_BINS) $(FUZZ_DIR)/fuzz-short
+fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	@tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) --rss $(FUZZ_RSS_MB) --jobs $(FUZZ_JOBS) --keep
 
 fuzz-short: fuzz-build
-	@$(FUZZ_DIR)/fuzz-short
+	@tests/fuzz/run.sh --seconds $(FUZZ_SHORT_SECONDS) --rss $(FUZZ_RSS_MB) --jobs $(FUZZ_JOBS)
 
 fuzz-coverage: $(FUZZ_COV_BINS)
 	@tests/fuzz/coverage.sh $(FUZZ_DIR)/cov $(FUZZ_TARGETS)
 
-# make test and make unit: the short run is one more suite. The Makefile
-# expands UNIT_BINS in their recipes only after reading this file.
-UNIT_BINS += $(FUZZ_DIR)/fuzz-short
-test unit: fuzz-build
-
-FUZZ_FORCE:
+-include $(FUZZ_DEPFILES)

@@ -10,7 +10,8 @@
 # (space-separated), e.g. .ci/run adds docker-compose.
 set -euo pipefail
 
-# The one list of packages. Add new ones here (wrk, libnats-dev, nats-server, clang...).
+# The one list of what make run and make test need. Tools of one target come
+# as arguments from its make file instead (mk/fuzz.mk: clang; mk/bench.mk: wrk).
 packages=(
 	build-essential
 	pkg-config

@@ -5,8 +5,8 @@
 # validation and auth modules; the concurrency-heavy ones are too slow under valgrind)
 # Every serve, migrate and keys process the tests start runs under memcheck; the
 # run fails on any invalid read or write, use of uninitialised memory, or
-# definitely lost block. Needs PAYMENTS_TEST_ADMIN_URL like the integration tests
-# (scripts/test.sh sets it; or start scripts/pg.sh and set it by hand).
+# definitely lost block. Uses PAYMENTS_TEST_ADMIN_URL like the integration
+# tests when it is set; otherwise it starts the embedded cluster (scripts/pg.sh).
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,4 +1,4 @@
-/* api_common.c - the shapes every resource shares: single objects and keyset lists. */
+/* api_common.c - what every resource shares: single objects and the page size of lists. */
 #include "api.h"
 
 #include <stdio.h>
@@ -8,6 +8,23 @@
 #include "db.h"
 #include "err.h"
 #include "ids.h"
+
+int api_query_limit_or_reply(struct http_req *r, int *limit)
+{
+	char buf[8];
+	int n = http_query_param(r, "limit", buf, sizeof(buf));
+	bool ok = true;
+
+	*limit = API_LIMIT_DEFAULT;
+	if (n != -1) {
+		ok = n > 0 && strspn(buf, "0123456789") == (size_t)n;
+		*limit = ok ? atoi(buf) : 0;
+		ok = ok && *limit >= 1 && *limit <= API_LIMIT_MAX;
+	}
+	if (!ok)
+		http_reply_error(r, PAY_EPARAM_INVALID, "limit", "limit must be a whole number from 1 to 100.");
+	return ok ? PAY_OK : PAY_EPARAM_INVALID;
+}
 
 int api_reply_object(struct http_req *r, const char *prefix, api_fetch_fn fetch, const char *what)
 {

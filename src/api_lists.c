@@ -10,8 +10,6 @@
 #include "event.h"
 #include "ids.h"
 
-#define API_LIST_DEFAULT 10
-#define API_LIST_MAX 100
 #define API_LIST_FILTER_MAX 64
 
 /* What a list accepts beyond limit and the cursors. */
@@ -26,7 +24,7 @@ struct api_list_spec {
 };
 
 /* Reads a whole non-negative number of at most 12 digits. Returns -1 when absent, -2 when invalid. */
-static long long api_query_number(const struct http_req *r, const char *name)
+static long long api_query_seconds(const struct http_req *r, const char *name)
 {
 	char buf[16];
 	int n = http_query_param(r, name, buf, sizeof(buf));
@@ -46,8 +44,8 @@ static long long api_query_created(const struct http_req *r, const char *op)
 
 	snprintf(plain, sizeof(plain), "created[%s]", op);
 	snprintf(encoded, sizeof(encoded), "created%%5B%s%%5D", op);
-	v = api_query_number(r, plain);
-	return v == -1 ? api_query_number(r, encoded) : v;
+	v = api_query_seconds(r, plain);
+	return v == -1 ? api_query_seconds(r, encoded) : v;
 }
 
 /* Reads an optional id parameter with the given prefix into buf ("" when absent). Returns false when malformed. */
@@ -70,7 +68,8 @@ struct api_list_bad {
 };
 
 /*
- * Reads and checks the query of a list request into q. Returns true, or
+ * Reads and checks the cursors and filters of a list request into q (limit is
+ * read by api_query_limit_or_reply). Returns true, or
  * false with *bad naming the first refused parameter and its message.
  */
 static bool api_list_query(const struct http_req *r, const struct api_list_spec *spec,
@@ -78,16 +77,11 @@ static bool api_list_query(const struct http_req *r, const struct api_list_spec 
 			   struct api_list_bad *bad)
 {
 	static const char no_cursor[] = "No such object to page from, or an invalid value.";
-	long long limit = api_query_number(r, "limit");
 	int n;
 
-	q->kind = spec->kind;
-	q->limit = limit == -1 ? API_LIST_DEFAULT : (int)limit;
 	q->created_gte = spec->created_filter ? api_query_created(r, "gte") : -1;
 	q->created_lt = spec->created_filter ? api_query_created(r, "lt") : -1;
-	if (limit == -2 || (limit != -1 && (limit < 1 || limit > API_LIST_MAX)))
-		*bad = (struct api_list_bad){ "limit", "limit must be a whole number from 1 to 100." };
-	else if (!api_query_id(r, "starting_after", spec->prefix, after, IDS_MAX))
+	if (!api_query_id(r, "starting_after", spec->prefix, after, IDS_MAX))
 		*bad = (struct api_list_bad){ "starting_after", no_cursor };
 	else if (!api_query_id(r, "ending_before", spec->prefix, before, IDS_MAX))
 		*bad = (struct api_list_bad){ "ending_before", no_cursor };
@@ -121,10 +115,15 @@ static int api_list(struct http_req *r, const struct api_list_spec *spec)
 	const char *bad_cursor = NULL;
 	char *data = NULL;
 	bool has_more = false;
-	int rc = PAY_EPARAM_INVALID;
+	int rc;
 
-	if (!api_list_query(r, spec, &q, after, before, filter, &bad))
+	q.kind = spec->kind;
+	rc = api_query_limit_or_reply(r, &q.limit);
+	if (rc != PAY_OK)
 		goto out;
+	rc = PAY_EPARAM_INVALID;
+	if (!api_list_query(r, spec, &q, after, before, filter, &bad))
+		goto reply;
 	rc = db_pool_acquire(r->app->pool, &conn);
 	if (rc == PAY_OK) {
 		rc = db_list_page(conn, r->user_id, &q, &data, &has_more, &bad_cursor);
@@ -133,11 +132,12 @@ static int api_list(struct http_req *r, const struct api_list_spec *spec)
 	if (bad_cursor != NULL)
 		bad = (struct api_list_bad){ bad_cursor,
 					     "No such object to page from, or an invalid value." };
-out:
+reply:
 	if (rc == PAY_OK)
 		http_reply_list(r, spec->url, data, has_more);
 	else
 		http_reply_error(r, rc, bad.param, bad.message);
+out:
 	free(data);
 	return r->status;
 }

@@ -9,72 +9,30 @@
 #include "db.h"
 #include "db_webhook.h"
 #include "err.h"
-#include "event.h"
 #include "ids.h"
 #include "urlcheck.h"
+#include "webhookreq.h"
 #include "whsign.h"
 
 #include <sodium.h>
 
-#define API_MAX_ENABLED_EVENTS 32
-
-static const char *const api_webhook_fields[] = { "url", "enabled_events", NULL };
-
-/*
- * Validates enabled_events (a non-empty array of known types or "*") and
- * returns it as a compact JSON array in *json (caller frees). PAY_OK or the error.
- */
-static int api_enabled_events(const json_t *root, char **json, struct body_error *err)
-{
-	const json_t *events = json_object_get(root, "enabled_events");
-	const json_t *v;
-	size_t i;
-
-	*json = NULL;
-	if (events == NULL || json_is_null(events))
-		return body_fail(err, PAY_EPARAM_MISSING, "enabled_events",
-				 "Missing required parameter: enabled_events.");
-	if (!json_is_array(events) || json_array_size(events) == 0 ||
-	    json_array_size(events) > API_MAX_ENABLED_EVENTS)
-		return body_fail(err, PAY_EPARAM_INVALID, "enabled_events",
-				 "enabled_events must be a list of 1 to %d event types, or [\"*\"].",
-				 API_MAX_ENABLED_EVENTS);
-	json_array_foreach(events, i, v) {
-		if (!json_is_string(v) || !event_type_known(json_string_value(v), true))
-			return body_fail(err, PAY_EPARAM_INVALID, "enabled_events",
-					 "Unknown event type in enabled_events at index %zu.", i);
-	}
-	*json = json_dumps(events, JSON_COMPACT);
-	return *json ? PAY_OK : PAY_ENOMEM;
-}
-
 int api_webhooks_create(struct http_req *r)
 {
-	char host[URLCHECK_MAX + 1], id[IDS_MAX], secret[WHSIGN_SECRET_MAX] = { 0 };
+	char id[IDS_MAX], secret[WHSIGN_SECRET_MAX] = { 0 };
 	struct body_error err = { 0 };
+	struct webhookreq req = { 0 };
 	struct db_conn *conn = NULL;
-	const char *url = NULL;
-	char *events = NULL, *json = NULL;
-	json_t *root = NULL;
+	char *json = NULL;
 	int rc;
 
 	if (http_read_json_body_or_reply(r) != PAY_OK)
 		goto out;
-	rc = body_load(r->body, r->body_len, &root, &err);
-	if (rc == PAY_OK)
-		rc = body_check_fields(root, api_webhook_fields, &err);
-	if (rc == PAY_OK)
-		rc = body_get_string(root, "url", true, URLCHECK_MAX, &url, &err);
-	if (rc == PAY_OK && urlcheck_parse(url, host, sizeof(host)) != PAY_OK)
-		rc = body_fail(&err, PAY_EPARAM_INVALID, "url",
-			       "url must be an absolute http:// or https:// URL.");
+	rc = webhookreq_parse(&req, r->body, r->body_len, &err);
 	/* Server-side request forgery: no webhooks into our own network unless allowed. */
-	if (rc == PAY_OK && !r->app->cfg->webhook_allow_private && urlcheck_host_public(host) != PAY_OK)
+	if (rc == PAY_OK && !r->app->cfg->webhook_allow_private && urlcheck_host_public(req.host) != PAY_OK)
 		rc = body_fail(&err, PAY_EPARAM_INVALID, "url",
 			       "url must resolve to a public address (loopback, private and"
 			       " link-local addresses are refused).");
-	if (rc == PAY_OK)
-		rc = api_enabled_events(root, &events, &err);
 	if (rc != PAY_OK) {
 		http_reply_error(r, err.err, err.param, err.message);
 		goto out;
@@ -83,7 +41,7 @@ int api_webhooks_create(struct http_req *r)
 	whsign_secret_generate(secret);
 	rc = db_pool_acquire(r->app->pool, &conn);
 	if (rc == PAY_OK) {
-		rc = db_webhook_create(conn, id, r->user_id, url, events, secret, &json);
+		rc = db_webhook_create(conn, id, r->user_id, req.url, req.events_json, secret, &json);
 		db_pool_release(r->app->pool, conn);
 	}
 	if (rc != PAY_OK)
@@ -92,9 +50,8 @@ int api_webhooks_create(struct http_req *r)
 		http_reply_with_member(r, 201, json, "secret", secret);
 out:
 	sodium_memzero(secret, sizeof(secret));
-	free(events);
 	free(json);
-	json_decref(root);
+	webhookreq_fini(&req);
 	return r->status;
 }
 
@@ -168,25 +125,18 @@ static int api_query_filter_or_reply(struct http_req *r, const char *name, const
 int api_deliveries_list(struct http_req *r)
 {
 	static const char *const statuses[] = { "pending", "succeeded", "dead", NULL };
-	char status[16], event[IDS_MAX], endpoint[IDS_MAX], limit[8];
-	struct db_delivery_filter f = { NULL, NULL, NULL, 10 };
+	char status[16], event[IDS_MAX], endpoint[IDS_MAX];
+	struct db_delivery_filter f = { NULL, NULL, NULL, API_LIMIT_DEFAULT };
 	struct db_conn *conn = NULL;
 	char *json = NULL;
-	int n, rc;
+	int rc;
 
 	if (api_query_filter_or_reply(r, "status", NULL, statuses, status, sizeof(status)) != PAY_OK ||
 	    api_query_filter_or_reply(r, "event", "evt_", NULL, event, sizeof(event)) != PAY_OK ||
 	    api_query_filter_or_reply(r, "webhook_endpoint", "we_", NULL, endpoint,
-				      sizeof(endpoint)) != PAY_OK)
+				      sizeof(endpoint)) != PAY_OK ||
+	    api_query_limit_or_reply(r, &f.limit) != PAY_OK)
 		goto out;
-	n = http_query_param(r, "limit", limit, sizeof(limit));
-	if (n != -1) {
-		f.limit = n > 0 ? atoi(limit) : 0;
-		if (n < 0 || f.limit < 1 || f.limit > 100 || strspn(limit, "0123456789") != (size_t)n) {
-			http_reply_error(r, PAY_EPARAM_INVALID, "limit", "limit must be 1 to 100.");
-			goto out;
-		}
-	}
 	f.status = status[0] ? status : NULL;
 	f.event_id = event[0] ? event : NULL;
 	f.endpoint_id = endpoint[0] ? endpoint : NULL;

@@ -2,6 +2,7 @@
 #include "cmd.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,12 +14,13 @@
 #include "log.h"
 #include "relay.h"
 
-static volatile sig_atomic_t relay_stop_flag;
+/* Set by the signal handler, read by every relay thread: see relay_run. */
+static atomic_int relay_stop_flag;
 
 static void relay_on_signal(int sig)
 {
 	(void)sig;
-	relay_stop_flag = 1;
+	atomic_store(&relay_stop_flag, 1);
 }
 
 static void relay_usage(FILE *f)

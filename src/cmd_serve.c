@@ -16,6 +16,7 @@
 #include "log.h"
 #include "purge.h"
 #include "ratelimit.h"
+#include "timing.h"
 
 /* The drain: stops the HTTP server in a thread so the main thread can bound the wait. */
 struct serve_drain {
@@ -49,13 +50,7 @@ static bool serve_drain(struct http_server *server, long long timeout_ms)
 		http_server_stop(server);
 		return true;
 	}
-	clock_gettime(CLOCK_REALTIME, &at);
-	at.tv_sec += timeout_ms / 1000;
-	at.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (at.tv_nsec >= 1000000000L) {
-		at.tv_sec++;
-		at.tv_nsec -= 1000000000L;
-	}
+	timing_deadline(&at, timeout_ms);
 	pthread_mutex_lock(&d.lock);
 	while (!d.done && pthread_cond_timedwait(&d.done_cv, &d.lock, &at) == 0)
 		;

@@ -1,4 +1,4 @@
-/* db_idem.c - retention of idempotency keys: the batched purge. */
+/* db_idem.c - idempotency rows: running an idempotent create and reading its answer, and the batched purge. */
 #include "db_idem.h"
 
 #include <stdio.h>

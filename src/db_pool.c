@@ -13,6 +13,7 @@
 #include "db_stmt.h"
 #include "err.h"
 #include "log.h"
+#include "timing.h"
 
 struct db_conn {
 	PGconn *pg;
@@ -168,7 +169,12 @@ const char *db_conn_error(const struct db_conn *c)
 	return c->message;
 }
 
-/* Connection-class failures the client may simply retry: 08xxx, 57P01-57P03, 53300. */
+/*
+ * Failures the client may simply retry on another connection: connection
+ * exceptions (08xxx), the server shutting down or starting (57P01-57P03),
+ * too many connections (53300), and read_only_sql_transaction (25006: a
+ * standby, e.g. the old primary after a failover, until the pool reconnects).
+ */
 static bool db_sqlstate_unavailable(const char *s)
 {
 	return strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 ||
@@ -359,13 +365,7 @@ int db_pool_acquire(struct db_pool *p, struct db_conn **out)
 	int rc = PAY_OK, wrc = 0;
 
 	*out = NULL;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += p->wait_ms / 1000;
-	deadline.tv_nsec += (p->wait_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	timing_deadline(&deadline, p->wait_ms);
 	pthread_mutex_lock(&p->lock);
 	if (p->free_list == NULL)
 		p->waits++;

@@ -43,62 +43,90 @@ void db_relay_jobs_free(struct db_delivery_job *jobs, int n)
 	free(jobs);
 }
 
-/* Runs a claim statement (batch, lease_ms); on PAY_OK *r holds the claimed rows (db_result_free). */
-static int db_relay_run_claim(struct db_conn *c, enum db_stmt stmt, int batch, long long lease_ms,
-			      struct db_result **r)
+/* Fills one claimed element from row i of r. Returns PAY_OK or PAY_ENOMEM; what it did allocate is left for the fini. */
+typedef int (*db_claim_fill_fn)(void *elem, const struct db_result *r, int i);
+/* Frees what a fill allocated in one element (safe on a zeroed or half-filled one). */
+typedef void (*db_claim_fini_fn)(void *elem);
+
+/*
+ * Runs a claim statement (batch, lease_ms) and copies its rows out into a
+ * new array of elements of size bytes, one fill per row. On PAY_OK *rows
+ * (NULL when nothing was due) holds *n elements and belongs to the caller;
+ * on failure nothing is kept.
+ */
+static int db_relay_claim_rows(struct db_conn *c, enum db_stmt stmt, int batch, long long lease_ms,
+			       size_t size, db_claim_fill_fn fill, db_claim_fini_fn fini, void **rows,
+			       int *n)
 {
 	struct db_params p = { 0 };
-	char limit[16], lease[24];
+	struct db_result *r = NULL;
+	char limit[16], lease[24], *elems = NULL;
+	int i, count = 0, rc;
 
+	*rows = NULL;
+	*n = 0;
 	snprintf(limit, sizeof(limit), "%d", batch);
 	snprintf(lease, sizeof(lease), "%lld", lease_ms);
 	db_param_text(&p, limit);
 	db_param_text(&p, lease);
-	return db_exec(c, stmt, &p, false, r);
+	rc = db_exec(c, stmt, &p, false, &r);
+	if (rc != PAY_OK)
+		goto out;
+	count = db_result_rows(r);
+	if (count == 0)
+		goto out;
+	elems = calloc((size_t)count, size);
+	if (elems == NULL) {
+		rc = PAY_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < count && rc == PAY_OK; i++)
+		rc = fill(elems + (size_t)i * size, r, i);
+	if (rc != PAY_OK)
+		goto out;
+	*rows = elems;   /* ownership passes to the caller */
+	*n = count;
+	elems = NULL;
+out:
+	for (i = 0; elems != NULL && i < count; i++)
+		fini(elems + (size_t)i * size);
+	free(elems);
+	db_result_free(r);
+	return rc;
+}
+
+/* The columns of DB_STMT_RELAY_CLAIM, into a struct db_delivery_job. */
+static int db_relay_delivery_fill(void *elem, const struct db_result *r, int i)
+{
+	struct db_delivery_job *j = elem;
+
+	snprintf(j->delivery_id, IDS_MAX, "%s", db_value(r, i, 0));
+	snprintf(j->event_id, IDS_MAX, "%s", db_value(r, i, 1));
+	snprintf(j->endpoint_id, IDS_MAX, "%s", db_value(r, i, 2));
+	j->attempts = atoi(db_value(r, i, 3));
+	j->url = strdup(db_value(r, i, 4));
+	j->secret = strdup(db_value(r, i, 5));
+	j->body = strdup(db_value(r, i, 6));
+	j->body_len = (size_t)db_value_length(r, i, 6);
+	snprintf(j->lease, sizeof(j->lease), "%s", db_value(r, i, 7));
+	j->created = atof(db_value(r, i, 8));
+	return j->url != NULL && j->secret != NULL && j->body != NULL ? PAY_OK : PAY_ENOMEM;
+}
+
+static void db_relay_delivery_fini(void *elem)
+{
+	db_relay_job_fini(elem);
 }
 
 int db_relay_claim(struct db_conn *c, int batch, long long lease_ms, struct db_delivery_job **jobs,
 		   int *n)
 {
-	struct db_result *r = NULL;
-	struct db_delivery_job *j = NULL;
-	int i, rows = 0, rc;
+	void *rows = NULL;
+	int rc;
 
-	*jobs = NULL;
-	*n = 0;
-	rc = db_relay_run_claim(c, DB_STMT_RELAY_CLAIM, batch, lease_ms, &r);
-	if (rc != PAY_OK)
-		goto out;
-	rows = db_result_rows(r);
-	if (rows == 0)
-		goto out;
-	j = calloc((size_t)rows, sizeof(*j));
-	if (j == NULL) {
-		rc = PAY_ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < rows; i++) {
-		snprintf(j[i].delivery_id, IDS_MAX, "%s", db_value(r, i, 0));
-		snprintf(j[i].event_id, IDS_MAX, "%s", db_value(r, i, 1));
-		snprintf(j[i].endpoint_id, IDS_MAX, "%s", db_value(r, i, 2));
-		j[i].attempts = atoi(db_value(r, i, 3));
-		j[i].url = strdup(db_value(r, i, 4));
-		j[i].secret = strdup(db_value(r, i, 5));
-		j[i].body = strdup(db_value(r, i, 6));
-		j[i].body_len = (size_t)db_value_length(r, i, 6);
-		snprintf(j[i].lease, sizeof(j[i].lease), "%s", db_value(r, i, 7));
-		j[i].created = atof(db_value(r, i, 8));
-		if (j[i].url == NULL || j[i].secret == NULL || j[i].body == NULL) {
-			rc = PAY_ENOMEM;
-			goto out;
-		}
-	}
-	*jobs = j;   /* ownership passes to the caller */
-	*n = rows;
-	j = NULL;
-out:
-	db_relay_jobs_free(j, rows);
-	db_result_free(r);
+	rc = db_relay_claim_rows(c, DB_STMT_RELAY_CLAIM, batch, lease_ms, sizeof(**jobs),
+				 db_relay_delivery_fill, db_relay_delivery_fini, &rows, n);
+	*jobs = rows;
 	return rc;
 }
 
@@ -224,54 +252,45 @@ int db_event_purge_nats(struct db_conn *c, long long retention_ms, int batch, lo
 	return db_event_purge_with(c, DB_STMT_EVENT_PURGE_NATS, retention_ms, batch, n);
 }
 
+/* The columns of DB_STMT_RELAY_NATS_CLAIM, into a struct db_nats_job. */
+static int db_relay_nats_fill(void *elem, const struct db_result *r, int i)
+{
+	struct db_nats_job *j = elem;
+
+	j->seq = atoll(db_value(r, i, 0));
+	snprintf(j->event_id, IDS_MAX, "%s", db_value(r, i, 1));
+	j->type = strdup(db_value(r, i, 2));
+	j->body = strdup(db_value(r, i, 3));
+	j->body_len = (size_t)db_value_length(r, i, 3);
+	return j->type != NULL && j->body != NULL ? PAY_OK : PAY_ENOMEM;
+}
+
+static void db_relay_nats_fini(void *elem)
+{
+	struct db_nats_job *j = elem;
+
+	free(j->type);
+	free(j->body);
+}
+
 void db_relay_nats_jobs_free(struct db_nats_job *jobs, int n)
 {
 	int i;
 
-	for (i = 0; jobs != NULL && i < n; i++) {
-		free(jobs[i].type);
-		free(jobs[i].body);
-	}
+	for (i = 0; jobs != NULL && i < n; i++)
+		db_relay_nats_fini(&jobs[i]);
 	free(jobs);
 }
 
 int db_relay_nats_claim(struct db_conn *c, int batch, long long lease_ms, struct db_nats_job **jobs,
 			int *n)
 {
-	struct db_result *r = NULL;
-	struct db_nats_job *j = NULL;
-	int i, rows = 0, rc;
+	void *rows = NULL;
+	int rc;
 
-	*jobs = NULL;
-	*n = 0;
-	rc = db_relay_run_claim(c, DB_STMT_RELAY_NATS_CLAIM, batch, lease_ms, &r);
-	if (rc != PAY_OK)
-		goto out;
-	rows = db_result_rows(r);
-	if (rows == 0)
-		goto out;
-	j = calloc((size_t)rows, sizeof(*j));
-	if (j == NULL) {
-		rc = PAY_ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < rows; i++) {
-		j[i].seq = atoll(db_value(r, i, 0));
-		snprintf(j[i].event_id, IDS_MAX, "%s", db_value(r, i, 1));
-		j[i].type = strdup(db_value(r, i, 2));
-		j[i].body = strdup(db_value(r, i, 3));
-		j[i].body_len = (size_t)db_value_length(r, i, 3);
-		if (j[i].type == NULL || j[i].body == NULL) {
-			rc = PAY_ENOMEM;
-			goto out;
-		}
-	}
-	*jobs = j;   /* ownership passes to the caller */
-	*n = rows;
-	j = NULL;
-out:
-	db_relay_nats_jobs_free(j, rows);
-	db_result_free(r);
+	rc = db_relay_claim_rows(c, DB_STMT_RELAY_NATS_CLAIM, batch, lease_ms, sizeof(**jobs),
+				 db_relay_nats_fill, db_relay_nats_fini, &rows, n);
+	*jobs = rows;
 	return rc;
 }
 

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "timing.h"
 
 struct http_server {
 	struct mg_context *ctx;
@@ -308,8 +309,8 @@ static int http_log_message(const struct mg_connection *conn, const char *messag
 
 /*
  * civetweb wants the certificate and its key in one PEM file: writes both
- * into a new private temporary file whose path goes to path (PATH_MAX).
- * Returns PAY_OK or PAY_EIO.
+ * into a new private temporary file, /tmp/payments-tls-XXXXXX, whose name
+ * goes to path (pathlen bytes, at least 25). Returns PAY_OK or PAY_EIO.
  */
 static int http_tls_bundle(const struct cfg *cfg, char *path, size_t pathlen)
 {
@@ -427,15 +428,14 @@ static void http_stop_listening(void)
 bool http_server_drain(struct http_server *s, long long timeout_ms)
 {
 	struct timespec pause = { 0, 10 * 1000000L };
-	long long waited = 0;
+	long long deadline = timing_now_ms() + timeout_ms;
 
 	(void)s;
 	__atomic_store_n(&http_draining, 1, __ATOMIC_SEQ_CST);
 	http_stop_listening();
-	while (__atomic_load_n(&http_in_flight, __ATOMIC_SEQ_CST) > 0 && waited < timeout_ms) {
+	/* The clock, not a count of naps: a loaded machine oversleeps each one. */
+	while (__atomic_load_n(&http_in_flight, __ATOMIC_SEQ_CST) > 0 && timing_now_ms() < deadline)
 		nanosleep(&pause, NULL);
-		waited += 10;
-	}
 	return __atomic_load_n(&http_in_flight, __ATOMIC_SEQ_CST) == 0;
 }
 

@@ -10,6 +10,7 @@
 #include "db_idem.h"
 #include "err.h"
 #include "log.h"
+#include "timing.h"
 
 struct purge {
 	pthread_t thread;
@@ -52,13 +53,7 @@ static void *purge_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		purge_sweep(p);
 		pthread_mutex_lock(&p->lock);
-		clock_gettime(CLOCK_REALTIME, &at);
-		at.tv_sec += p->interval_ms / 1000;
-		at.tv_nsec += (p->interval_ms % 1000) * 1000000L;
-		if (at.tv_nsec >= 1000000000L) {
-			at.tv_sec++;
-			at.tv_nsec -= 1000000000L;
-		}
+		timing_deadline(&at, p->interval_ms);
 		while (!p->stopping && pthread_cond_timedwait(&p->wake, &p->lock, &at) == 0) {
 			/* woken early: loop re-checks stopping; spurious wakes sleep again */
 		}

@@ -18,6 +18,7 @@
 #include "relay_metrics.h"
 #include "relay_nats.h"
 #include "sender.h"
+#include "timing.h"
 #include "whsign.h"
 
 #define RELAY_PURGE_EVERY_MS (60 * 1000)
@@ -25,7 +26,6 @@
 #define RELAY_GAUGES_EVERY_MS 1000
 #define RELAY_PURGE_BATCH 1000
 #define RELAY_POLL_SLICE_MS 20
-#define RELAY_SLEEP_SLICE_MS 50
 
 /*
  * One webhook pipeline (a worker). Deliveries are a pipeline, not rounds:
@@ -40,7 +40,7 @@
  */
 struct relay {
 	const struct cfg *cfg;
-	volatile sig_atomic_t *stop;
+	atomic_int *stop;
 	int index;
 	pthread_t thread;
 	bool running;
@@ -55,37 +55,12 @@ struct relay {
 	bool nats_on;
 };
 
-static long long relay_now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static double relay_wall_s(void)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_REALTIME, &t);
 	return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
-/*
- * Sleeps ms unless a stop signal arrives first. The signal interrupts only
- * the thread it is delivered to, so the others look at the flag every
- * RELAY_SLEEP_SLICE_MS.
- */
-static void relay_sleep(struct relay *r, long long ms)
-{
-	long long end = relay_now_ms() + ms, left;
-	struct timespec t;
-
-	while (!*r->stop && (left = end - relay_now_ms()) > 0) {
-		left = left > RELAY_SLEEP_SLICE_MS ? RELAY_SLEEP_SLICE_MS : left;
-		t = (struct timespec){ 0, (long)left * 1000000L };
-		nanosleep(&t, NULL);
-	}
 }
 
 /* Drops a broken connection; the next turn reconnects. */
@@ -100,13 +75,13 @@ static int relay_connect(struct relay *r)
 {
 	long long delay = 100;
 
-	while (r->conn == NULL && !*r->stop) {
+	while (r->conn == NULL && !atomic_load(r->stop)) {
 		if (db_conn_open(r->cfg->database_url, r->cfg->db_connect_timeout_ms, &r->conn) == PAY_OK) {
 			log_write(LOG_INFO, "relay connected to the database",
 				  json_pack("{s:i}", "worker", r->index));
 			break;
 		}
-		relay_sleep(r, delay);
+		timing_sleep(delay, r->stop);
 		delay = delay * 2 > 5000 ? 5000 : delay * 2;
 	}
 	return r->conn != NULL ? PAY_OK : PAY_EUNAVAILABLE;
@@ -237,7 +212,7 @@ static void relay_purge(struct relay *r, long long now)
 			break;
 		if (n > 0)
 			log_write(LOG_INFO, "purged old events", json_pack("{s:I}", "deleted", (json_int_t)n));
-	} while (n == RELAY_PURGE_BATCH && !*r->stop);
+	} while (n == RELAY_PURGE_BATCH && !atomic_load(r->stop));
 }
 
 /*
@@ -249,7 +224,7 @@ static int relay_turn(struct relay *r)
 {
 	const struct cfg *cfg = r->cfg;
 	struct db_delivery_job *jobs = NULL;
-	long long now = relay_now_ms(), wait;
+	long long now = timing_now_ms(), wait;
 	int room = cfg->relay_batch - sender_in_flight(r->sender);
 	int fanned = 0, claimed = 0, finished, rc = PAY_OK;
 
@@ -264,7 +239,7 @@ static int relay_turn(struct relay *r)
 		/* A full claim or new events mean more work is likely waiting: look again at once. */
 		r->next_claim_ms = (claimed == room || fanned > 0) ? now : now + cfg->relay_poll_ms;
 	}
-	wait = r->next_claim_ms - relay_now_ms();
+	wait = r->next_claim_ms - timing_now_ms();
 	wait = wait < 0 ? 0 : wait > RELAY_POLL_SLICE_MS ? RELAY_POLL_SLICE_MS : wait;
 	finished = sender_poll(r->sender, wait, r->done, cfg->relay_batch);
 	if (finished > 0) {
@@ -286,11 +261,11 @@ static int relay_turn(struct relay *r)
  */
 static void relay_drain(struct relay *r)
 {
-	long long deadline = relay_now_ms() + r->cfg->shutdown_timeout_ms;
+	long long deadline = timing_now_ms() + r->cfg->shutdown_timeout_ms;
 	struct db_delivery_job **left = NULL;
 	int n, i;
 
-	while (sender_in_flight(r->sender) > 0 && relay_now_ms() < deadline) {
+	while (sender_in_flight(r->sender) > 0 && timing_now_ms() < deadline) {
 		n = sender_poll(r->sender, RELAY_POLL_SLICE_MS, r->done, r->cfg->relay_batch);
 		if (n > 0 && relay_record_done(r, n) != PAY_OK)
 			relay_drop_conn(r);
@@ -321,16 +296,16 @@ static void *relay_worker(void *arg)
 	struct relay *r = arg;
 	int done;
 
-	while (!*r->stop) {
+	while (!atomic_load(r->stop)) {
 		if (relay_connect(r) != PAY_OK)
 			break;
 		done = relay_turn(r);
 		if (done < 0) {
 			/* Any database error resets the connection: a clean slate is cheap. */
 			relay_drop_conn(r);
-			relay_sleep(r, r->cfg->relay_poll_ms * 4);
+			timing_sleep(r->cfg->relay_poll_ms * 4, r->stop);
 		} else if (done == 0 && sender_in_flight(r->sender) == 0) {
-			relay_sleep(r, r->next_claim_ms - relay_now_ms());
+			timing_sleep(r->next_claim_ms - timing_now_ms(), r->stop);
 		}
 	}
 	relay_drain(r);
@@ -346,7 +321,7 @@ static void relay_fini(struct relay *r)
 }
 
 /* Sets up worker i with the parsed schedule. Returns PAY_OK or PAY_ENOMEM. */
-static int relay_init(struct relay *r, const struct cfg *cfg, volatile sig_atomic_t *stop, int i,
+static int relay_init(struct relay *r, const struct cfg *cfg, atomic_int *stop, int i,
 		      const struct backoff *backoff, bool nats_on)
 {
 	r->cfg = cfg;
@@ -360,7 +335,7 @@ static int relay_init(struct relay *r, const struct cfg *cfg, volatile sig_atomi
 	return r->done != NULL && r->sender != NULL ? PAY_OK : PAY_ENOMEM;
 }
 
-int relay_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
+int relay_run(const struct cfg *cfg, atomic_int *stop)
 {
 	struct relay_metrics *metrics = NULL;
 	struct relay_nats *nats = NULL;

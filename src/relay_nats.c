@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -18,9 +17,9 @@
 #include "err.h"
 #include "log.h"
 #include "natspub.h"
+#include "timing.h"
 
 #define RELAY_STATUS_EVERY_MS (10 * 1000)
-#define RELAY_NATS_SLEEP_SLICE_MS 100
 
 /*
  * The NATS publisher: a thread with its own database connection, so that
@@ -38,14 +37,6 @@ struct relay_nats {
 	int failures;              /* consecutive failed rounds, for the retry delay */
 	long long next_status_ms;
 };
-
-static long long relay_nats_now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 bool relay_nats_enabled(const struct cfg *cfg)
 {
@@ -80,21 +71,6 @@ int relay_nats_check(const struct cfg *cfg)
 	return PAY_OK;
 }
 
-/* Sleeps ms in short slices, so that a stop is noticed soon. */
-static void relay_nats_sleep(struct relay_nats *rn, long long ms)
-{
-	long long slept = 0, step;
-	struct timespec t;
-
-	while (slept < ms && !atomic_load(&rn->stop)) {
-		step = ms - slept < RELAY_NATS_SLEEP_SLICE_MS ? ms - slept : RELAY_NATS_SLEEP_SLICE_MS;
-		t.tv_sec = 0;
-		t.tv_nsec = (long)step * 1000000L;
-		nanosleep(&t, NULL);
-		slept += step;
-	}
-}
-
 static void relay_nats_drop_conn(struct relay_nats *rn)
 {
 	db_conn_close(rn->conn);
@@ -110,7 +86,7 @@ static void relay_nats_drop_pub(struct relay_nats *rn)
 /* Logs the NATS backlog every RELAY_STATUS_EVERY_MS, like the webhook backlog. */
 static void relay_nats_status(struct relay_nats *rn)
 {
-	long long now = relay_nats_now_ms(), unpublished = 0;
+	long long now = timing_now_ms(), unpublished = 0;
 	double oldest = 0;
 
 	if (now < rn->next_status_ms)
@@ -239,7 +215,7 @@ static void *relay_nats_main(void *arg)
 				  "NATS publishing failed; webhooks are not affected, events wait in the outbox",
 				  json_pack("{s:s, s:i, s:I}", "error", err, "failures", rn->failures,
 					    "retry_in_ms", (json_int_t)delay));
-			relay_nats_sleep(rn, delay);
+			timing_sleep(delay, &rn->stop);
 			continue;
 		}
 		if (rn->failures > 0) {
@@ -249,7 +225,7 @@ static void *relay_nats_main(void *arg)
 		}
 		relay_nats_status(rn);
 		if (done == 0)
-			relay_nats_sleep(rn, rn->cfg->relay_poll_ms);
+			timing_sleep(rn->cfg->relay_poll_ms, &rn->stop);
 	}
 	relay_nats_drop_pub(rn);
 	relay_nats_drop_conn(rn);

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """run.py - runs every tests/integration/test_*.py against the real bin/payments and PostgreSQL.
 
-Usage: python3 tests/integration/run.py [-k SUBSTRING] [MODULE...]
+Usage: python3 tests/integration/run.py [-k SUBSTRING] [-j N] [MODULE...]
   MODULE      run only these modules (e.g. test_auth); default: all, in name order
   -k TEXT     run only tests whose id or sentence contains TEXT
+  -j N        run N modules at once, each in its own process (default
+              PAYMENTS_TEST_JOBS, else 1)
 
 Needs PAYMENTS_TEST_ADMIN_URL (and PAYMENTS_TEST_EMBEDDED=1 for the restart
 test); see harness.py. Prints each test as a sentence, then the details of
@@ -191,7 +193,7 @@ def main():
     parser.add_argument("-k", dest="match", default=None)
     parser.add_argument("-j", dest="jobs", type=int,
                         default=int(os.environ.get("PAYMENTS_TEST_JOBS", "1")),
-                        help="modules run at once, each in its own process (default 1)")
+                        help="modules run at once, each in its own process (default PAYMENTS_TEST_JOBS, else 1)")
     parser.add_argument("modules", nargs="*")
     args = parser.parse_args()
 
