@@ -43,6 +43,7 @@ enum pay_err {
 	PAY_ENOT_REFUNDABLE = -32,   /* a failed charge */
 	PAY_ERATE_LIMITED = -33,
 	PAY_EHEADERS = -34,          /* more request headers than the server keeps */
+	PAY_EFORM = -35,             /* body is not a valid form (application/x-www-form-urlencoded) */
 };
 
 struct err_info {

@@ -50,7 +50,7 @@ static const struct err_info err_table[] = {
 	[-PAY_EMETHOD] = { 405, "invalid_request_error", "method_not_allowed",
 		"This method is not allowed on this URL." },
 	[-PAY_EMEDIA_TYPE] = { 415, "invalid_request_error", "unsupported_media_type",
-		"Content-Type must be application/json." },
+		"Content-Type must be application/json or application/x-www-form-urlencoded." },
 	[-PAY_EBODY_TOO_LARGE] = { 413, "invalid_request_error", "body_too_large",
 		"The request body is larger than 64 KiB." },
 	[-PAY_EREAD] = { 400, "invalid_request_error", "body_unreadable",
@@ -67,6 +67,8 @@ static const struct err_info err_table[] = {
 		"Too many requests. Retry after the number of seconds in Retry-After." },
 	[-PAY_EHEADERS] = { 431, "invalid_request_error", "request_too_large",
 		"Too many request headers (at most 63)." },
+	[-PAY_EFORM] = { 400, "invalid_request_error", "invalid_form",
+		"The request body is not a valid application/x-www-form-urlencoded form." },
 };
 
 const struct err_info *err_info(int e)
