@@ -1,6 +1,7 @@
 /* api_webhooks.c - webhook endpoints and the dead-letter API of webhook deliveries. */
 #include "api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,8 @@ static const char *const api_webhook_fields[] = { "url", "enabled_events", NULL 
  * Validates enabled_events (a non-empty array of known types or "*") and
  * returns it as a compact JSON array in *json (caller frees). PAY_OK or the error.
  */
-static int api_enabled_events(const json_t *root, char **json, struct body_error *err)
+static int api_enabled_events(const json_t *root, enum body_format format, char **json,
+			      struct body_error *err)
 {
 	const json_t *events = json_object_get(root, "enabled_events");
 	const json_t *v;
@@ -40,8 +42,13 @@ static int api_enabled_events(const json_t *root, char **json, struct body_error
 				 "enabled_events must be a list of 1 to %d event types, or [\"*\"].",
 				 API_MAX_ENABLED_EVENTS);
 	json_array_foreach(events, i, v) {
+		char param[32];
+
+		/* A form names the element as the client wrote it: enabled_events[1]. */
+		snprintf(param, sizeof(param), format == BODY_FORMAT_FORM ? "enabled_events[%zu]" :
+			 "enabled_events", i);
 		if (!json_is_string(v) || !event_type_known(json_string_value(v), true))
-			return body_fail(err, PAY_EPARAM_INVALID, "enabled_events",
+			return body_fail(err, PAY_EPARAM_INVALID, param,
 					 "Unknown event type in enabled_events at index %zu.", i);
 	}
 	*json = json_dumps(events, JSON_COMPACT);
@@ -58,9 +65,9 @@ int api_webhooks_create(struct http_req *r)
 	json_t *root = NULL;
 	int rc;
 
-	if (http_read_json_body_or_reply(r) != PAY_OK)
+	if (http_read_body_or_reply(r) != PAY_OK)
 		goto out;
-	rc = body_load(r->body, r->body_len, &root, &err);
+	rc = body_load_as(r->body, r->body_len, r->body_format, &root, &err);
 	if (rc == PAY_OK)
 		rc = body_check_fields(root, api_webhook_fields, &err);
 	if (rc == PAY_OK)
@@ -74,7 +81,7 @@ int api_webhooks_create(struct http_req *r)
 			       "url must resolve to a public address (loopback, private and"
 			       " link-local addresses are refused).");
 	if (rc == PAY_OK)
-		rc = api_enabled_events(root, &events, &err);
+		rc = api_enabled_events(root, r->body_format, &events, &err);
 	if (rc != PAY_OK) {
 		http_reply_error(r, err.err, err.param, err.message);
 		goto out;

@@ -848,7 +848,7 @@ class ContractTest(ContractMixin, harness.ServiceTestCase):
             resp = self.call("POST", "/v1/refunds", key, {"charge": cid}, new_key())
             self.check_error(resp, "POST", "/v1/refunds", 404, "resource_missing", "charge")
         resp = self.call("POST", "/v1/refunds", key, {"charge": charge}, new_key(),
-                         content_type="application/x-www-form-urlencoded")
+                         content_type="multipart/form-data; boundary=x")
         self.check_error(resp, "POST", "/v1/refunds", 415, "unsupported_media_type")
         resp = self.call("POST", "/v1/refunds", None, {"charge": charge}, new_key())
         self.check_error(resp, "POST", "/v1/refunds", 401, "api_key_missing")
