@@ -631,6 +631,7 @@ class ValidatorTest(ContractMixin, unittest.TestCase):
     def test_response_check_fails_on_a_wrong_answer(self):
         """The answer check fails on a missing header, a wrong body, a wrong Content-Type and an unlisted status"""
         good_headers = {"Content-Type": "application/json", "X-Request-Id": "req_1",
+                        "Request-Id": "req_1", "Stripe-Version": "2024-06-20",
                         "Cache-Control": "no-store", "X-RateLimit-Limit": "200",
                         "X-RateLimit-Remaining": "199", "X-RateLimit-Reset": "1"}
 
