@@ -15,12 +15,14 @@ cannot be changed), auto-pagination over charges, refunds and events,
 partial and full refunds, declines, key reuse, authentication and rate-limit
 errors, webhook verification with each SDK's helper (Stripe-Signature), and
 the SDKs' automatic retries over connections dropped after the server did
-the work, with one charge per logical request.
+the work and over a server killed with SIGKILL and restarted, with one
+charge per logical request.
 """
 
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -79,22 +81,32 @@ def tearDownModule():
     h.teardown_module(__name__)
 
 
-def run_sdk(sdk, api, key, ops, retries=0, timeout=120):
-    """Runs ops with sdk ("node" or "python") against api; returns one result per op."""
+def sdk_command(sdk, api, key, ops, retries):
+    """The driver's command line, its stdin and its environment."""
     cmd = ["node", "sdk.js"] if sdk == "node" else [SYSTEM_PYTHON, "sdk.py"]
     request = {"config": {"api": api, "key": key, "maxNetworkRetries": retries}, "ops": ops}
     env = dict(os.environ)
     for name in ("PYTHONPATH", "PYTHONHOME", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
                  "https_proxy"):
         env.pop(name, None)
-    proc = subprocess.run(cmd, cwd=SDK_DIR, input=json.dumps(request), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=timeout, env=env)
-    if proc.returncode != 0:
-        raise AssertionError("%s driver failed (%d):\n%s" % (sdk, proc.returncode, proc.stderr))
-    results = json.loads(proc.stdout)
+    return cmd, json.dumps(request), env
+
+
+def sdk_results(sdk, ops, returncode, stdout, stderr):
+    if returncode != 0:
+        raise AssertionError("%s driver failed (%d):\n%s" % (sdk, returncode, stderr))
+    results = json.loads(stdout)
     if len(results) != len(ops):
         raise AssertionError("%s driver returned %d results for %d ops" % (sdk, len(results), len(ops)))
     return results
+
+
+def run_sdk(sdk, api, key, ops, retries=0, timeout=120):
+    """Runs ops with sdk ("node" or "python") against api; returns one result per op."""
+    cmd, stdin, env = sdk_command(sdk, api, key, ops, retries)
+    proc = subprocess.run(cmd, cwd=SDK_DIR, input=stdin, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=timeout, env=env)
+    return sdk_results(sdk, ops, proc.returncode, proc.stdout, proc.stderr)
 
 
 def charge_params(**overrides):
@@ -552,6 +564,60 @@ class NodeRetryTest(_RetryTests, h.ServiceTestCase):
 
 
 class PythonRetryTest(_RetryTests, h.ServiceTestCase):
+    sdk = "python"
+
+
+def kill_and_restart(server):
+    """
+    SIGKILLs the server (no drain: requests in flight lose their answers)
+    and starts it again on the same port, with the harness's own start-up,
+    so that a client's retries reach it again.
+    """
+    port = server.port
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(timeout=10)
+    server.proc = None
+    time.sleep(0.3)   # the client meets a refused connection meanwhile
+    saved = h.free_port
+    h.free_port = lambda: port
+    try:
+        server.start()
+    finally:
+        h.free_port = saved
+
+
+class _KillTests(SdkMixin):
+    def test_retries_across_a_killed_server_charge_once(self):
+        """serve is killed with SIGKILL amid the SDK's creates and restarted: every charge is made once"""
+        user, key = self.make_user("sdk")
+        n = 30
+        ops = [create("charges", charge_params(amount=3000 + i)) for i in range(n)]
+        cmd, stdin, env = sdk_command(self.sdk, self.api(), key, ops, 8)
+        proc = subprocess.Popen(cmd, cwd=SDK_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        out = []
+        reader = threading.Thread(target=lambda: out.append(proc.communicate(stdin, timeout=120)),
+                                  daemon=True)
+        reader.start()
+        where = "user_id = %s" % h.sql_literal(user)
+        h.poll(lambda: self.db.count("charges", where) >= 3, interval=0.01,
+               message="the first charges")
+        self.assertIsNone(proc.poll(), "the SDK finished before the kill: nothing was tested")
+        kill_and_restart(self.server)
+        reader.join(150)
+        self.assertTrue(out, "the SDK did not finish")
+        results = sdk_results(self.sdk, ops, proc.returncode, *out[0])
+        charges = [self.assert_ok(x) for x in results]
+        self.assertEqual([c["amount"] for c in charges], [3000 + i for i in range(n)])
+        self.assertEqual(self.counts(user), (n, n, n))
+        self.assertEqual(sorted(self.user_ids("charges", user)), sorted(c["id"] for c in charges))
+
+
+class NodeKillTest(_KillTests, h.ServiceTestCase):
+    sdk = "node"
+
+
+class PythonKillTest(_KillTests, h.ServiceTestCase):
     sdk = "python"
 
 
