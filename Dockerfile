@@ -21,7 +21,7 @@ RUN make -j"$(nproc)" bin/payments
 FROM build AS test
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      python3 postgresql-client nats-server openssl \
+      python3 python3-stripe postgresql-client nats-server openssl \
  && rm -rf /var/lib/apt/lists/*
 COPY migrations/ migrations/
 COPY scripts/ scripts/

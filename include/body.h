@@ -10,6 +10,12 @@
 #define BODY_MAX_BYTES (64 * 1024)
 #define BODY_MAX_DEPTH 64   /* nesting of [ and {; a request body needs 2 */
 
+/* How a request body is encoded: JSON, or a form with Stripe's bracket notation (form.h). */
+enum body_format {
+	BODY_FORMAT_JSON = 0,
+	BODY_FORMAT_FORM = 1,
+};
+
 /* Where a body check failed: the error and the parameter it names (may be NULL). */
 struct body_error {
 	int err;
@@ -25,6 +31,24 @@ struct body_error {
  * PAY_EJSON with err filled.
  */
 int body_load(const char *buf, size_t len, json_t **root, struct body_error *err);
+
+/*
+ * Loads a body of either format into the same JSON object: body_load for
+ * JSON, form_decode for a form. Returns PAY_OK with *root a new reference,
+ * or PAY_EJSON / PAY_EFORM with err filled.
+ */
+int body_load_as(const char *buf, size_t len, enum body_format format, json_t **root,
+		 struct body_error *err);
+
+/*
+ * Forms carry every value as a string. Where a JSON body has an integer,
+ * this turns obj[key] into that integer when it is a decimal string ("2000",
+ * "-5", no sign '+', no leading zeros, at most 18 digits), so validation and
+ * the request fingerprint see exactly what the JSON body would give. Any
+ * other value is left as it is, for the getters to refuse with the usual
+ * error. Returns PAY_OK or PAY_ENOMEM.
+ */
+int body_form_integer(json_t *obj, const char *key);
 
 /*
  * Refuses any key of obj not in the NULL-terminated list allowed
@@ -57,6 +81,14 @@ int body_get_integer(const json_t *obj, const char *key, bool required, long lon
  * frees with free()). Returns PAY_OK, PAY_EMETADATA or PAY_ENOMEM.
  */
 int body_get_metadata(const json_t *obj, char **json_out, struct body_error *err);
+
+/*
+ * body_get_metadata for a body of the given format: a form's errors about
+ * one key or value name it in bracket form ("metadata[order_id]"), as the
+ * client wrote it; JSON's name "metadata".
+ */
+int body_get_metadata_as(const json_t *obj, enum body_format format, char **json_out,
+			 struct body_error *err);
 
 /* Fills err with e, param and a printf-style message (message may be NULL for the default). */
 int body_fail(struct body_error *err, int e, const char *param, const char *fmt, ...)

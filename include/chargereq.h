@@ -34,6 +34,15 @@ struct chargereq {
 int chargereq_parse(struct chargereq *req, const char *buf, size_t len, struct body_error *err)
 	__attribute__((warn_unused_result));
 
+/*
+ * chargereq_parse for a body of either format. A form is decoded into the
+ * object the same request in JSON gives (its amount a number), so both are
+ * validated alike and share one fingerprint: a request sent as JSON and
+ * retried as a form replays.
+ */
+int chargereq_parse_as(struct chargereq *req, const char *buf, size_t len, enum body_format format,
+		       struct body_error *err) __attribute__((warn_unused_result));
+
 void chargereq_fini(struct chargereq *req);
 
 #endif

@@ -46,6 +46,7 @@ enum pay_err {
 	PAY_ERATE_LIMITED = -33,
 	PAY_EHEADERS = -34,          /* more request headers than the server keeps */
 	PAY_EMALFORMED = -35,        /* the HTTP layer could not read the request */
+	PAY_EFORM = -36,             /* body is not a valid form (application/x-www-form-urlencoded) */
 };
 
 struct err_info {

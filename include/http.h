@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "apikey.h"
+#include "body.h"
 #include "ids.h"
 #include "ratelimit.h"
 
@@ -36,6 +37,7 @@ struct http_req {
 	const char *path_id;                  /* the {id} segment of the path, or NULL */
 	char *body;                           /* owned; NUL-terminated */
 	size_t body_len;
+	enum body_format body_format;         /* JSON or a form, from Content-Type */
 	int status;                           /* status sent, 0 until then */
 	const char *error_code;               /* error code sent, for the access log */
 	bool replayed;
@@ -75,8 +77,9 @@ void http_route_names(const char *const **names, int *n);
 const char *http_header(const struct http_req *r, const char *name);
 
 /*
- * Sends status with a JSON body and Content-Type, Content-Length and
- * X-Request-Id, plus nextra extra headers. Returns status.
+ * Sends status with a JSON body and Content-Type, Content-Length,
+ * X-Request-Id and Request-Id (the name Stripe's SDKs read), Stripe-Version,
+ * plus nextra extra headers. Returns status.
  */
 int http_reply(struct http_req *r, int status, const char *body, size_t len,
 	       const struct http_header *extra, size_t nextra);
@@ -106,7 +109,9 @@ json_t *http_error_object(int err, const char *param, const char *message);
 
 /*
  * Sends the error for err (status from err_info) and returns the status.
- * 503 and 409 idempotency_key_in_use carry Retry-After.
+ * 503, 429 and 409 idempotency_key_in_use carry Retry-After and
+ * Stripe-Should-Retry: true (what the SDKs' automatic retries obey); every
+ * other error is definitive and says Stripe-Should-Retry: false.
  */
 int http_reply_error(struct http_req *r, int err, const char *param, const char *message);
 
@@ -130,9 +135,18 @@ int http_reply_with_member(struct http_req *r, int status, const char *json, con
 			   const char *value);
 
 /*
- * Checks Content-Type (415) and size (413), then reads the whole body into
- * r->body. Returns PAY_OK, or the error after replying with it.
+ * The Stripe API version this service speaks, sent back as Stripe-Version.
+ * A client's Stripe-Version header is accepted whatever it says: the service
+ * has one shape.
  */
-int http_read_json_body_or_reply(struct http_req *r) __attribute__((warn_unused_result));
+#define HTTP_STRIPE_VERSION "2024-06-20"
+
+/*
+ * Checks Content-Type (415 unless application/json or, as every Stripe SDK
+ * sends, application/x-www-form-urlencoded) and size (413), then reads the
+ * whole body into r->body and sets r->body_format. Returns PAY_OK, or the
+ * error after replying with it.
+ */
+int http_read_body_or_reply(struct http_req *r) __attribute__((warn_unused_result));
 
 #endif

@@ -25,6 +25,9 @@ struct refundreq {
 /* As chargereq_parse: PAY_OK with req filled (release with refundreq_fini), or err filled. */
 int refundreq_parse(struct refundreq *req, const char *buf, size_t len, struct body_error *err)
 	__attribute__((warn_unused_result));
+/* As chargereq_parse_as: either format, one fingerprint for both. */
+int refundreq_parse_as(struct refundreq *req, const char *buf, size_t len, enum body_format format,
+		       struct body_error *err) __attribute__((warn_unused_result));
 void refundreq_fini(struct refundreq *req);
 
 #endif

@@ -13,6 +13,7 @@ struct sender_msg {
 	const char *msg_id;        /* webhook-id */
 	long long timestamp;       /* webhook-timestamp */
 	const char *signature;     /* webhook-signature */
+	const char *stripe_signature;  /* Stripe-Signature; NULL or "" sends none */
 };
 
 struct sender_result {

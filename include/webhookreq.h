@@ -32,7 +32,8 @@ struct webhookreq {
  * webhookreq_fini; on failure err says what and which param, and req holds
  * nothing (webhookreq_fini is still safe).
  */
-int webhookreq_parse(struct webhookreq *req, const char *buf, size_t len, struct body_error *err)
+int webhookreq_parse(struct webhookreq *req, const char *buf, size_t len, enum body_format format,
+		     struct body_error *err)
 	__attribute__((warn_unused_result));
 
 void webhookreq_fini(struct webhookreq *req);

@@ -26,4 +26,18 @@ int whsign_secret_decode(const char *secret, unsigned char *key, size_t *len);
 int whsign_sign(const char *secret, const char *msg_id, long long timestamp, const char *body,
 		size_t body_len, char *out) __attribute__((warn_unused_result));
 
+/* "t=" + 20 digits + ",v1=" + 64 hex digits + NUL, with room to spare. */
+#define WHSIGN_STRIPE_SIGNATURE_MAX 104
+
+/*
+ * Computes the Stripe-Signature header value "t=<timestamp>,v1=<hex
+ * HMAC-SHA256 of "<timestamp>.<body>">" into out (WHSIGN_STRIPE_SIGNATURE_MAX
+ * bytes). As Stripe does, the key is the secret string itself ("whsec_..."
+ * as bytes, not its decoded part), so stripe.webhooks.constructEvent(body,
+ * header, secret) and stripe.Webhook.construct_event accept it. Returns
+ * PAY_OK, or PAY_EPARAM_INVALID for a secret that is not "whsec_<base64>".
+ */
+int whsign_stripe_sign(const char *secret, long long timestamp, const char *body, size_t body_len,
+		       char *out) __attribute__((warn_unused_result));
+
 #endif

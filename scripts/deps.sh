@@ -28,6 +28,7 @@ packages=(
 	libtap-parser-sourcehandler-pgtap-perl
 	nats-server
 	python3
+	python3-stripe
 	curl
 )
 

@@ -45,9 +45,9 @@ int api_charges_create(struct http_req *r)
 	char *decline_body = NULL;
 	int rc;
 
-	if (http_read_json_body_or_reply(r) != PAY_OK || api_idempotency_key_or_reply(r, &key) != PAY_OK)
+	if (http_read_body_or_reply(r) != PAY_OK || api_idempotency_key_or_reply(r, &key) != PAY_OK)
 		goto out;
-	rc = chargereq_parse(&req, r->body, r->body_len, &berr);
+	rc = chargereq_parse_as(&req, r->body, r->body_len, r->body_format, &berr);
 	if (rc != PAY_OK) {
 		http_reply_error(r, berr.err, berr.param, berr.message);
 		goto out;

@@ -19,7 +19,7 @@ int api_idempotency_key_or_reply(struct http_req *r, const char **key)
 
 int api_reply_idempotent(struct http_req *r, int rc, const struct db_idem_result *res)
 {
-	struct http_header replayed;
+	struct http_header extra[2];
 
 	if (rc == PAY_EIDEM_IN_USE)
 		metrics_conflict(true);
@@ -32,9 +32,11 @@ int api_reply_idempotent(struct http_req *r, int rc, const struct db_idem_result
 	r->replayed = res->outcome == DB_IDEM_REPLAYED;
 	if (r->replayed)
 		metrics_replay();
-	replayed = (struct http_header){ "Idempotent-Replayed", r->replayed ? "true" : "false" };
+	extra[0] = (struct http_header){ "Idempotent-Replayed", r->replayed ? "true" : "false" };
+	/* A stored decline is definitive: the same request would replay it. */
+	extra[1] = (struct http_header){ "Stripe-Should-Retry", "false" };
 	/* A stored decline is a card error, for the access log. */
 	if (res->status == 402)
 		r->error_code = err_info(PAY_ECARD_DECLINED)->code;
-	return http_reply(r, res->status, res->body, res->body_len, &replayed, 1);
+	return http_reply(r, res->status, res->body, res->body_len, extra, res->status >= 400 ? 2 : 1);
 }

@@ -1,6 +1,7 @@
 /* api_webhooks.c - webhook endpoints and the dead-letter API of webhook deliveries. */
 #include "api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,9 +26,9 @@ int api_webhooks_create(struct http_req *r)
 	char *json = NULL;
 	int rc;
 
-	if (http_read_json_body_or_reply(r) != PAY_OK)
+	if (http_read_body_or_reply(r) != PAY_OK)
 		goto out;
-	rc = webhookreq_parse(&req, r->body, r->body_len, &err);
+	rc = webhookreq_parse(&req, r->body, r->body_len, r->body_format, &err);
 	/* Server-side request forgery: no webhooks into our own network unless allowed. */
 	if (rc == PAY_OK && !r->app->cfg->webhook_allow_private && urlcheck_host_public(req.host) != PAY_OK)
 		rc = body_fail(&err, PAY_EPARAM_INVALID, "url",

@@ -8,6 +8,7 @@
 
 #include "charge.h"
 #include "err.h"
+#include "form.h"
 
 /*
  * Replaces every byte that is not part of a valid UTF-8 sequence with '?':
@@ -127,6 +128,33 @@ out:
 	return rc;
 }
 
+int body_load_as(const char *buf, size_t len, enum body_format format, json_t **root,
+		 struct body_error *err)
+{
+	if (format == BODY_FORMAT_FORM)
+		return form_decode(buf, len, root, err);
+	return body_load(buf, len, root, err);
+}
+
+int body_form_integer(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	const char *s, *digits;
+	size_t len;
+
+	if (v == NULL || !json_is_string(v))
+		return PAY_OK;
+	s = json_string_value(v);
+	len = json_string_length(v);
+	digits = s[0] == '-' ? s + 1 : s;
+	if (len == 0 || strlen(s) != len || digits[0] == '\0' || strlen(digits) > 18 ||
+	    strspn(digits, "0123456789") != strlen(digits) ||
+	    (digits[0] == '0' && digits[1] != '\0'))
+		return PAY_OK;
+	return json_object_set_new(obj, key, json_integer((json_int_t)strtoll(s, NULL, 10))) == 0 ?
+	       PAY_OK : PAY_ENOMEM;
+}
+
 int body_check_fields(const json_t *obj, const char *const *allowed, struct body_error *err)
 {
 	const char *key;
@@ -190,6 +218,23 @@ int body_get_integer(const json_t *obj, const char *key, bool required, long lon
 
 int body_get_metadata(const json_t *obj, char **json_out, struct body_error *err)
 {
+	return body_get_metadata_as(obj, BODY_FORMAT_JSON, json_out, err);
+}
+
+/* The param of an error about metadata key: "metadata[key]" for a form, "metadata" for JSON. */
+static const char *body_metadata_param(enum body_format format, const char *key, char *buf,
+				       size_t len)
+{
+	if (format != BODY_FORMAT_FORM)
+		return "metadata";
+	snprintf(buf, len, "metadata[%s]", key);
+	return buf;
+}
+
+int body_get_metadata_as(const json_t *obj, enum body_format format, char **json_out,
+			 struct body_error *err)
+{
+	char param[sizeof(err->param)];
 	json_t *md = json_object_get(obj, "metadata");
 	const char *key;
 	json_t *value;
@@ -206,15 +251,18 @@ int body_get_metadata(const json_t *obj, char **json_out, struct body_error *err
 				 "Invalid metadata: at most %d keys.", CHARGE_METADATA_MAX_KEYS);
 	json_object_foreach(md, key, value) {
 		if (charge_check_metadata_key(key, strlen(key)) != PAY_OK)
-			return body_fail(err, PAY_EMETADATA, "metadata",
+			return body_fail(err, PAY_EMETADATA,
+					 body_metadata_param(format, key, param, sizeof(param)),
 					 "Invalid metadata: keys must be 1 to %d characters.",
 					 CHARGE_METADATA_KEY_MAX);
 		if (!json_is_string(value))
-			return body_fail(err, PAY_EMETADATA, "metadata",
+			return body_fail(err, PAY_EMETADATA,
+					 body_metadata_param(format, key, param, sizeof(param)),
 					 "Invalid metadata: values must be strings.");
 		if (charge_check_metadata_value(json_string_value(value),
 						json_string_length(value)) != PAY_OK)
-			return body_fail(err, PAY_EMETADATA, "metadata",
+			return body_fail(err, PAY_EMETADATA,
+					 body_metadata_param(format, key, param, sizeof(param)),
 					 "Invalid metadata: values must be at most %d characters.",
 					 CHARGE_METADATA_VALUE_MAX);
 	}

@@ -12,16 +12,27 @@ static const char *const chargereq_fields[] = {
 
 int chargereq_parse(struct chargereq *req, const char *buf, size_t len, struct body_error *err)
 {
+	return chargereq_parse_as(req, buf, len, BODY_FORMAT_JSON, err);
+}
+
+int chargereq_parse_as(struct chargereq *req, const char *buf, size_t len, enum body_format format,
+		       struct body_error *err)
+{
 	bool present;
 	int rc;
 
 	memset(req, 0, sizeof(*req));
-	rc = body_load(buf, len, &req->root, err);
+	rc = body_load_as(buf, len, format, &req->root, err);
 	if (rc != PAY_OK)
 		goto fail;
 	rc = body_check_fields(req->root, chargereq_fields, err);
 	if (rc != PAY_OK)
 		goto fail;
+	/* A form's amount is a string: from here on it is the integer a JSON body would have. */
+	if (format == BODY_FORMAT_FORM && (rc = body_form_integer(req->root, "amount")) != PAY_OK) {
+		body_fail(err, rc, NULL, NULL);
+		goto fail;
+	}
 
 	rc = body_get_integer(req->root, "amount", true, &req->amount, &present, err);
 	if (rc != PAY_OK)
@@ -56,7 +67,7 @@ int chargereq_parse(struct chargereq *req, const char *buf, size_t len, struct b
 	if (rc != PAY_OK)
 		goto fail;
 
-	rc = body_get_metadata(req->root, &req->metadata_json, err);
+	rc = body_get_metadata_as(req->root, format, &req->metadata_json, err);
 	if (rc != PAY_OK)
 		goto fail;
 

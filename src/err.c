@@ -55,7 +55,7 @@ static const struct err_info err_table[] = {
 	[-PAY_EMETHOD] = { 405, "invalid_request_error", "method_not_allowed",
 		"This method is not allowed on this URL.", 0 },
 	[-PAY_EMEDIA_TYPE] = { 415, "invalid_request_error", "unsupported_media_type",
-		"Content-Type must be application/json.", 0 },
+		"Content-Type must be application/json or application/x-www-form-urlencoded.", 0 },
 	[-PAY_EBODY_TOO_LARGE] = { 413, "invalid_request_error", "body_too_large",
 		"The request body is larger than %lld KiB.", BODY_MAX_BYTES / 1024 },
 	[-PAY_EREAD] = { 400, "invalid_request_error", "body_unreadable",
@@ -74,6 +74,8 @@ static const struct err_info err_table[] = {
 		"Too many request headers (at most %lld).", MG_MAX_HEADERS - 1 },
 	[-PAY_EMALFORMED] = { 400, "invalid_request_error", "request_malformed",
 		"The request could not be read.", 0 },
+	[-PAY_EFORM] = { 400, "invalid_request_error", "invalid_form",
+		"The request body is not a valid application/x-www-form-urlencoded form.", 0 },
 };
 
 const char *err_message(int e, char *buf, size_t len)

@@ -89,9 +89,10 @@ int http_reply_typed(struct http_req *r, int status, const char *content_type, c
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	ok = http_append(head, sizeof(head), &hlen,
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			 "X-Request-Id: %s\r\nCache-Control: no-store\r\n",
+			 "X-Request-Id: %s\r\nRequest-Id: %s\r\nStripe-Version: %s\r\n"
+			 "Cache-Control: no-store\r\n",
 			 status, mg_get_response_code_text(r->conn, status), content_type, len,
-			 r->request_id);
+			 r->request_id, r->request_id, HTTP_STRIPE_VERSION);
 	if (ok && r->limited)
 		ok = http_append(head, sizeof(head), &hlen,
 				 "X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: %d\r\n"
@@ -156,6 +157,7 @@ int http_reply_error(struct http_req *r, int err, const char *param, const char 
 	struct http_header extra[2];
 	char retry[24] = "1";
 	size_t nextra = 0;
+	bool transient = info->status == 503 || err == PAY_EIDEM_IN_USE || err == PAY_ERATE_LIMITED;
 	json_t *obj = NULL;
 	char *text = NULL;
 	static const char fallback[] =
@@ -164,8 +166,10 @@ int http_reply_error(struct http_req *r, int err, const char *param, const char 
 
 	if (err == PAY_ERATE_LIMITED)
 		snprintf(retry, sizeof(retry), "%lld", r->rl.retry_after_s);
-	if (info->status == 503 || err == PAY_EIDEM_IN_USE || err == PAY_ERATE_LIMITED)
+	if (transient)
 		extra[nextra++] = (struct http_header){ "Retry-After", retry };
+	/* The SDKs retry a 409 (and any 5xx) unless told not to: only transient answers say so. */
+	extra[nextra++] = (struct http_header){ "Stripe-Should-Retry", transient ? "true" : "false" };
 	r->error_code = info->code;
 	obj = http_error_object(err, param, message);
 	text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -178,27 +182,32 @@ int http_reply_error(struct http_req *r, int err, const char *param, const char 
 	return r->status;
 }
 
-/* True for "application/json" with optional parameters such as "; charset=utf-8". */
-static bool http_is_json(const char *ct)
+/* True for the media type want with optional parameters such as "; charset=utf-8". */
+static bool http_is_media_type(const char *ct, const char *want)
 {
-	static const char want[] = "application/json";
+	size_t len = strlen(want);
 
-	if (ct == NULL || strncasecmp(ct, want, sizeof(want) - 1) != 0)
+	if (ct == NULL || strncasecmp(ct, want, len) != 0)
 		return false;
-	ct += sizeof(want) - 1;
+	ct += len;
 	while (*ct == ' ')
 		ct++;
 	return *ct == '\0' || *ct == ';';
 }
 
-int http_read_json_body_or_reply(struct http_req *r)
+int http_read_body_or_reply(struct http_req *r)
 {
+	const char *ct = http_header(r, "Content-Type");
 	long long clen = r->ri->content_length;
 	size_t cap, used = 0;
 	char *buf = NULL;
 	int n, rc = PAY_OK;
 
-	if (!http_is_json(http_header(r, "Content-Type"))) {
+	if (http_is_media_type(ct, "application/json")) {
+		r->body_format = BODY_FORMAT_JSON;
+	} else if (http_is_media_type(ct, "application/x-www-form-urlencoded")) {
+		r->body_format = BODY_FORMAT_FORM;
+	} else {
 		rc = PAY_EMEDIA_TYPE;
 		goto fail;
 	}
@@ -284,7 +293,7 @@ int http_reply_with_member(struct http_req *r, int status, const char *json, con
 int http_reply_method_not_allowed(struct http_req *r, const char *allow)
 {
 	const struct err_info *info = err_info(PAY_EMETHOD);
-	struct http_header extra = { "Allow", allow };
+	struct http_header extra[2] = { { "Allow", allow }, { "Stripe-Should-Retry", "false" } };
 	json_t *obj = http_error_object(PAY_EMETHOD, NULL, NULL);
 	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
@@ -292,7 +301,7 @@ int http_reply_method_not_allowed(struct http_req *r, const char *allow)
 	if (text == NULL)
 		http_reply_error(r, PAY_ENOMEM, NULL, NULL);
 	else
-		http_reply(r, info->status, text, strlen(text), &extra, 1);
+		http_reply(r, info->status, text, strlen(text), extra, 2);
 	free(text);
 	json_decref(obj);
 	return r->status;

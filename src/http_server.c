@@ -284,8 +284,10 @@ static int http_on_error(struct mg_connection *conn, int status, const char *err
 	 * helpers would echo the client's protocol text into the status line.
 	 */
 	mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-		  "X-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-		  status, mg_get_response_code_text(conn, status), strlen(text), request_id);
+		  "X-Request-Id: %s\r\nRequest-Id: %s\r\nStripe-Version: %s\r\n"
+		  "Stripe-Should-Retry: false\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+		  status, mg_get_response_code_text(conn, status), strlen(text), request_id, request_id,
+		  HTTP_STRIPE_VERSION);
 	mg_write(conn, text, strlen(text));
 	/* The access log sees these too, though no route or user was ever known. */
 	log_write(LOG_INFO, "request",

@@ -12,12 +12,22 @@ static const char *const refundreq_fields[] = { "charge", "amount", "reason", "m
 
 int refundreq_parse(struct refundreq *req, const char *buf, size_t len, struct body_error *err)
 {
+	return refundreq_parse_as(req, buf, len, BODY_FORMAT_JSON, err);
+}
+
+int refundreq_parse_as(struct refundreq *req, const char *buf, size_t len, enum body_format format,
+		       struct body_error *err)
+{
 	int rc;
 
 	memset(req, 0, sizeof(*req));
-	rc = body_load(buf, len, &req->root, err);
+	rc = body_load_as(buf, len, format, &req->root, err);
 	if (rc == PAY_OK)
 		rc = body_check_fields(req->root, refundreq_fields, err);
+	/* A form's amount is a string: from here on it is the integer a JSON body would have. */
+	if (rc == PAY_OK && format == BODY_FORMAT_FORM &&
+	    (rc = body_form_integer(req->root, "amount")) != PAY_OK)
+		body_fail(err, rc, NULL, NULL);
 	if (rc == PAY_OK)
 		rc = body_get_string(req->root, "charge", true, 255, &req->charge, err);
 	if (rc == PAY_OK && !ids_valid(req->charge, "ch_"))
@@ -34,7 +44,7 @@ int refundreq_parse(struct refundreq *req, const char *buf, size_t len, struct b
 		rc = body_fail(err, PAY_EPARAM_INVALID, "reason",
 			       "reason must be duplicate, fraudulent or requested_by_customer.");
 	if (rc == PAY_OK)
-		rc = body_get_metadata(req->root, &req->metadata_json, err);
+		rc = body_get_metadata_as(req->root, format, &req->metadata_json, err);
 	if (rc == PAY_OK) {
 		rc = canon_fingerprint("POST", REFUNDREQ_ROUTE, req->root, req->fingerprint);
 		if (rc != PAY_OK)

@@ -107,7 +107,7 @@ static void relay_log_attempt(const struct relay *r, const struct db_delivery_jo
  */
 static int relay_start_jobs(struct relay *r, struct db_delivery_job *jobs, int n)
 {
-	char sig[WHSIGN_SIGNATURE_MAX];
+	char sig[WHSIGN_SIGNATURE_MAX], stripe_sig[WHSIGN_STRIPE_SIGNATURE_MAX];
 	struct db_delivery_job *job;
 	struct sender_msg msg;
 	long long now = (long long)time(NULL);
@@ -123,7 +123,11 @@ static int relay_start_jobs(struct relay *r, struct db_delivery_job *jobs, int n
 		*job = jobs[i];   /* ownership of the strings passes to the heap copy */
 		if (whsign_sign(job->secret, job->event_id, now, job->body, job->body_len, sig) != PAY_OK)
 			sig[0] = '\0';
-		msg = (struct sender_msg){ job->url, job->body, job->body_len, job->event_id, now, sig };
+		/* The same body signed the way Stripe's SDKs verify it, beside the Standard Webhooks headers. */
+		if (whsign_stripe_sign(job->secret, now, job->body, job->body_len, stripe_sig) != PAY_OK)
+			stripe_sig[0] = '\0';
+		msg = (struct sender_msg){ job->url, job->body, job->body_len, job->event_id, now, sig,
+					   stripe_sig };
 		if (sender_start(r->sender, &msg, job) != PAY_OK) {
 			db_relay_job_fini(job);
 			free(job);

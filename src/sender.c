@@ -132,6 +132,12 @@ int sender_start(struct sender *s, const struct sender_msg *m, void *tag)
 	if ((h = curl_slist_append(x->headers, line)) == NULL)
 		goto fail;
 	x->headers = h;
+	if (m->stripe_signature != NULL && m->stripe_signature[0] != '\0') {
+		snprintf(line, sizeof(line), "Stripe-Signature: %s", m->stripe_signature);
+		if ((h = curl_slist_append(x->headers, line)) == NULL)
+			goto fail;
+		x->headers = h;
+	}
 	curl_easy_setopt(x->easy, CURLOPT_URL, m->url);
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);

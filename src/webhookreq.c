@@ -1,6 +1,7 @@
 /* webhookreq.c - decoding and validating the body of POST /v1/webhook_endpoints. */
 #include "webhookreq.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,8 @@ static const char *const webhookreq_fields[] = { "url", "enabled_events", NULL }
  * Validates enabled_events (a non-empty array of known types or "*") and
  * returns it as a compact JSON array in *json (caller frees). PAY_OK or the error.
  */
-static int webhookreq_events(const json_t *root, char **json, struct body_error *err)
+static int webhookreq_events(const json_t *root, enum body_format format, char **json,
+			     struct body_error *err)
 {
 	const json_t *events = json_object_get(root, "enabled_events");
 	const json_t *v;
@@ -29,20 +31,28 @@ static int webhookreq_events(const json_t *root, char **json, struct body_error 
 				 "enabled_events must be a list of 1 to %d event types, or [\"*\"].",
 				 WEBHOOKREQ_MAX_EVENTS);
 	json_array_foreach(events, i, v) {
+		char param[48];
+
+		/* A form names the element as the client wrote it: enabled_events[1]. */
+		if (format == BODY_FORMAT_FORM)
+			snprintf(param, sizeof(param), "enabled_events[%zu]", i);
+		else
+			snprintf(param, sizeof(param), "enabled_events");
 		if (!json_is_string(v) || !event_type_known(json_string_value(v), true))
-			return body_fail(err, PAY_EPARAM_INVALID, "enabled_events",
+			return body_fail(err, PAY_EPARAM_INVALID, param,
 					 "Unknown event type in enabled_events at index %zu.", i);
 	}
 	*json = json_dumps(events, JSON_COMPACT);
 	return *json != NULL ? PAY_OK : body_fail(err, PAY_ENOMEM, NULL, NULL);
 }
 
-int webhookreq_parse(struct webhookreq *req, const char *buf, size_t len, struct body_error *err)
+int webhookreq_parse(struct webhookreq *req, const char *buf, size_t len, enum body_format format,
+		     struct body_error *err)
 {
 	int rc;
 
 	memset(req, 0, sizeof(*req));
-	rc = body_load(buf, len, &req->root, err);
+	rc = body_load_as(buf, len, format, &req->root, err);
 	if (rc == PAY_OK)
 		rc = body_check_fields(req->root, webhookreq_fields, err);
 	if (rc == PAY_OK)
@@ -51,7 +61,7 @@ int webhookreq_parse(struct webhookreq *req, const char *buf, size_t len, struct
 		rc = body_fail(err, PAY_EPARAM_INVALID, "url",
 			       "url must be an absolute http:// or https:// URL.");
 	if (rc == PAY_OK)
-		rc = webhookreq_events(req->root, &req->events_json, err);
+		rc = webhookreq_events(req->root, format, &req->events_json, err);
 	if (rc != PAY_OK)
 		webhookreq_fini(req);
 	return rc;

@@ -66,3 +66,30 @@ out:
 	sodium_memzero(&st, sizeof(st));
 	return rc;
 }
+
+int whsign_stripe_sign(const char *secret, long long timestamp, const char *body, size_t body_len,
+		       char *out)
+{
+	crypto_auth_hmacsha256_state st;
+	unsigned char key[64], mac[crypto_auth_hmacsha256_BYTES];
+	char ts[24], hex[2 * crypto_auth_hmacsha256_BYTES + 1];
+	size_t klen = 0;
+	int rc;
+
+	/* Only well-formed secrets sign, the same ones whsign_sign accepts. */
+	rc = whsign_secret_decode(secret, key, &klen);
+	if (rc != PAY_OK)
+		goto out;
+	snprintf(ts, sizeof(ts), "%lld", timestamp);
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)ts, strlen(ts));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, body_len);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+	snprintf(out, WHSIGN_STRIPE_SIGNATURE_MAX, "t=%s,v1=%s", ts, hex);
+out:
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(&st, sizeof(st));
+	return rc;
+}

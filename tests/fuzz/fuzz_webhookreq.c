@@ -57,7 +57,7 @@ static void fuzz_one(const uint8_t *data, size_t size)
 	int rc;
 
 	memset(&err, 0, sizeof(err));
-	rc = webhookreq_parse(&req, (const char *)data, size, &err);
+	rc = webhookreq_parse(&req, (const char *)data, size, BODY_FORMAT_JSON, &err);
 	if (rc != PAY_OK)
 		fuzz_check_refusal(rc, &req, &err);
 	else

@@ -31,6 +31,7 @@ class ConcurrencyTest(h.ServiceTestCase):
     def assert_in_use(self, resp):
         self.assert_error(resp, 409, "idempotency_key_in_use", "idempotency_error")
         self.assertIsNotNone(resp.header("Retry-After"), "409 in_use without Retry-After")
+        self.assertEqual(resp.header("Stripe-Should-Retry"), "true", "the SDKs would not retry it")
 
     def test_fifty_identical_requests_create_one_charge(self):
         """50 concurrent identical requests with one key create one charge and one event; each answers the same 201 or 409 in_use with Retry-After"""
@@ -121,6 +122,7 @@ class InUseTest(h.ServiceTestCase):
             took = time.monotonic() - started
             self.assert_error(resp, 409, "idempotency_key_in_use", "idempotency_error")
             self.assertIsNotNone(resp.header("Retry-After"))
+            self.assertEqual(resp.header("Stripe-Should-Retry"), "true")
             self.assertGreaterEqual(took, 0.25, "answered before PAYMENTS_IDEMPOTENCY_WAIT ran out")
             self.assertLess(took, 5, "waited far longer than PAYMENTS_IDEMPOTENCY_WAIT")
             # The blocker's row is not committed, and the refused request wrote nothing.

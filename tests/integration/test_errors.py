@@ -57,9 +57,9 @@ class RoutingTest(h.ServiceTestCase):
             self.assertNotIn(method, allow, "%s %s: Allow %r lists the refused method" % (method, path, allow))
 
     def test_wrong_content_type(self):
-        """Content-Type text/plain (or none, or a look-alike) answers 415 unsupported_media_type and stores nothing"""
-        for ctype in ("text/plain", None, "application/x-www-form-urlencoded", "application/jsonx",
-                      "application/json-patch+json"):
+        """Content-Type text/plain (or none, multipart, or a look-alike) answers 415 unsupported_media_type and stores nothing"""
+        for ctype in ("text/plain", None, "multipart/form-data; boundary=x", "application/jsonx",
+                      "application/json-patch+json", "application/x-www-form-urlencodedx"):
             headers = self.headers()
             headers["Content-Type"] = ctype
             resp = self.server.request("POST", "/v1/charges", h.charge_body(), headers)

@@ -631,6 +631,7 @@ class ValidatorTest(ContractMixin, unittest.TestCase):
     def test_response_check_fails_on_a_wrong_answer(self):
         """The answer check fails on a missing header, a wrong body, a wrong Content-Type and an unlisted status"""
         good_headers = {"Content-Type": "application/json", "X-Request-Id": "req_1",
+                        "Request-Id": "req_1", "Stripe-Version": "2024-06-20",
                         "Cache-Control": "no-store", "X-RateLimit-Limit": "200",
                         "X-RateLimit-Remaining": "199", "X-RateLimit-Reset": "1"}
 
@@ -848,7 +849,7 @@ class ContractTest(ContractMixin, harness.ServiceTestCase):
             resp = self.call("POST", "/v1/refunds", key, {"charge": cid}, new_key())
             self.check_error(resp, "POST", "/v1/refunds", 404, "resource_missing", "charge")
         resp = self.call("POST", "/v1/refunds", key, {"charge": charge}, new_key(),
-                         content_type="application/x-www-form-urlencoded")
+                         content_type="multipart/form-data; boundary=x")
         self.check_error(resp, "POST", "/v1/refunds", 415, "unsupported_media_type")
         resp = self.call("POST", "/v1/refunds", None, {"charge": charge}, new_key())
         self.check_error(resp, "POST", "/v1/refunds", 401, "api_key_missing")

@@ -46,6 +46,7 @@ class DatabaseRestartTest(h.ServiceTestCase):
                 resp = self.post_charge(key, body, idem, timeout=15)
                 self.assert_error(resp, 503, "service_unavailable", "api_error")
                 self.assertIsNotNone(resp.header("Retry-After"), "503 without Retry-After")
+                self.assertEqual(resp.header("Stripe-Should-Retry"), "true")
                 self.assertTrue(resp.header("Retry-After").strip().isdigit())
             self.assertEqual(self.server.request("GET", "/healthz").status, 200,
                              "liveness must not depend on the database")

@@ -90,6 +90,26 @@ def verify(secret, headers, body, now=None):
     # The header may carry several space-separated signatures (key rotation): any may match.
     if not any(hmac.compare_digest(s.encode(), want.encode()) for s in sigs.split(" ") if s):
         return "no valid signature in %r" % sigs
+    return verify_stripe(secret, headers, body, ts)
+
+
+def verify_stripe(secret, headers, body, ts):
+    """
+    Checks the Stripe-Signature header as Stripe's SDKs do: "t=<ts>,v1=<hex
+    HMAC-SHA256 of t.body keyed with the secret string>", t being this
+    attempt's webhook-timestamp. Returns None or the reason it fails.
+    """
+    header = headers.get("Stripe-Signature")
+    if not header:
+        return "missing Stripe-Signature"
+    parts = [p.split("=", 1) for p in header.split(",")]
+    t = [v for k, v in parts if k == "t"]
+    v1 = [v for k, v in parts if k == "v1"]
+    if t != [ts]:
+        return "Stripe-Signature %r does not carry t=%s" % (header, ts)
+    want = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(s.encode(), want.encode()) for s in v1):
+        return "no valid v1 in Stripe-Signature %r" % header
     return None
 
 

@@ -20,7 +20,7 @@ static void assert_refused(const char *text, int e, const char *param)
 	int rc;
 
 	memset(&err, 0, sizeof(err));
-	rc = webhookreq_parse(&req, text, strlen(text), &err);
+	rc = webhookreq_parse(&req, text, strlen(text), BODY_FORMAT_JSON, &err);
 	if (rc != e || strcmp(err.param, param) != 0)
 		fail_msg("body %s: got %d param '%s' (%s), want %d param '%s'", text, rc, err.param,
 			 err.message, e, param);
@@ -42,7 +42,7 @@ static void test_webhookreq_accepts_url_and_events(void **state)
 	struct body_error err = { 0 };
 
 	(void)state;
-	assert_int_equal(webhookreq_parse(&req, text, strlen(text), &err), PAY_OK);
+	assert_int_equal(webhookreq_parse(&req, text, strlen(text), BODY_FORMAT_JSON, &err), PAY_OK);
 	assert_string_equal(req.url, "https://hooks.example.com/in?x=1");
 	assert_string_equal(req.host, "hooks.example.com");
 	assert_string_equal(req.events_json, "[\"charge.succeeded\",\"refund.created\"]");
@@ -56,7 +56,7 @@ static void test_webhookreq_accepts_the_wildcard(void **state)
 	struct body_error err = { 0 };
 
 	(void)state;
-	assert_int_equal(webhookreq_parse(&req, text, strlen(text), &err), PAY_OK);
+	assert_int_equal(webhookreq_parse(&req, text, strlen(text), BODY_FORMAT_JSON, &err), PAY_OK);
 	assert_string_equal(req.host, "127.0.0.1");
 	assert_string_equal(req.events_json, "[\"*\"]");
 	webhookreq_fini(&req);

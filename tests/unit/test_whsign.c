@@ -94,6 +94,29 @@ static void test_whsign_sign_refuses_bad_secret(void **state)
 			 PAY_EPARAM_INVALID);
 }
 
+/* Stripe-Signature: keyed with the whole secret string, as stripe-node and stripe-python verify it. */
+static void test_whsign_stripe_sign_matches_stripe_sdk_scheme(void **state)
+{
+	static const char body[] = "{\"a\":1}";
+	char out[WHSIGN_STRIPE_SIGNATURE_MAX];
+
+	(void)state;
+	assert_int_equal(whsign_stripe_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 1614556800, body,
+					    sizeof(body) - 1, out), PAY_OK);
+	/* hmac.new(b"whsec_MfKQ...", b'1614556800.{"a":1}', sha256).hexdigest() */
+	assert_string_equal(out, "t=1614556800,v1="
+			    "94ca8da49695a77b9e45cf3ebb4f971422bde168808ea735c84046ec214b89ac");
+}
+
+static void test_whsign_stripe_sign_refuses_bad_secret(void **state)
+{
+	char out[WHSIGN_STRIPE_SIGNATURE_MAX];
+
+	(void)state;
+	assert_int_equal(whsign_stripe_sign("sk_test_x", 1, "", 0, out), PAY_EPARAM_INVALID);
+	assert_int_equal(whsign_stripe_sign(NULL, 1, "", 0, out), PAY_EPARAM_INVALID);
+}
+
 static void test_whsign_secret_generate_writes_prefix_and_base64_of_32_bytes(void **state)
 {
 	char secret[WHSIGN_SECRET_MAX];
@@ -230,6 +253,8 @@ int main(void)
 		cmocka_unit_test(test_whsign_sign_changes_with_id_timestamp_body_and_key),
 		cmocka_unit_test(test_whsign_sign_accepts_empty_body),
 		cmocka_unit_test(test_whsign_sign_refuses_bad_secret),
+		cmocka_unit_test(test_whsign_stripe_sign_matches_stripe_sdk_scheme),
+		cmocka_unit_test(test_whsign_stripe_sign_refuses_bad_secret),
 		cmocka_unit_test(test_whsign_secret_generate_writes_prefix_and_base64_of_32_bytes),
 		cmocka_unit_test(test_whsign_secret_generate_gives_different_secrets),
 		cmocka_unit_test(test_whsign_secret_generated_signs_like_its_decoded_key),

@@ -1,0 +1,625 @@
+"""test_stripe_sdk.py - the official Stripe libraries, unchanged, against the real server.
+
+Each test runs once with stripe-node (npm `stripe`, pinned in
+tests/stripe-sdk/package-lock.json and installed here with npm ci) and once
+with stripe-python (Debian's python3-stripe, under /usr/bin/python3). Both
+are driven by the small scripts in tests/stripe-sdk/ (sdk.js, sdk.py), which
+take a list of operations on stdin and print what the SDK returned or raised:
+the object, or the error's class and Stripe fields. The assertions live here,
+beside the database.
+
+Covered: form bodies as the SDKs encode them (bracket notation, arrays),
+creates with and without an explicit Idempotency-Key, a JSON request retried
+by an SDK as a form (one fingerprint), retrieve, update (refused: charges
+cannot be changed), auto-pagination over charges, refunds and events,
+partial and full refunds, declines, key reuse, authentication and rate-limit
+errors, webhook verification with each SDK's helper (Stripe-Signature), and
+the SDKs' automatic retries over connections dropped after the server did
+the work and over a server killed with SIGKILL and restarted, with one
+charge per logical request.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+import harness as h
+import webhooks
+
+SDK_DIR = os.path.join(h.ROOT, "tests", "stripe-sdk")
+# Debian installs python3-stripe for its own interpreter, not for a python3 earlier on PATH.
+SYSTEM_PYTHON = os.environ.get("PAYMENTS_TEST_SYSTEM_PYTHON", "/usr/bin/python3")
+
+# The error class each SDK raises, by what the error is.
+ERROR_CLASSES = {
+    "node": {"card": "StripeCardError", "invalid": "StripeInvalidRequestError",
+             "auth": "StripeAuthenticationError", "rate": "StripeRateLimitError",
+             "idempotency": "StripeIdempotencyError", "api": "StripeAPIError",
+             "signature": "StripeSignatureVerificationError"},
+    "python": {"card": "CardError", "invalid": "InvalidRequestError",
+               "auth": "AuthenticationError", "rate": "RateLimitError",
+               "idempotency": "IdempotencyError", "api": "APIError",
+               "signature": "SignatureVerificationError"},
+}
+
+
+def install_node_sdk():
+    """npm ci in tests/stripe-sdk unless node_modules already holds exactly the pinned packages."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise h.HarnessError("node and npm are needed for the stripe-node tests")
+    ok = subprocess.run(["npm", "ls", "--all"], cwd=SDK_DIR, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL).returncode == 0
+    if not ok:
+        proc = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline"],
+                              cwd=SDK_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=300)
+        if proc.returncode != 0:
+            raise h.HarnessError("npm ci in tests/stripe-sdk failed:\n" + proc.stdout)
+
+
+def check_python_sdk():
+    proc = subprocess.run([SYSTEM_PYTHON, "-c", "import stripe"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        raise h.HarnessError("%s cannot import stripe: install python3-stripe (scripts/deps.sh)\n%s"
+                             % (SYSTEM_PYTHON, proc.stdout))
+
+
+def setUpModule():
+    install_node_sdk()
+    check_python_sdk()
+    h.setup_module(__name__)
+
+
+def tearDownModule():
+    h.teardown_module(__name__)
+
+
+def sdk_command(sdk, api, key, ops, retries):
+    """The driver's command line, its stdin and its environment."""
+    cmd = ["node", "sdk.js"] if sdk == "node" else [SYSTEM_PYTHON, "sdk.py"]
+    request = {"config": {"api": api, "key": key, "maxNetworkRetries": retries}, "ops": ops}
+    env = dict(os.environ)
+    for name in ("PYTHONPATH", "PYTHONHOME", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+                 "https_proxy"):
+        env.pop(name, None)
+    return cmd, json.dumps(request), env
+
+
+def sdk_results(sdk, ops, returncode, stdout, stderr):
+    if returncode != 0:
+        raise AssertionError("%s driver failed (%d):\n%s" % (sdk, returncode, stderr))
+    results = json.loads(stdout)
+    if len(results) != len(ops):
+        raise AssertionError("%s driver returned %d results for %d ops" % (sdk, len(results), len(ops)))
+    return results
+
+
+def run_sdk(sdk, api, key, ops, retries=0, timeout=120):
+    """Runs ops with sdk ("node" or "python") against api; returns one result per op."""
+    cmd, stdin, env = sdk_command(sdk, api, key, ops, retries)
+    proc = subprocess.run(cmd, cwd=SDK_DIR, input=stdin, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=timeout, env=env)
+    return sdk_results(sdk, ops, proc.returncode, proc.stdout, proc.stderr)
+
+
+def charge_params(**overrides):
+    params = {"amount": 2000, "currency": "usd", "source": "tok_visa",
+              "description": "SDK order", "metadata": {"order_id": "6735"}}
+    params.update(overrides)
+    return params
+
+
+def create(resource, params, key=None):
+    op = {"op": "create", "resource": resource, "params": params}
+    if key is not None:
+        op["idempotencyKey"] = key
+    return op
+
+
+class SdkMixin:
+    """What every SDK test class shares; sdk is set by the concrete class."""
+
+    sdk = None
+
+    def shortDescription(self):
+        doc = super().shortDescription()
+        return "%s: %s" % ({"node": "stripe-node", "python": "stripe-python"}[self.sdk], doc)
+
+    def api(self):
+        return "http://127.0.0.1:%d" % self.server.port
+
+    def run_ops(self, key, ops, retries=0, api=None):
+        return run_sdk(self.sdk, api or self.api(), key, ops, retries)
+
+    def one(self, key, op, retries=0, api=None):
+        return self.run_ops(key, [op], retries, api)[0]
+
+    def assert_ok(self, result):
+        self.assertIn("ok", result, "the SDK raised: %r" % (result,))
+        return result["ok"]
+
+    def assert_raised(self, result, kind, status=None, code=None, type_=None):
+        """Asserts the SDK raised its error class for kind; returns the error's fields."""
+        self.assertIn("error", result, "the SDK did not raise: %r" % (result,))
+        err = result["error"]
+        self.assertEqual(err["class"], ERROR_CLASSES[self.sdk][kind], "error %r" % err)
+        if status is not None:
+            self.assertEqual(err["status"], status, "error %r" % err)
+        if code is not None:
+            self.assertEqual(err["code"], code, "error %r" % err)
+        if type_ is not None:
+            self.assertEqual(err["type"], type_, "error %r" % err)
+        return err
+
+    def user_ids(self, table, user, extra=""):
+        rows = self.db.query("SELECT id FROM %s WHERE user_id = %s %s"
+                             % (table, h.sql_literal(user), extra))
+        return [r for r in rows.split("\n") if r]
+
+
+class _ApiTests(SdkMixin):
+    """Charges, refunds, lists and errors through the SDK."""
+
+    def test_create_with_and_without_a_key_and_retrieve(self):
+        """A charge created without a key (the SDK adds one) and with one, then retrieved, are the API's objects"""
+        user, key = self.make_user("sdk")
+        idem = h.new_key()
+        params = charge_params()
+        r = self.run_ops(key, [
+            create("charges", params),
+            create("charges", params, idem),
+            create("charges", params, idem),
+        ])
+        first, second, again = (self.assert_ok(x) for x in r)
+        self.assert_charge_object(first, params)
+        self.assert_charge_object(second, params)
+        self.assertNotEqual(first["id"], second["id"])
+        self.assertEqual(again, second, "the retry with the same key is not the stored charge")
+        self.assertEqual([x["replayed"] for x in r], ["false", "false", "true"])
+        for x in r:
+            self.assertRegex(x["requestId"], h.REQUEST_ID_RE)
+            self.assertEqual(x["stripeVersion"], "2024-06-20")
+        # The SDK's own key is stored like any other.
+        self.assertEqual(self.counts(user), (2, 2, 2))
+        got = self.assert_ok(self.one(key, {"op": "retrieve", "resource": "charges",
+                                            "id": first["id"]}))
+        self.assertEqual(got, first)
+        missing = self.one(key, {"op": "retrieve", "resource": "charges",
+                                 "id": "ch_" + "0" * 24})
+        self.assert_raised(missing, "invalid", 404, "resource_missing")
+
+    def test_json_request_retried_as_a_form_replays(self):
+        """A charge sent as JSON and retried by the SDK as a form with the same key replays it"""
+        user, key = self.make_user("sdk")
+        idem = h.new_key()
+        params = charge_params(description="Order 123 \u20ac", metadata={"order_id": "6735",
+                                                                          "note": "a&b=c [x]"})
+        resp = self.post_charge(key, params, idem)
+        stored = self.assert_json_response(resp, 201)
+        r = self.one(key, create("charges", params, idem))
+        self.assertEqual(self.assert_ok(r), stored)
+        self.assertEqual(r["replayed"], "true")
+        other = self.one(key, create("charges", charge_params(amount=2001), idem))
+        self.assert_raised(other, "api", 409, "idempotency_key_reused", "idempotency_error")
+        self.assertEqual(self.counts(user), (1, 1, 1))
+
+    def test_update_is_refused_without_a_retry(self):
+        """Charges cannot be updated: the SDK's update gets a definitive 405 and does not retry"""
+        _, key = self.make_user("sdk")
+        charge = self.assert_ok(self.one(key, create("charges", charge_params())))
+        r = self.one(key, {"op": "update", "resource": "charges", "id": charge["id"],
+                           "params": {"description": "changed"}}, retries=2)
+        err = self.assert_raised(r, "api", 405, "method_not_allowed", "invalid_request_error")
+        self.assertEqual(err["shouldRetry"], "false")
+        got = self.assert_ok(self.one(key, {"op": "retrieve", "resource": "charges",
+                                            "id": charge["id"]}))
+        self.assertEqual(got["description"], "SDK order")
+
+    def test_auto_pagination_walks_charges_refunds_and_events(self):
+        """Auto-pagination walks every charge, refund and event of the user, two at a time, to the end"""
+        user, key = self.make_user("sdk")
+        charges = []
+        for i in range(5):
+            resp = self.post_charge(key, h.charge_body(amount=1000 + i), h.new_key())
+            charges.append(self.assert_json_response(resp, 201)["id"])
+        for cid in charges[:3]:
+            resp = self.post_charge(key, {"charge": cid, "amount": 100}, h.new_key(),
+                                    path="/v1/refunds")
+            self.assert_json_response(resp, 201)
+        since = int(time.time()) - 3600
+        r = self.run_ops(key, [
+            {"op": "list", "resource": "charges", "params": {"limit": 2}},
+            {"op": "list", "resource": "refunds", "params": {"limit": 2}},
+            {"op": "list", "resource": "events", "params": {"limit": 2}},
+            {"op": "list", "resource": "charges", "params": {"limit": 2, "created": {"gte": since}}},
+            {"op": "list", "resource": "refunds", "params": {"limit": 2, "charge": charges[0]}},
+            {"op": "list", "resource": "events", "params": {"limit": 2, "type": "charge.refunded"}},
+        ])
+        lists = [self.assert_ok(x) for x in r]
+        for ids in lists:
+            self.assertEqual(len(ids), len(set(ids)), "an item came twice: %r" % ids)
+        self.assertEqual(sorted(lists[0]), sorted(charges))
+        self.assertEqual(sorted(lists[1]), sorted(self.user_ids("refunds", user)))
+        self.assertEqual(len(lists[1]), 3)
+        self.assertEqual(sorted(lists[2]), sorted(self.user_ids("outbox_events", user)))
+        self.assertEqual(len(lists[2]), 5 + 3 * 2)
+        self.assertEqual(sorted(lists[3]), sorted(charges))
+        self.assertEqual(len(lists[4]), 1)
+        self.assertEqual(len(lists[5]), 3)
+
+    def test_partial_then_full_refund(self):
+        """A partial refund, then a refund of the rest, refund the charge in full; a third is refused"""
+        _, key = self.make_user("sdk")
+        charge = self.assert_ok(self.one(key, create("charges", charge_params(amount=2000))))
+        r = self.run_ops(key, [
+            create("refunds", {"charge": charge["id"], "amount": 500,
+                               "reason": "requested_by_customer", "metadata": {"ticket": "42"}}),
+            create("refunds", {"charge": charge["id"]}),
+            {"op": "retrieve", "resource": "charges", "id": charge["id"]},
+            create("refunds", {"charge": charge["id"], "amount": 1}),
+        ])
+        partial, rest, after = (self.assert_ok(x) for x in r[:3])
+        self.assertEqual((partial["object"], partial["amount"], partial["charge"]),
+                         ("refund", 500, charge["id"]))
+        self.assertEqual(partial["metadata"], {"ticket": "42"})
+        self.assertEqual(partial["reason"], "requested_by_customer")
+        self.assertEqual(rest["amount"], 1500)
+        self.assertEqual((after["amount_refunded"], after["refunded"]), (2000, True))
+        self.assert_raised(r[3], "invalid", 400, "charge_already_refunded")
+        got = self.assert_ok(self.one(key, {"op": "retrieve", "resource": "refunds",
+                                            "id": partial["id"]}))
+        self.assertEqual(got, partial)
+
+    def test_decline_raises_the_card_error(self):
+        """A declined card raises the card-error class with decline_code and the stored charge"""
+        user, key = self.make_user("sdk")
+        r = self.run_ops(key, [
+            create("charges", charge_params(source="tok_chargeDeclinedInsufficientFunds")),
+            create("charges", charge_params(source="tok_chargeDeclined")),
+        ], retries=2)
+        err = self.assert_raised(r[0], "card", 402, "card_declined", "card_error")
+        self.assertEqual(err["decline_code"], "insufficient_funds")
+        self.assertRegex(err["charge"], h.CHARGE_ID_RE)
+        self.assertEqual(err["shouldRetry"], "false")
+        self.assertRegex(err["requestId"], h.REQUEST_ID_RE)
+        err2 = self.assert_raised(r[1], "card", 402, "card_declined")
+        self.assertEqual(err2["decline_code"], "generic_decline")
+        # Not retried: each decline is one charge, stored as failed.
+        self.assertEqual(self.db.query("SELECT string_agg(status, ',' ORDER BY status) FROM charges"
+                                       " WHERE user_id = %s" % h.sql_literal(user)),
+                         "failed,failed")
+
+    def test_key_reuse_raises_the_idempotency_error(self):
+        """A key reused with another body is an idempotency_error the SDK does not retry"""
+        user, key = self.make_user("sdk")
+        idem = h.new_key()
+        r = self.run_ops(key, [
+            create("charges", charge_params(), idem),
+            create("charges", charge_params(amount=999), idem),
+        ], retries=2)
+        self.assert_ok(r[0])
+        # Both SDKs raise their IdempotencyError class only for 400 and 404: this
+        # service answers 409, so they raise their APIError class with the
+        # idempotency_error type (see the README).
+        err = self.assert_raised(r[1], "api", 409, "idempotency_key_reused", "idempotency_error")
+        self.assertEqual(err["shouldRetry"], "false")
+        self.assertEqual(self.counts(user), (1, 1, 1))
+
+    def test_bad_key_raises_the_authentication_error(self):
+        """An unknown API key raises the authentication-error class"""
+        r = self.one("sk_test_" + "x" * 44, {"op": "list", "resource": "charges", "params": {}})
+        self.assert_raised(r, "auth", 401, "api_key_invalid", "authentication_error")
+
+    def test_invalid_params_name_the_bracket_field(self):
+        """A bad form field raises the invalid-request class naming it in bracket form"""
+        user, key = self.make_user("sdk")
+        r = self.run_ops(key, [
+            create("charges", charge_params(metadata={"order_id": "x" * 501})),
+            create("charges", charge_params(amount=0)),
+            create("charges", charge_params(currency="USD")),
+            create("charges", charge_params(customer="cus_1")),
+        ])
+        self.assertEqual(self.assert_raised(r[0], "invalid", 400, "invalid_metadata")["param"],
+                         "metadata[order_id]")
+        self.assertEqual(self.assert_raised(r[1], "invalid", 400, "amount_too_small")["param"],
+                         "amount")
+        self.assertEqual(self.assert_raised(r[2], "invalid", 400, "invalid_currency")["param"],
+                         "currency")
+        self.assertEqual(self.assert_raised(r[3], "invalid", 400, "parameter_unknown")["param"],
+                         "customer")
+        self.assertEqual(self.counts(user), (0, 0, 0))
+
+    def test_webhook_endpoints_with_arrays(self):
+        """Webhook endpoints are created (enabled_events as an array), retrieved, listed and deleted"""
+        _, key = self.make_user("sdk")
+        events = ["charge.succeeded", "charge.failed"]
+        r = self.run_ops(key, [
+            create("webhookEndpoints", {"url": "https://8.8.8.8/hooks", "enabled_events": events}),
+            create("webhookEndpoints", {"url": "https://8.8.8.8/hooks",
+                                        "enabled_events": ["charge.succeeded", "nope"]}),
+        ])
+        endpoint = self.assert_ok(r[0])
+        self.assertEqual(endpoint["enabled_events"], events)
+        self.assertTrue(endpoint["secret"].startswith("whsec_"))
+        err = self.assert_raised(r[1], "invalid", 400, "parameter_invalid")
+        self.assertEqual(err["param"], "enabled_events[1]")
+        r = self.run_ops(key, [
+            {"op": "retrieve", "resource": "webhookEndpoints", "id": endpoint["id"]},
+            {"op": "list", "resource": "webhookEndpoints", "params": {}},
+            {"op": "del", "resource": "webhookEndpoints", "id": endpoint["id"]},
+            {"op": "retrieve", "resource": "webhookEndpoints", "id": endpoint["id"]},
+        ])
+        self.assertEqual(self.assert_ok(r[0])["url"], "https://8.8.8.8/hooks")
+        self.assertEqual(self.assert_ok(r[1]), [endpoint["id"]])
+        self.assertIs(self.assert_ok(r[2])["deleted"], True)
+        self.assert_raised(r[3], "invalid", 404, "resource_missing")
+
+
+class NodeApiTest(_ApiTests, h.ServiceTestCase):
+    sdk = "node"
+
+
+class PythonApiTest(_ApiTests, h.ServiceTestCase):
+    sdk = "python"
+
+
+class _RateLimitTests(SdkMixin):
+    server_env = {"PAYMENTS_RATE_LIMIT": "1", "PAYMENTS_RATE_BURST": "1"}
+
+    def test_429_raises_the_rate_limit_error(self):
+        """Over the rate limit the SDK raises its rate-limit class, and the answer says to retry"""
+        _, key = self.make_user("sdk")
+        r = self.run_ops(key, [{"op": "list", "resource": "charges", "params": {}}] * 3)
+        errors = [x for x in r if "error" in x]
+        self.assertTrue(errors, "three requests at once were never limited: %r" % r)
+        err = self.assert_raised(errors[0], "rate", 429, "rate_limited", "rate_limit_error")
+        self.assertEqual(err["shouldRetry"], "true")
+
+
+class NodeRateLimitTest(_RateLimitTests, h.ServiceTestCase):
+    sdk = "node"
+
+
+class PythonRateLimitTest(_RateLimitTests, h.ServiceTestCase):
+    sdk = "python"
+
+
+class _WebhookTests(SdkMixin):
+    def test_deliveries_verify_with_the_sdk_helper(self):
+        """A delivery's Stripe-Signature verifies with the SDK's webhook helper; a tampered body does not"""
+        user, key = self.make_user("sdk")
+        name = "sdk-%s" % self.sdk
+        endpoint = self.assert_ok(self.one(key, create("webhookEndpoints", {
+            "url": self.receiver.url(name), "enabled_events": ["charge.succeeded"]})))
+        self.secrets.append(endpoint["secret"])
+        self.receiver.set_secret(name, endpoint["secret"])
+        charge_id, request_id, idem = self.charge(key)
+        got = h.poll(lambda: self.receiver.delivered(name), message="a delivery")
+        req = got[0]
+        header = req.headers.get("Stripe-Signature")
+        self.assertRegex(header or "", r"^t=\d+,v1=[0-9a-f]{64}$")
+        self.assertEqual(header.split(",")[0], "t=" + req.timestamp)
+        payload = req.body.decode("utf-8")
+        r = self.run_ops(key, [
+            {"op": "constructEvent", "payload": payload, "header": header,
+             "secret": endpoint["secret"]},
+            {"op": "constructEvent", "payload": payload.replace(charge_id, "ch_" + "0" * 24),
+             "header": header, "secret": endpoint["secret"]},
+            {"op": "constructEvent", "payload": payload, "header": header,
+             "secret": "whsec_" + "A" * 43 + "="},
+        ])
+        event = self.assert_ok(r[0])
+        self.assertEqual(event["id"], req.webhook_id)
+        self.assertEqual(event["object"], "event")
+        self.assertEqual(event["type"], "charge.succeeded")
+        self.assertIsInstance(event["created"], int)
+        self.assertEqual(event["data"]["object"]["id"], charge_id)
+        self.assertEqual(event["request"], {"id": request_id, "idempotency_key": idem})
+        self.assert_raised(r[1], "signature")
+        self.assert_raised(r[2], "signature")
+        self.assert_no_receiver_errors()
+
+
+class NodeWebhookTest(_WebhookTests, webhooks.WebhookTestCase):
+    sdk = "node"
+
+
+class PythonWebhookTest(_WebhookTests, webhooks.WebhookTestCase):
+    sdk = "python"
+
+
+class DroppingProxy:
+    """
+    A loopback HTTP/1.1 proxy in front of the server that loses the first
+    answer to every POST with a new Idempotency-Key: it forwards the request,
+    waits until the server has answered (the work is committed), and then
+    closes the client's connection instead of passing the answer on. A
+    client that retries with the same key must get the stored answer.
+    """
+
+    def __init__(self, port):
+        self.upstream = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.dropped = []     # the Idempotency-Key of every answer lost
+        self.forwarded = []   # (method, path, key, status) of every answer passed on
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read_message(sock, buf):
+        """Reads one message with a Content-Length body; returns (head, body, rest) or None at EOF."""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            rest += chunk
+        return head, rest[:length], rest[length:]
+
+    def _serve(self, client):
+        buf = b""
+        try:
+            with client:
+                client.settimeout(30)
+                while True:
+                    msg = self._read_message(client, buf)
+                    if msg is None:
+                        return
+                    head, body, buf = msg
+                    lines = head.split(b"\r\n")
+                    method, path = lines[0].split(b" ")[:2]
+                    headers = {}
+                    for line in lines[1:]:
+                        name, _, value = line.partition(b":")
+                        headers[name.strip().lower().decode()] = value.strip().decode()
+                    with socket.create_connection(("127.0.0.1", self.upstream), timeout=30) as up:
+                        up.sendall(head + b"\r\n\r\n" + body)
+                        answer = self._read_message(up, b"")
+                    if answer is None:
+                        return
+                    key = headers.get("idempotency-key")
+                    with self.lock:
+                        drop = method == b"POST" and key is not None and key not in self.dropped
+                        if drop:
+                            self.dropped.append(key)
+                        else:
+                            status = int(answer[0].split(b" ")[1])
+                            self.forwarded.append((method.decode(), path.decode(), key, status))
+                    if drop:
+                        return   # the with block closes the connection: the answer is lost
+                    client.sendall(answer[0] + b"\r\n\r\n" + answer[1])
+        except OSError:
+            return
+
+
+class _RetryTests(SdkMixin):
+    def setUp(self):
+        super().setUp()
+        self.proxy = DroppingProxy(self.server.port)
+        self.addCleanup(self.proxy.close)
+
+    def test_retries_over_dropped_connections_charge_once(self):
+        """Answers lost after the commit are retried by the SDK itself, and every charge and refund is made once"""
+        user, key = self.make_user("sdk")
+        api = "http://127.0.0.1:%d" % self.proxy.port
+        explicit = [h.new_key(), h.new_key()]
+        ops = [create("charges", charge_params(amount=1000 + i)) for i in range(4)]
+        ops += [create("charges", charge_params(amount=2000 + i), k) for i, k in enumerate(explicit)]
+        r = self.run_ops(key, ops, retries=3, api=api)
+        charges = [self.assert_ok(x) for x in r]
+        self.assertEqual(sorted(c["amount"] for c in charges), [1000, 1001, 1002, 1003, 2000, 2001])
+        self.assertEqual(len({c["id"] for c in charges}), 6)
+        # Each answer the client saw is the replay of the request whose answer was lost.
+        self.assertEqual([x["replayed"] for x in r], ["true"] * 6)
+        self.assertEqual(len(self.proxy.dropped), 6)
+        for k in explicit:
+            self.assertIn(k, self.proxy.dropped)
+        self.assertEqual(self.counts(user), (6, 6, 6))
+        self.assertEqual(sorted(self.user_ids("charges", user)), sorted(c["id"] for c in charges))
+
+        refunds = self.run_ops(key, [create("refunds", {"charge": charges[0]["id"], "amount": 300}),
+                                     create("refunds", {"charge": charges[0]["id"]})],
+                               retries=3, api=api)
+        amounts = [self.assert_ok(x)["amount"] for x in refunds]
+        self.assertEqual(amounts, [300, 700])
+        self.assertEqual(len(self.user_ids("refunds", user)), 2)
+        self.assertEqual(len(self.proxy.dropped), 8)
+
+
+class NodeRetryTest(_RetryTests, h.ServiceTestCase):
+    sdk = "node"
+
+
+class PythonRetryTest(_RetryTests, h.ServiceTestCase):
+    sdk = "python"
+
+
+def kill_and_restart(server):
+    """
+    SIGKILLs the server (no drain: requests in flight lose their answers)
+    and starts it again on the same port, with the harness's own start-up,
+    so that a client's retries reach it again.
+    """
+    port = server.port
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(timeout=10)
+    server.proc = None
+    time.sleep(0.3)   # the client meets a refused connection meanwhile
+    saved = h.free_port
+    h.free_port = lambda: port
+    try:
+        server.start()
+    finally:
+        h.free_port = saved
+
+
+class _KillTests(SdkMixin):
+    def test_retries_across_a_killed_server_charge_once(self):
+        """serve is killed with SIGKILL amid the SDK's creates and restarted: every charge is made once"""
+        user, key = self.make_user("sdk")
+        n = 30
+        ops = [create("charges", charge_params(amount=3000 + i)) for i in range(n)]
+        cmd, stdin, env = sdk_command(self.sdk, self.api(), key, ops, 8)
+        proc = subprocess.Popen(cmd, cwd=SDK_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        out = []
+        reader = threading.Thread(target=lambda: out.append(proc.communicate(stdin, timeout=120)),
+                                  daemon=True)
+        reader.start()
+        where = "user_id = %s" % h.sql_literal(user)
+        h.poll(lambda: self.db.count("charges", where) >= 3, interval=0.01,
+               message="the first charges")
+        self.assertIsNone(proc.poll(), "the SDK finished before the kill: nothing was tested")
+        kill_and_restart(self.server)
+        reader.join(150)
+        self.assertTrue(out, "the SDK did not finish")
+        results = sdk_results(self.sdk, ops, proc.returncode, *out[0])
+        charges = [self.assert_ok(x) for x in results]
+        self.assertEqual([c["amount"] for c in charges], [3000 + i for i in range(n)])
+        self.assertEqual(self.counts(user), (n, n, n))
+        self.assertEqual(sorted(self.user_ids("charges", user)), sorted(c["id"] for c in charges))
+
+
+class NodeKillTest(_KillTests, h.ServiceTestCase):
+    sdk = "node"
+
+
+class PythonKillTest(_KillTests, h.ServiceTestCase):
+    sdk = "python"
+
+
+if __name__ == "__main__":
+    unittest.main()
