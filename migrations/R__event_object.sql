@@ -1,0 +1,23 @@
+-- R__event_object.sql: the current definition of event_object().
+-- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
+-- First created in 0002_webhooks.sql; the versioned files keep its history.
+
+-- The event object exactly as webhooks and the events API send it.
+CREATE OR REPLACE FUNCTION event_object(e outbox_events) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+    SELECT row_to_json(o) FROM (
+        SELECT e.id,
+               'event'::text AS object,
+               e.type,
+               floor(extract(epoch FROM e.created))::bigint AS created,
+               (SELECT row_to_json(d) FROM (SELECT e.data AS object) d) AS data,
+               (SELECT row_to_json(q) FROM (SELECT e.request_id AS id,
+                                                   e.idempotency_key) q) AS request
+    ) o);
+END
+$$;
+
+REVOKE ALL ON FUNCTION event_object(outbox_events) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION event_object(outbox_events) TO payments_app;
