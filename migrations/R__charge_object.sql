@@ -1,6 +1,6 @@
 -- R__charge_object.sql: the current definition of charge_object().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0001_charges.sql; the versioned files keep its history.
+-- First created in migration 0001; the versioned files keep its history.
 
 -- The charge object exactly as the API renders it (compact JSON, fixed key order).
 CREATE OR REPLACE FUNCTION charge_object(c charges) RETURNS json

@@ -1,6 +1,6 @@
 -- R__check_refund_sum.sql: the current definition of check_refund_sum() and its triggers.
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0003_refunds_and_lists.sql; the versioned files keep its history.
+-- First created in migration 0003; the versioned files keep its history.
 
 /*
  * Money stays consistent: at commit, every charge touched has

@@ -1,6 +1,6 @@
 -- R__create_charge.sql: the current definition of create_charge().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0001_charges.sql; the versioned files keep its history.
+-- First created in migration 0001; the versioned files keep its history.
 
 /*
  * create_charge: the whole database work of one POST /v1/charges, in one

@@ -1,6 +1,6 @@
 -- R__create_refund.sql: the current definition of create_refund().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0003_refunds_and_lists.sql; the versioned files keep its history.
+-- First created in migration 0003; the versioned files keep its history.
 
 /*
  * create_refund: the whole database work of one POST /v1/refunds in one

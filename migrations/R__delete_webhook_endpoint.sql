@@ -1,6 +1,6 @@
 -- R__delete_webhook_endpoint.sql: the current definition of delete_webhook_endpoint().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0004_least_privilege.sql; the versioned files keep its history.
+-- First created in migration 0004; the versioned files keep its history.
 
 -- Disables an endpoint of the user; its pending deliveries die with it, keeping their history.
 CREATE OR REPLACE FUNCTION delete_webhook_endpoint(p_id text, p_user_id text) RETURNS boolean

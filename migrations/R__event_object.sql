@@ -1,6 +1,6 @@
 -- R__event_object.sql: the current definition of event_object().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0002_webhooks.sql; the versioned files keep its history.
+-- First created in migration 0002; the versioned files keep its history.
 
 -- The event object exactly as webhooks and the events API send it.
 CREATE OR REPLACE FUNCTION event_object(e outbox_events) RETURNS json

@@ -1,6 +1,6 @@
 -- R__idempotency_lookup.sql: the current definition of idempotency_lookup().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0003_refunds_and_lists.sql; the versioned files keep its history.
+-- First created in migration 0003; the versioned files keep its history.
 
 /*
  * idempotency_lookup: the read-only fast path shared by every idempotent

@@ -1,6 +1,6 @@
 -- R__list_page.sql: the current definition of list_page().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0003_refunds_and_lists.sql; the versioned files keep its history.
+-- First created in migration 0003; the versioned files keep its history.
 
 /*
  * list_page: one page of a user's charges, refunds or events, newest first,

@@ -1,6 +1,6 @@
 -- R__purge_idempotency_keys.sql: the current definition of purge_idempotency_keys().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0004_least_privilege.sql; the versioned files keep its history.
+-- First created in migration 0004; the versioned files keep its history.
 
 -- Deletes up to p_batch expired idempotency keys, skipping locked ones (the purge of every serve).
 CREATE OR REPLACE FUNCTION purge_idempotency_keys(p_batch integer) RETURNS bigint

@@ -1,6 +1,6 @@
 -- R__purge_published_events.sql: the current definition of purge_published_events().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0004_least_privilege.sql; the versioned files keep its history.
+-- First created in migration 0004; the versioned files keep its history.
 
 -- Deletes up to p_batch published events older than the retention, skipping locked ones.
 CREATE OR REPLACE FUNCTION purge_published_events(p_retention_ms bigint, p_batch integer) RETURNS bigint

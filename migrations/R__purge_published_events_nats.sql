@@ -1,6 +1,6 @@
 -- R__purge_published_events_nats.sql: the current definition of purge_published_events_nats().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0005_nats.sql; the versioned files keep its history.
+-- First created in migration 0005; the versioned files keep its history.
 
 -- purge_published_events for relays that publish to NATS: keeps events not yet in the stream.
 CREATE OR REPLACE FUNCTION purge_published_events_nats(p_retention_ms bigint, p_batch integer) RETURNS bigint

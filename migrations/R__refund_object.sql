@@ -1,6 +1,6 @@
 -- R__refund_object.sql: the current definition of refund_object().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0003_refunds_and_lists.sql; the versioned files keep its history.
+-- First created in migration 0003; the versioned files keep its history.
 
 -- The refund object exactly as the API renders it (compact JSON, fixed key order).
 CREATE OR REPLACE FUNCTION refund_object(r refunds) RETURNS json

@@ -1,7 +1,7 @@
 -- R__relay_claim.sql: the current definition of relay_claim().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0002_webhooks.sql, replaced in 0006_relay_claim_walk.sql; the versioned
--- files keep its history.
+-- First created in migration 0002 and replaced in 0006; the versioned files keep its
+-- history.
 
 /*
  * relay_claim: leases up to p_batch due deliveries for p_lease_ms. A delivery

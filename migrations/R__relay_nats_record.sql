@@ -1,6 +1,6 @@
 -- R__relay_nats_record.sql: the current definition of relay_nats_record().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0005_nats.sql; the versioned files keep its history.
+-- First created in migration 0005; the versioned files keep its history.
 
 /*
  * relay_nats_record: after a publish round, marks the events JetStream

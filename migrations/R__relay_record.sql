@@ -1,6 +1,6 @@
 -- R__relay_record.sql: the current definition of relay_record().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0002_webhooks.sql; the versioned files keep its history.
+-- First created in migration 0002; the versioned files keep its history.
 
 /*
  * relay_record: stores the outcome of a batch of attempts in one round trip.

@@ -1,6 +1,6 @@
 -- R__relay_release.sql: the current definition of relay_release().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0002_webhooks.sql; the versioned files keep its history.
+-- First created in migration 0002; the versioned files keep its history.
 
 -- Gives back leases of deliveries a stopping relay did not finish ({id, lease} JSON array).
 CREATE OR REPLACE FUNCTION relay_release(p_leases json) RETURNS void

@@ -1,6 +1,6 @@
 -- R__relay_replay.sql: the current definition of relay_replay().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0002_webhooks.sql; the versioned files keep its history.
+-- First created in migration 0002; the versioned files keep its history.
 
 /*
  * relay_replay: puts a dead (or delivered) delivery back in the queue with a

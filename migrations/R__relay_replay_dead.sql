@@ -1,6 +1,6 @@
 -- R__relay_replay_dead.sql: the current definition of relay_replay_dead().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0004_least_privilege.sql; the versioned files keep its history.
+-- First created in migration 0004; the versioned files keep its history.
 
 -- Requeues every dead delivery (of one endpoint when given); same events, same webhook-ids.
 -- Deliveries of deleted or disabled endpoints stay dead.

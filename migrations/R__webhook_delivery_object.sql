@@ -1,6 +1,6 @@
 -- R__webhook_delivery_object.sql: the current definition of webhook_delivery_object().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0002_webhooks.sql; the versioned files keep its history.
+-- First created in migration 0002; the versioned files keep its history.
 
 -- A delivery with its attempts, for the dead-letter API.
 CREATE OR REPLACE FUNCTION webhook_delivery_object(d webhook_deliveries) RETURNS json

@@ -1,6 +1,6 @@
 -- R__webhook_endpoint_object.sql: the current definition of webhook_endpoint_object().
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
--- First created in 0002_webhooks.sql; the versioned files keep its history.
+-- First created in migration 0002; the versioned files keep its history.
 
 -- The webhook endpoint object as the API renders it (the secret is shown only at creation).
 CREATE OR REPLACE FUNCTION webhook_endpoint_object(w webhook_endpoints) RETURNS json

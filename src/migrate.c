@@ -235,7 +235,7 @@ int migrate_plan(const struct cfg *cfg, const struct migrate_opts *opts)
 {
 	struct migrate_session s;
 	const struct migfile **pending = NULL;
-	int i, n = 0, code = 1;
+	int i, n = 0, repeatables = 0, code = 1;
 
 	if (migrate_open(cfg, &s, false) != PAY_OK)
 		goto out;
@@ -243,7 +243,10 @@ int migrate_plan(const struct cfg *cfg, const struct migrate_opts *opts)
 	if (pending == NULL ||
 	    migplan_pending(&s.h, &s.files, opts->target, opts->allow_out_of_order, pending, &n) != PAY_OK)
 		goto out;
-	printf("-- payments migrate plan: %d pending migration(s); nothing has been run.\n", n);
+	for (i = 0; i < n; i++)
+		repeatables += pending[i]->repeatable;
+	printf("-- payments migrate plan: %d pending migration(s) and %d repeatable(s) to run;"
+	       " nothing has been run.\n", n - repeatables, repeatables);
 	printf("SET lock_timeout = '%lldms';\nSET statement_timeout = '%lldms';\n",
 	       cfg->migrate_lock_timeout_ms, cfg->migrate_statement_timeout_ms);
 	for (i = 0; i < n; i++) {
