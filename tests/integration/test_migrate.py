@@ -950,7 +950,7 @@ class LockingTest(MigrateTestCase):
             return self.db.query(
                 "SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
                 " WHERE l.locktype = 'advisory' AND l.granted"
-                " AND a.application_name = 'payments-migrate'")
+                " AND a.application_name = 'payments-migrate' AND a.datname = current_database()")
         pid = h.poll(holder_pid, message="the first migrator to take the migration lock")
         started = time.monotonic()
         second = self.migrate("up", env={"PAYMENTS_MIGRATE_WAIT": "500ms"})
