@@ -1,5 +1,6 @@
--- 020_webhooks: the tables, keys, indexes and functions of 0002_webhooks.sql, and how the
--- relay's relay_fanout, relay_claim, relay_record and relay_replay behave.
+-- 020_webhooks: the tables, keys and indexes of 0002_webhooks.sql and its functions (now in
+-- their R__ files), and how the relay's relay_fanout, relay_claim, relay_record and relay_replay
+-- behave.
 BEGIN;
 SELECT plan(119);
 
