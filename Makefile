@@ -49,6 +49,7 @@ UNIT_OBJS_test_idem            := idem err
 UNIT_OBJS_test_ids             := ids
 UNIT_OBJS_test_keycache        := keycache apikey err ids
 UNIT_OBJS_test_migfile         := migfile err
+UNIT_OBJS_test_migplan         := migplan migtap migfile err
 UNIT_OBJS_test_natspub         := natspub log err
 UNIT_OBJS_test_refundreq       := refundreq body form canon charge ids err
 UNIT_OBJS_test_timing          := timing

@@ -3,6 +3,7 @@
 #define PAYMENTS_DB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct db_conn;
 struct db_pool;
@@ -21,6 +22,19 @@ void db_set_statement_timeout(long long ms);
 int db_conn_open(const char *url, long long connect_timeout_ms, struct db_conn **out)
 	__attribute__((warn_unused_result));
 void db_conn_close(struct db_conn *c);
+
+/*
+ * Opens one connection for a tool that brings the schema itself (migrate):
+ * application_name app, no prepared statements (the schema may not exist
+ * yet) and the server's own timeouts. A failed attempt (connect_timeout_ms
+ * each) is retried every 500 ms until wait_ms has passed, so the tool may
+ * start before the database. Returns PAY_OK, or PAY_EUNAVAILABLE (or
+ * PAY_ENOMEM) with libpq's last message in error (error_len bytes). Close
+ * with db_conn_close.
+ */
+int db_conn_open_tool(const char *url, long long connect_timeout_ms, long long wait_ms,
+		      const char *app, char *error, size_t error_len, struct db_conn **out)
+	__attribute__((warn_unused_result));
 
 /*
  * Checks that c answers (SELECT 1). Returns PAY_OK, or PAY_EUNAVAILABLE

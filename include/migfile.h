@@ -8,9 +8,15 @@
 #define MIGFILE_NAME_MAX 200
 #define MIGFILE_CHECKSUM_HEX 65   /* SHA-256 as hex + NUL */
 
+/*
+ * One migration file: versioned ("NNNN_name.sql", run once, in version
+ * order) or repeatable ("R__name.sql": version 0, run after every versioned
+ * one whenever its checksum differs from the one last applied).
+ */
 struct migfile {
-	int version;
-	char name[MIGFILE_NAME_MAX];        /* the part after NNNN_, without .sql */
+	int version;                        /* 0 for a repeatable */
+	bool repeatable;
+	char name[MIGFILE_NAME_MAX];        /* the part after NNNN_ or R__, without .sql */
 	char filename[MIGFILE_NAME_MAX + 16];
 	char checksum[MIGFILE_CHECKSUM_HEX];
 	char *sql;                          /* owned, normalised (no BOM, LF line ends) */
@@ -18,7 +24,7 @@ struct migfile {
 };
 
 struct migfile_set {
-	struct migfile *files;   /* sorted by version */
+	struct migfile *files;   /* versioned by version, then repeatables by name */
 	size_t n;
 };
 
@@ -27,6 +33,12 @@ struct migfile_set {
  * *version and name (MIGFILE_NAME_MAX bytes) filled, or PAY_EPARAM_INVALID.
  */
 int migfile_parse_name(const char *filename, int *version, char *name);
+
+/*
+ * Parses "R__name.sql" (name of [a-z0-9_], as in versioned names). Returns
+ * PAY_OK with name (MIGFILE_NAME_MAX bytes) filled, or PAY_EPARAM_INVALID.
+ */
+int migfile_parse_repeatable_name(const char *filename, char *name);
 
 /*
  * Normalises migration text in place: drops a UTF-8 BOM and turns CRLF into
@@ -49,10 +61,17 @@ bool migfile_is_no_transaction(const char *text);
 int migfile_count_statements(const char *text);
 
 /*
- * Loads every migration in dir, sorted by version. Files that do not match
- * the name pattern are ignored; two files with one version are an error.
- * Returns PAY_OK, PAY_EIO or PAY_ECONFIG (after printing why). Free with
- * migfile_set_fini.
+ * Reads the file at path into a new NUL-terminated buffer (*out, freed by
+ * the caller with free()) of *len bytes. Returns PAY_OK or PAY_EIO.
+ */
+int migfile_read(const char *path, char **out, size_t *len) __attribute__((warn_unused_result));
+
+/*
+ * Loads every migration in dir: the versioned ones sorted by version, then
+ * the repeatable ones sorted by name. Files that match neither name pattern
+ * are ignored; two files with one version, and a repeatable marked
+ * no-transaction, are errors. Returns PAY_OK, PAY_EIO or PAY_ECONFIG (after
+ * printing why). Free with migfile_set_fini.
  */
 int migfile_load_dir(const char *dir, struct migfile_set *set) __attribute__((warn_unused_result));
 void migfile_set_fini(struct migfile_set *set);

@@ -1,4 +1,4 @@
-/* migrate.h - applying and inspecting schema migrations (the database layer's DBA side). */
+/* migrate.h - the migrate commands: applying and inspecting schema migrations (versioned and repeatable). */
 #ifndef PAYMENTS_MIGRATE_H
 #define PAYMENTS_MIGRATE_H
 
@@ -12,16 +12,20 @@ struct migrate_opts {
 };
 
 /*
- * Applies pending migrations under an advisory lock, each in its own
- * transaction with lock_timeout and statement_timeout, recording each in
+ * Applies pending versioned migrations, then every repeatable one that is
+ * new, changed or failed (unless opts->target stops before the last
+ * versioned file), under an advisory lock, each in its own transaction with
+ * lock_timeout and statement_timeout, recording each in
  * payments_schema_history. Returns the exit code: 0 on success.
  */
 int migrate_up(const struct cfg *cfg, const struct migrate_opts *opts);
 
 /*
  * Prints applied (with time, checksum, duration), failed, modified, missing
- * and pending migrations. Returns 0 when everything is applied and
- * unchanged, 1 when something is pending, failed, modified or missing.
+ * and pending migrations, and each repeatable's state (its version column
+ * is "R"; "changed" when its file changed since it was applied). Returns 0
+ * when everything is applied and unchanged, 1 when something is pending,
+ * changed, failed, modified or missing.
  */
 int migrate_status(const struct cfg *cfg);
 
@@ -29,10 +33,12 @@ int migrate_status(const struct cfg *cfg);
 int migrate_plan(const struct cfg *cfg, const struct migrate_opts *opts);
 
 /*
- * Checks that every applied migration matches its file, that none failed and
- * no index is invalid; then, when the server has pgTAP, runs every
- * .sql file of cfg->sql_tests_dir in a transaction that is rolled back.
- * Returns 0 when all is well, else 1.
+ * Checks that every applied versioned migration matches its file, that no
+ * migration's last run failed, no applied repeatable's file is missing and
+ * no index is invalid; a repeatable changed since it was applied is named as
+ * pending, not counted. Then, when the server has pgTAP, runs every .sql
+ * file of cfg->sql_tests_dir in a transaction that is rolled back. Returns
+ * 0 when all is well, else 1.
  */
 int migrate_verify(const struct cfg *cfg);
 

@@ -1,4 +1,5 @@
--- 002_indexes_and_functions: the indexes, the foreign key and the functions of 0001_charges.sql.
+-- 002_indexes_and_functions: the indexes and the foreign key of 0001_charges.sql, and its functions
+-- (charge_object, create_charge: now in their R__ files).
 BEGIN;
 SELECT plan(22);
 

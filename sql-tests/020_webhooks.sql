@@ -1,5 +1,6 @@
--- 020_webhooks: the tables, keys, indexes and functions of 0002_webhooks.sql, and how the
--- relay's relay_fanout, relay_claim, relay_record and relay_replay behave.
+-- 020_webhooks: the tables, keys and indexes of 0002_webhooks.sql and its functions (now in
+-- their R__ files), and how the relay's relay_fanout, relay_claim, relay_record and relay_replay
+-- behave.
 BEGIN;
 SELECT plan(119);
 
@@ -287,17 +288,19 @@ SELECT is((SELECT count(*) FROM claim1 c
           4::bigint,
     'Each claimed row carries its delivery id, the endpoint''s URL and secret, the attempts so far and the event object.');
 SELECT is((SELECT body::jsonb FROM claim1 WHERE event_id = pg_temp.evt('E1') AND endpoint_id = pg_temp.we('1')),
-          (SELECT jsonb_build_object('id', id, 'object', 'event', 'type', 'charge.succeeded',
+          (SELECT jsonb_build_object('id', id, 'object', 'event', 'api_version', '2024-06-20',
+                                     'type', 'charge.succeeded',
                                      'created', floor(extract(epoch FROM created))::bigint,
                                      'data', jsonb_build_object('object', data::jsonb),
+                                     'livemode', false,
                                      'request', jsonb_build_object('id', 'req_E1',
                                                                    'idempotency_key', 'key-E1'))
              FROM outbox_events WHERE id = pg_temp.evt('E1')),
-    'The body is {id, object: event, type, created, data: {object}, request: {id, idempotency_key}}.');
+    'The body is {id, object: event, api_version, type, created, data: {object}, livemode: false, request: {id, idempotency_key}}.');
 SELECT results_eq(
     $$SELECT json_object_keys(body::json) FROM claim1 WHERE event_id = pg_temp.evt('E1')
          AND endpoint_id = pg_temp.we('1')$$,
-    ARRAY['id', 'object', 'type', 'created', 'data', 'request'],
+    ARRAY['id', 'object', 'api_version', 'type', 'created', 'data', 'livemode', 'request'],
     'The event object''s keys come in a fixed order.');
 SELECT is((SELECT count(*) FROM webhook_deliveries
             WHERE locked_until = now() + interval '60 seconds'), 4::bigint,

@@ -1,4 +1,4 @@
--- 021_relay_claim_cost: relay_claim's work is its batch, not the backlog (0006).
+-- 021_relay_claim_cost: relay_claim's work is its batch, not the backlog (0006, now R__relay_claim.sql).
 --
 -- The work is counted, not timed: pg_stat_xact_user_tables counts the rows this
 -- transaction has read from each table, so a claim of 10 from a backlog of

@@ -1,7 +1,8 @@
 -- 040_privileges: payments_app reads every table and writes only through the SECURITY DEFINER
--- functions meant for it (0004_least_privilege.sql), and the migration history is complete.
+-- functions meant for it (0004_least_privilege.sql, kept by every R__ file), and the migration
+-- history is complete.
 BEGIN;
-SELECT plan(83);
+SELECT plan(87);
 
 -- The role itself: a group role, with no power beyond what it is granted.
 SELECT has_role('payments_app', 'The role payments_app exists.');
@@ -139,13 +140,18 @@ SELECT isnt_definer('public', 'list_page',
           'timestamp with time zone', 'text', 'text'],
     'list_page, a read, runs as the caller.');
 
--- The migration history: a row per migration, every one applied.
+-- The migration history: a row per versioned migration and per run of a repeatable, every one applied.
 SELECT has_table('public', 'payments_schema_history', 'The migration history table exists.');
 SELECT columns_are('public', 'payments_schema_history',
     ARRAY['version', 'name', 'checksum', 'status', 'installed_by', 'installed_at', 'execution_ms',
-          'error_sqlstate', 'error_message'],
-    'The migration history has version, name, checksum, status, who, when, how long and the error.');
-SELECT col_is_pk('payments_schema_history', 'version', 'A version appears once in the history.');
+          'error_sqlstate', 'error_message', 'installed_rank', 'type'],
+    'The migration history has version, name, checksum, status, who, when, how long, the error, its rank and type.');
+SELECT col_is_pk('payments_schema_history', 'installed_rank',
+    'Each row of the history has its rank, the order it was written in.');
+SELECT col_is_unique('payments_schema_history', 'version', 'A version appears once in the history.');
+SELECT is((SELECT count(*) FROM payments_schema_history
+            WHERE (type = 'versioned') <> (version IS NOT NULL)),
+          0::bigint, 'Versioned migrations have a version and repeatable ones none.');
 SELECT col_has_check('payments_schema_history', 'status',
     'The history''s status is checked (applied or failed).');
 SELECT results_eq(
@@ -157,8 +163,21 @@ SELECT results_eq(
 SELECT is((SELECT count(*) FROM payments_schema_history WHERE status <> 'applied'), 0::bigint,
     'No migration is recorded as failed.');
 SELECT is((SELECT max(version) FROM payments_schema_history),
-          (SELECT count(*)::integer FROM payments_schema_history),
+          (SELECT count(*)::integer FROM payments_schema_history WHERE type = 'versioned'),
           'The recorded versions run from 1 without a gap.');
+SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
+                 WHERE p.pronamespace = 'public'::regnamespace
+                   AND NOT EXISTS (SELECT FROM pg_depend d
+                                    WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                                      AND d.deptype = 'e')
+                EXCEPT SELECT name FROM payments_schema_history WHERE type = 'repeatable'
+                ORDER BY 1),
+          ARRAY[]::text[],
+          'Every function of the schema has its current definition in a repeatable migration of its name.');
+SELECT is((SELECT count(*) FROM (SELECT DISTINCT ON (name) status FROM payments_schema_history
+                                  WHERE type = 'repeatable' ORDER BY name, installed_rank DESC) r
+            WHERE status <> 'applied'),
+          0::bigint, 'The last run of every repeatable migration applied.');
 SELECT is((SELECT count(*) FROM payments_schema_history WHERE checksum !~ '^[0-9a-f]{64}$'),
           0::bigint, 'Every recorded checksum is a SHA-256 in hex.');
 SELECT is((SELECT count(*) FROM payments_schema_history

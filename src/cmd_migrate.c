@@ -12,8 +12,11 @@ static void migrate_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: payments migrate up [--target N] [--allow-out-of-order]\n"
+		"                                  apply pending NNNN_name.sql files, then every\n"
+		"                                  R__name.sql (repeatable) that is new or changed\n"
 		"       payments migrate status    applied (time, checksum, duration), pending,\n"
-		"                                  failed, modified, missing; exit 1 if any is not applied\n"
+		"                                  failed, modified, missing, repeatables as R;\n"
+		"                                  exit 1 if any is not applied\n"
 		"       payments migrate plan [--target N] [--allow-out-of-order]\n"
 		"                                  print the SQL 'up' would run, without running it\n"
 		"       payments migrate verify    checksums match, nothing failed, no invalid index;\n"

@@ -7,25 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
+#include "db_conn.h"
 #include "db_stmt.h"
 #include "err.h"
 #include "log.h"
 #include "timing.h"
-
-struct db_conn {
-	PGconn *pg;
-	bool broken;
-	char sqlstate[6];
-	char message[160];
-	struct db_conn *next_free;
-};
-
-struct db_result {
-	PGresult *res;
-};
 
 /* The session statement_timeout and lock_timeout of every connection (db_set_statement_timeout). */
 static long long db_statement_timeout_ms = 10000;
@@ -72,12 +62,16 @@ static void db_notice_quiet(void *arg, const PGresult *res)
 }
 
 /*
- * Connects c->pg and prepares every statement. No statement of the service
- * may wait forever behind a lock or run away: the session gets
- * statement_timeout and lock_timeout (functions may tighten them). Returns
- * PAY_OK or PAY_EUNAVAILABLE.
+ * Connects c->pg as application app. A service connection (service true)
+ * prepares every statement, and no statement of the service may wait
+ * forever behind a lock or run away: the session gets statement_timeout and
+ * lock_timeout (functions may tighten them); its failures are logged. A
+ * tool's connection (migrate) gets neither, since it brings the schema and
+ * sets its own timeouts; its failure is left in c->message. Returns PAY_OK or
+ * PAY_EUNAVAILABLE.
  */
-static int db_connect(struct db_conn *c, const char *url, long long timeout_ms)
+static int db_connect_as(struct db_conn *c, const char *url, long long timeout_ms, const char *app,
+			 bool service)
 {
 	const char *keys[] = { "dbname", "connect_timeout", "application_name", "options", NULL };
 	char timeout[32], options[128];
@@ -88,21 +82,24 @@ static int db_connect(struct db_conn *c, const char *url, long long timeout_ms)
 	snprintf(timeout, sizeof(timeout), "%lld", (timeout_ms + 999) / 1000);
 	vals[0] = url;   /* expand_dbname: a URI or conninfo string */
 	vals[1] = timeout;
-	vals[2] = "payments";
+	vals[2] = app;
 	snprintf(options, sizeof(options), "-c statement_timeout=%lld -c lock_timeout=%lld",
 		 db_statement_timeout_ms, db_statement_timeout_ms);
-	vals[3] = options;
+	vals[3] = service ? options : NULL;
 	vals[4] = NULL;
 	if (c->pg != NULL)
 		PQfinish(c->pg);
+	c->message[0] = '\0';
 	c->pg = PQconnectdbParams(keys, vals, 1);
 	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
-		log_printf(LOG_WARN, "database connection failed: %s",
-			   c->pg ? PQerrorMessage(c->pg) : "out of memory");
+		snprintf(c->message, sizeof(c->message), "%s",
+			 c->pg ? PQerrorMessage(c->pg) : "out of memory\n");
+		if (service)
+			log_printf(LOG_WARN, "database connection failed: %s", c->message);
 		goto out;
 	}
 	PQsetNoticeReceiver(c->pg, db_notice_quiet, NULL);
-	for (i = 0; i < DB_STMT_COUNT; i++) {
+	for (i = 0; service && i < DB_STMT_COUNT; i++) {
 		res = PQprepare(c->pg, db_stmt_defs[i].name, db_stmt_defs[i].sql, 0, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			log_printf(LOG_ERROR, "preparing %s failed (is the database migrated?): %s",
@@ -129,6 +126,43 @@ out:
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
+	return rc;
+}
+
+static int db_connect(struct db_conn *c, const char *url, long long timeout_ms)
+{
+	return db_connect_as(c, url, timeout_ms, "payments", true);
+}
+
+static long long db_now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int db_conn_open_tool(const char *url, long long connect_timeout_ms, long long wait_ms,
+		      const char *app, char *error, size_t error_len, struct db_conn **out)
+{
+	struct db_conn *c = calloc(1, sizeof(*c));
+	long long deadline = db_now_ms() + wait_ms;
+	int rc = PAY_ENOMEM;
+
+	*out = NULL;
+	if (c == NULL)
+		goto out;
+	while ((rc = db_connect_as(c, url, connect_timeout_ms, app, false)) != PAY_OK &&
+	       db_now_ms() < deadline)
+		usleep(500 * 1000);
+	if (rc != PAY_OK)
+		goto out;
+	*out = c;
+	c = NULL;
+out:
+	if (rc != PAY_OK && error_len > 0)
+		snprintf(error, error_len, "%s", c != NULL ? c->message : "out of memory\n");
+	free(c);
 	return rc;
 }
 

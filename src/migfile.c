@@ -37,6 +37,24 @@ int migfile_parse_name(const char *filename, int *version, char *name)
 	return PAY_OK;
 }
 
+int migfile_parse_repeatable_name(const char *filename, char *name)
+{
+	size_t len = strlen(filename), i;
+
+	if (len < 8 || strncmp(filename, "R__", 3) != 0 || strcmp(filename + len - 4, ".sql") != 0 ||
+	    len - 7 >= MIGFILE_NAME_MAX)
+		return PAY_EPARAM_INVALID;
+	for (i = 3; i < len - 4; i++) {
+		char c = filename[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return PAY_EPARAM_INVALID;
+	}
+	memcpy(name, filename + 3, len - 7);
+	name[len - 7] = '\0';
+	return PAY_OK;
+}
+
 size_t migfile_normalise(char *text, size_t len)
 {
 	size_t i, o = 0, start = 0;
@@ -167,15 +185,19 @@ int migfile_count_statements(const char *text)
 	return n + (pending ? 1 : 0);
 }
 
+/* Versioned files by version, then repeatables by name. */
 static int migfile_cmp(const void *a, const void *b)
 {
 	const struct migfile *x = a, *y = b;
 
+	if (x->repeatable != y->repeatable)
+		return x->repeatable ? 1 : -1;
+	if (x->repeatable)
+		return strcmp(x->name, y->name);
 	return (x->version > y->version) - (x->version < y->version);
 }
 
-/* Reads path into a new NUL-terminated buffer. Returns PAY_OK or PAY_EIO. */
-static int migfile_read(const char *path, char **out, size_t *len)
+int migfile_read(const char *path, char **out, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
@@ -216,14 +238,18 @@ int migfile_load_dir(const char *dir, struct migfile_set *set)
 	}
 	while (rc == PAY_OK && (e = readdir(d)) != NULL) {
 		memset(&m, 0, sizeof(m));
-		if (strlen(e->d_name) >= sizeof(m.filename) ||
-		    migfile_parse_name(e->d_name, &m.version, m.name) != PAY_OK) {
+		if (strlen(e->d_name) < sizeof(m.filename) &&
+		    migfile_parse_repeatable_name(e->d_name, m.name) == PAY_OK) {
+			m.repeatable = true;
+		} else if (strlen(e->d_name) >= sizeof(m.filename) ||
+			   migfile_parse_name(e->d_name, &m.version, m.name) != PAY_OK) {
 			size_t l = strlen(e->d_name);
 
 			/* A .sql file nobody will run is a mistake worth saying out loud. */
 			if (l > 4 && strcmp(e->d_name + l - 4, ".sql") == 0)
 				fprintf(stderr, "payments migrate: ignoring %s/%s: a migration is named"
-					" NNNN_name.sql (4 to 9 digits, name of a-z 0-9 _)\n", dir, e->d_name);
+					" NNNN_name.sql (4 to 9 digits, name of a-z 0-9 _) or R__name.sql"
+					" (repeatable)\n", dir, e->d_name);
 			continue;
 		}
 		snprintf(m.filename, sizeof(m.filename), "%s", e->d_name);
@@ -236,6 +262,15 @@ int migfile_load_dir(const char *dir, struct migfile_set *set)
 		len = migfile_normalise(m.sql, len);
 		migfile_checksum(m.sql, len, m.checksum);
 		m.no_transaction = migfile_is_no_transaction(m.sql);
+		if (m.repeatable && m.no_transaction) {
+			/* It would run again after every change: half-done work must roll back. */
+			fprintf(stderr, "payments migrate: %s is repeatable and marked"
+				" payments:no-transaction; repeatable migrations always run in a"
+				" transaction (put the statement in a versioned migration)\n", path);
+			free(m.sql);
+			rc = PAY_ECONFIG;
+			break;
+		}
 		if (set->n == cap) {
 			cap = cap ? cap * 2 : 16;
 			grown = realloc(set->files, cap * sizeof(*grown));
@@ -252,7 +287,7 @@ int migfile_load_dir(const char *dir, struct migfile_set *set)
 	if (rc == PAY_OK && set->n > 0)
 		qsort(set->files, set->n, sizeof(*set->files), migfile_cmp);
 	for (i = 1; rc == PAY_OK && i < set->n; i++) {
-		if (set->files[i].version == set->files[i - 1].version) {
+		if (!set->files[i].repeatable && set->files[i].version == set->files[i - 1].version) {
 			fprintf(stderr, "payments migrate: two files with version %d: %s and %s\n",
 				set->files[i].version, set->files[i - 1].filename,
 				set->files[i].filename);

@@ -1,4 +1,4 @@
-/* fuzz_migfile.c - libFuzzer target for migration text and names (migfile_normalise, migfile_count_statements, migfile_parse_name). */
+/* fuzz_migfile.c - libFuzzer target for migration text and names (migfile_normalise, migfile_count_statements, migfile_parse_name, migfile_parse_repeatable_name). */
 #include "err.h"
 #include "fuzz_common.h"
 #include "migfile.h"
@@ -34,6 +34,17 @@ static int fuzz_name_ok(const char *s, int *version)
 		v = v * 10 + (s[i] - '0');
 	*version = (int)v;
 	return v > 0;
+}
+
+/* "R__name.sql": 1..199 of [a-z0-9_] between "R__" and ".sql". */
+static int fuzz_repeatable_ok(const char *s)
+{
+	size_t len = strlen(s), n;
+
+	if (len < 8 || strncmp(s, "R__", 3) != 0 || strcmp(s + len - 4, ".sql") != 0)
+		return 0;
+	n = len - 7;
+	return n < MIGFILE_NAME_MAX && strspn(s + 3, "abcdefghijklmnopqrstuvwxyz0123456789_") >= n;
 }
 
 static int fuzz_semicolons(const char *s)
@@ -80,6 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		FUZZ_CHECK((rc == PAY_OK) == fuzz_name_ok(text, &want_version));
 		FUZZ_CHECK(rc != PAY_OK || version == want_version);
+		/* As a repeatable's name: never both kinds, and the name is what lies between. */
+		rc = migfile_parse_repeatable_name(text, name);
+		FUZZ_CHECK((rc == PAY_OK) == fuzz_repeatable_ok(text));
+		FUZZ_CHECK(rc != PAY_OK || (strlen(name) == strlen(text) - 7 &&
+					    memcmp(name, text + 3, strlen(name)) == 0 &&
+					    migfile_parse_name(text, &version, name) != PAY_OK));
 	}
 	free(text);
 	free(norm);

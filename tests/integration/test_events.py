@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import new_key, poll, sql_literal  # noqa: E402
 
-EVENT_FIELDS = ["id", "object", "type", "created", "data", "request"]
+EVENT_FIELDS = ["id", "object", "api_version", "type", "created", "data", "livemode", "request"]
 EVENT_TYPES = ["charge.succeeded", "charge.failed", "charge.refunded", "refund.created"]
 # Webhooks to a receiver on 127.0.0.1, and no rate limit in the way.
 SERVER_ENV = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_WEBHOOK_ALLOW_PRIVATE": "1"}

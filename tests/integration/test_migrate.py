@@ -31,6 +31,10 @@ from harness import sql_literal as lit  # noqa: E402
 
 MIGRATIONS = os.path.join(h.ROOT, "migrations")
 REAL_VERSIONS = sorted(int(f[:4]) for f in os.listdir(MIGRATIONS) if re.match(r"^\d{4}_\w+\.sql$", f))
+# The repeatable migrations (R__name.sql), by name: the order 'migrate up' runs them in.
+REPEATABLES = sorted(f[3:-4] for f in os.listdir(MIGRATIONS) if re.match(r"^R__\w+\.sql$", f))
+# The versioned files that existed before repeatable migrations: an existing deployment ran these.
+PRE_REPEATABLE_VERSIONS = [v for v in REAL_VERSIONS if v <= 6]
 
 # Versions of the extra migrations tests add after the real set (which grows over time).
 A = max(REAL_VERSIONS) + 1
@@ -273,13 +277,13 @@ class MigrateTestCase(unittest.TestCase):
             return f.read()
 
     def history(self):
-        """{version: row dict} of payments_schema_history."""
+        """{version: row dict} of the versioned migrations in payments_schema_history."""
         out = self.db.query(
             "SELECT coalesce(json_object_agg(version, to_json(h)), '{}') FROM"
             " (SELECT version, name, checksum, status, installed_by,"
             "         extract(epoch FROM now() - installed_at) AS age_s, execution_ms,"
             "         error_sqlstate, error_message FROM payments_schema_history"
-            "  ORDER BY version) h")
+            "  WHERE version IS NOT NULL ORDER BY version) h")
         return {int(k): v for k, v in json.loads(out).items()}
 
     def history_without_age(self):
@@ -324,7 +328,7 @@ class RealSetTest(MigrateTestCase):
         hist = self.history()
         self.assertEqual(sorted(hist), REAL_VERSIONS)
         admin_user = self.db.query("SELECT current_user")
-        for name in sorted(os.listdir(MIGRATIONS)):
+        for name in sorted(f for f in os.listdir(MIGRATIONS) if not f.startswith("R__")):
             v = int(name[:4])
             row = hist[v]
             self.assertEqual(row["status"], "applied", row)
@@ -363,7 +367,7 @@ class RealSetTest(MigrateTestCase):
         self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
         expected = {v: ("applied" if v <= 2 else "pending") for v in REAL_VERSIONS}
         self.assertEqual(self.status_lines(proc), expected)
-        self.assertIn("%d problem(s)" % (len(REAL_VERSIONS) - 2), proc.stdout)
+        self.assertIn("%d problem(s)" % (len(REAL_VERSIONS) - 2 + len(REPEATABLES)), proc.stdout)
 
     def test_target_applies_up_to_a_version(self):
         """'migrate up --target 2' applies 0001 and 0002 only; a later 'up' applies the rest"""
@@ -413,6 +417,161 @@ class RealSetTest(MigrateTestCase):
         for cmd in ("status", "plan", "verify"):
             with self.subTest(cmd=cmd):
                 self.assert_ok(self.migrate(cmd, env=ro))
+
+
+# --- repeatable migrations (R__name.sql) ------------------------------------
+
+def schema_dump(url):
+    """pg_dump --schema-only --no-owner of the database at url, normalised only where dumps differ by design."""
+    proc = subprocess.run(["pg_dump", "--schema-only", "--no-owner", url], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise AssertionError("pg_dump failed (%d): %s" % (proc.returncode, proc.stderr))
+    # Newer pg_dump wraps its output in \restrict KEY / \unrestrict KEY with a random KEY.
+    return re.sub(r"(?m)^\\(un)?restrict \S+$", r"\\\1restrict KEY", proc.stdout)
+
+
+class RepeatableTest(MigrateTestCase):
+
+    def repeatable_runs(self):
+        """[(name, checksum, status, error_sqlstate)] of every repeatable run, in the order they were recorded."""
+        out = self.db.query(
+            "SELECT coalesce(json_agg(json_build_array(name, checksum, status, error_sqlstate)"
+            " ORDER BY installed_rank), '[]') FROM payments_schema_history"
+            " WHERE type = 'repeatable' AND version IS NULL")
+        return [tuple(r) for r in json.loads(out)]
+
+    def test_fresh_and_upgraded_databases_have_identical_catalogs(self):
+        """A database migrated from a deployment of 0001-0006 and one built fresh end up with identical schemas (pg_dump)"""
+        old_dir = tempfile.mkdtemp(prefix="payments-it-migrations-old-")
+        self.addCleanup(shutil.rmtree, old_dir, True)
+        for name in os.listdir(MIGRATIONS):
+            if re.match(r"^\d{4}_", name) and int(name[:4]) in PRE_REPEATABLE_VERSIONS:
+                shutil.copy(os.path.join(MIGRATIONS, name), old_dir)
+        upgraded = ScratchDb()
+        upgraded.create_empty()
+        self.addCleanup(upgraded.drop)
+        # The existing deployment: only the versioned files it had, and some data.
+        proc = self.assert_ok(self.migrate("up", env={"DATABASE_URL": upgraded.url,
+                                                      "PAYMENTS_MIGRATIONS_DIR": old_dir}))
+        self.assertIn("%d migration(s) applied, 0 repeatable(s)" % len(PRE_REPEATABLE_VERSIONS),
+                      proc.stdout)
+        upgraded.query("INSERT INTO api_keys (id, user_id, secret_hash)"
+                       " VALUES ('abcdefABCDEF', 'acme', sha256('x'::bytea))")
+        # Then this release on it, and on an empty database.
+        proc = self.assert_ok(self.migrate("up", env={"DATABASE_URL": upgraded.url}))
+        self.assertIn("%d migration(s) applied, %d repeatable(s) applied" % (
+            len(REAL_VERSIONS) - len(PRE_REPEATABLE_VERSIONS), len(REPEATABLES)), proc.stdout)
+        self.assert_ok(self.migrate("up"))
+        fresh_dump, upgraded_dump = schema_dump(self.db.url), schema_dump(upgraded.url)
+        self.assertIn("CREATE FUNCTION public.create_charge(", fresh_dump)
+        self.assertIn("GRANT ALL ON FUNCTION public.create_charge(", fresh_dump)
+        self.assertEqual(fresh_dump, upgraded_dump)
+        self.assert_ok(self.migrate("status", env={"DATABASE_URL": upgraded.url}))
+
+    def test_repeatables_run_after_the_versioned_ones_in_name_order_and_are_recorded(self):
+        """'migrate up' runs every repeatable after the versioned migrations, in name order, and records each with its checksum"""
+        proc = self.assert_ok(self.migrate("up"))
+        applied = re.findall(r"(?m)^applying (\S+)", proc.stdout)
+        self.assertEqual(applied, [mig(v, n[5:-4]) for v, n in zip(
+            REAL_VERSIONS, sorted(f for f in os.listdir(MIGRATIONS) if not f.startswith("R__")))]
+            + ["R__%s.sql" % n for n in REPEATABLES])
+        self.assertIn("applying R__create_charge.sql (repeatable)", proc.stdout)
+        self.assertEqual(self.repeatable_runs(), [
+            (n, file_checksum(self.read("R__%s.sql" % n)), "applied", None) for n in REPEATABLES])
+        status = self.assert_ok(self.migrate("status"))
+        for n in REPEATABLES:
+            self.assertRegex(status.stdout, r"(?m)^R\s+%s\s+applied\s" % n)
+        proc = self.assert_ok(self.migrate("up"))
+        self.assertIn("0 migration(s) applied, 0 repeatable(s) applied", proc.stdout)
+        self.assertEqual(len(self.repeatable_runs()), len(REPEATABLES))
+
+    def test_a_changed_repeatable_is_pending_runs_again_and_keeps_privileges(self):
+        """An edited repeatable is pending for status, plan and verify, runs again on up, and its function keeps SECURITY DEFINER, search_path and grants"""
+        self.assert_ok(self.migrate("up"))
+        name = "R__purge_idempotency_keys.sql"
+        text = self.read(name).decode()
+        edited = text.replace("SELECT count(*) FROM d", "SELECT count(*) FROM d  -- edited in place")
+        self.assertNotEqual(edited, text)
+        self.write(name, edited)
+        status = self.migrate("status")
+        self.assertEqual(status.returncode, 1, status.stdout)
+        self.assertRegex(status.stdout, r"(?m)^R\s+purge_idempotency_keys\s+changed\s")
+        self.assertIn("1 problem(s)", status.stdout)
+        verify = self.assert_ok(self.migrate("verify"))
+        self.assertIn("pending: %s (changed since it was applied" % name, verify.stdout)
+        plan = self.assert_ok(self.migrate("plan"))
+        self.assertIn("0 pending migration(s) and 1 repeatable(s)", plan.stdout)
+        self.assertIn("-- %s (checksum %s), repeatable: changed since it was applied" % (
+            name, file_checksum(edited.encode())), plan.stdout)
+        self.assertNotIn("R__create_charge.sql", plan.stdout)
+        proc = self.assert_ok(self.migrate("up"))
+        self.assertEqual(re.findall(r"(?m)^applying (\S+)", proc.stdout), [name])
+        self.assertIn("edited in place", self.db.query(
+            "SELECT prosrc FROM pg_proc WHERE oid = 'purge_idempotency_keys(integer)'::regprocedure"))
+        self.assertEqual(self.db.query(
+            "SELECT prosecdef, proconfig::text,"
+            " has_function_privilege('payments_app', oid, 'EXECUTE'),"
+            " has_function_privilege('public', oid, 'EXECUTE')"
+            " FROM pg_proc WHERE oid = 'purge_idempotency_keys(integer)'::regprocedure"),
+            't|{"search_path=public, pg_temp"}|t|f')
+        runs = [r for r in self.repeatable_runs() if r[0] == "purge_idempotency_keys"]
+        self.assertEqual([r[1] for r in runs],
+                         [file_checksum(text.encode()), file_checksum(edited.encode())])
+        self.assert_ok(self.migrate("status"))
+
+    def test_a_failing_repeatable_is_recorded_and_retried_once_fixed(self):
+        """A failing repeatable rolls back, is recorded as failed, fails status and verify, and applies once fixed"""
+        self.assert_ok(self.migrate("up"))
+        self.write(mig(A, "notes"), "CREATE TABLE notes (id int);\n")
+        broken = "CREATE OR REPLACE FUNCTION zz_note_count() RETURNS bigint\n" \
+                 "LANGUAGE sql AS $$ SELECT count(*) FROM notes_typo $$;\n"
+        self.write("R__zz_note_count.sql", broken)
+        proc = self.assert_refused(self.migrate("up"), "R__zz_note_count.sql failed", "42P01",
+                                   "database is unchanged")
+        self.assertIn("applying %s" % mig(A, "notes"), proc.stdout)
+        self.assertEqual(self.history()[A]["status"], "applied")
+        self.assertEqual(self.repeatable_runs()[-1][::2], ("zz_note_count", "failed"))
+        self.assertEqual(self.repeatable_runs()[-1][3], "42P01")
+        status = self.migrate("status")
+        self.assertRegex(status.stdout, r"(?m)^R\s+zz_note_count\s+FAILED\s")
+        self.assertIn("error: 42P01", status.stdout)
+        self.assert_refused(self.migrate("verify"), "repeatable migration R__zz_note_count failed")
+        self.write("R__zz_note_count.sql", broken.replace("notes_typo", "notes"))
+        proc = self.assert_ok(self.migrate("up"))
+        self.assertEqual(re.findall(r"(?m)^applying (\S+)", proc.stdout), ["R__zz_note_count.sql"])
+        self.assertEqual(self.db.query("SELECT zz_note_count()"), "0")
+        self.assert_ok(self.migrate("status"))
+        self.assert_ok(self.migrate("verify"))
+
+    def test_target_below_the_last_version_runs_no_repeatable(self):
+        """'migrate up --target 2' runs no repeatable: they define the functions of the newest schema"""
+        proc = self.assert_ok(self.migrate("up", "--target", "2"))
+        self.assertNotIn("R__", proc.stdout)
+        self.assertEqual(self.db.query("SELECT count(*) FROM payments_schema_history"), "2")
+        status = self.migrate("status")
+        self.assertRegex(status.stdout, r"(?m)^R\s+create_charge\s+pending\s")
+        self.assertNotIn("R__", self.assert_ok(self.migrate("plan", "--target", "3")).stdout)
+        proc = self.assert_ok(self.migrate("up"))
+        self.assertIn("applying R__create_charge.sql", proc.stdout)
+
+    def test_repeatable_marked_no_transaction_is_refused(self):
+        """A repeatable marked payments:no-transaction is refused before anything runs"""
+        self.write("R__zz_index.sql", "-- payments:no-transaction\n"
+                   "CREATE INDEX CONCURRENTLY charges_currency_idx ON charges (currency);\n")
+        proc = self.assert_refused(self.migrate("up"), "R__zz_index.sql is repeatable and marked",
+                                   "always run in a transaction")
+        self.assertNotIn("applying", proc.stdout)
+
+    def test_a_removed_repeatable_is_reported_missing(self):
+        """A repeatable whose file is gone is MISSING for status and verify; up still runs"""
+        self.assert_ok(self.migrate("up"))
+        os.unlink(os.path.join(self.dir, "R__random_id.sql"))
+        status = self.migrate("status")
+        self.assertEqual(status.returncode, 1)
+        self.assertRegex(status.stdout, r"(?m)^R\s+random_id\s+MISSING\s")
+        self.assert_refused(self.migrate("verify"), "R__random_id.sql is missing")
+        self.assertIn("0 migration(s) applied", self.assert_ok(self.migrate("up")).stdout)
 
 
 # --- refusals --------------------------------------------------------------

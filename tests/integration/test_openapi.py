@@ -595,9 +595,9 @@ class ValidatorTest(ContractMixin, unittest.TestCase):
         self.assertNotEqual(v.errors(1, {"oneOf": [{"type": "integer"}, {"minimum": 0}]}), [])
         self.assertNotEqual(v.errors("x", {"oneOf": [{"type": "integer"}, {"type": "null"}]}), [])
         self.assertEqual(v.errors(None, {"oneOf": [{"type": "integer"}, {"type": "null"}]}), [])
-        event = {"id": "evt_" + "B" * 24, "object": "event", "type": "charge.succeeded",
-                 "created": 1, "data": {"object": dict(self.CHARGE)},
-                 "request": {"id": "req_x", "idempotency_key": "k"}}
+        event = {"id": "evt_" + "B" * 24, "object": "event", "api_version": "2024-06-20",
+                 "type": "charge.succeeded", "created": 1, "data": {"object": dict(self.CHARGE)},
+                 "livemode": False, "request": {"id": "req_x", "idempotency_key": "k"}}
         self.assertEqual(self.schema_errors(event, "#/components/schemas/Event"), [])
         event["data"]["object"]["object"] = "payout"
         self.assertNotEqual(self.schema_errors(event, "#/components/schemas/Event"), [])

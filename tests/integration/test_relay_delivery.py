@@ -6,7 +6,7 @@ import harness as h
 import webhooks as wh
 from harness import sql_literal as lit
 
-EVENT_FIELDS = ["id", "object", "type", "created", "data", "request"]
+EVENT_FIELDS = ["id", "object", "api_version", "type", "created", "data", "livemode", "request"]
 
 
 def setUpModule():

@@ -422,6 +422,7 @@ class _WebhookTests(SdkMixin):
         self.assertIsInstance(event["created"], int)
         self.assertEqual(event["data"]["object"]["id"], charge_id)
         self.assertEqual(event["request"], {"id": request_id, "idempotency_key": idem})
+        self.assertEqual((event["api_version"], event["livemode"]), ("2024-06-20", False))
         self.assert_raised(r[1], "signature")
         self.assert_raised(r[2], "signature")
         self.assert_no_receiver_errors()

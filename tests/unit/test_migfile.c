@@ -431,6 +431,83 @@ static void test_load_dir_accepts_empty_directory(void **state)
 	rmdir(dir);
 }
 
+static void test_parse_repeatable_name_accepts_r_and_name(void **state)
+{
+	char name[MIGFILE_NAME_MAX];
+
+	(void)state;
+	assert_int_equal(migfile_parse_repeatable_name("R__create_charge.sql", name), PAY_OK);
+	assert_string_equal(name, "create_charge");
+	assert_int_equal(migfile_parse_repeatable_name("R__a.sql", name), PAY_OK);
+	assert_string_equal(name, "a");
+	assert_int_equal(migfile_parse_repeatable_name("R__relay_2.sql", name), PAY_OK);
+	assert_string_equal(name, "relay_2");
+}
+
+static void test_parse_repeatable_name_refuses_other_shapes(void **state)
+{
+	static const char *const bad[] = {
+		"R__.sql", "R_a.sql", "r__a.sql", "R__A.sql", "R__a-b.sql", "R__a.SQL", "R__a.sql.orig",
+		"V1__a.sql", "0001_a.sql", "R__a b.sql", "R__",
+	};
+	char name[MIGFILE_NAME_MAX];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (migfile_parse_repeatable_name(bad[i], name) != PAY_EPARAM_INVALID)
+			fail_msg("'%s' was accepted", bad[i]);
+	}
+	/* And a versioned name parser never takes a repeatable one. */
+	assert_name_refused("R__create_charge.sql");
+}
+
+static void test_load_dir_puts_repeatables_after_versioned_files_by_name(void **state)
+{
+	char dir[] = "/tmp/test_migfile_XXXXXX";
+	struct migfile_set set;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "R__zeta.sql", "SELECT 'z';\n");
+	write_file(dir, "0002_two.sql", "SELECT 2;\n");
+	write_file(dir, "R__alpha.sql", "SELECT 'a';\n");
+	write_file(dir, "0001_one.sql", "SELECT 1;\n");
+	assert_int_equal(migfile_load_dir(dir, &set), PAY_OK);
+	assert_int_equal(set.n, 4);
+	assert_string_equal(set.files[0].filename, "0001_one.sql");
+	assert_false(set.files[0].repeatable);
+	assert_string_equal(set.files[1].filename, "0002_two.sql");
+	assert_string_equal(set.files[2].filename, "R__alpha.sql");
+	assert_true(set.files[2].repeatable);
+	assert_int_equal(set.files[2].version, 0);
+	assert_string_equal(set.files[2].name, "alpha");
+	assert_string_equal(set.files[3].name, "zeta");
+	migfile_set_fini(&set);
+	remove_file(dir, "R__zeta.sql");
+	remove_file(dir, "0002_two.sql");
+	remove_file(dir, "R__alpha.sql");
+	remove_file(dir, "0001_one.sql");
+	rmdir(dir);
+}
+
+static void test_load_dir_refuses_a_no_transaction_repeatable(void **state)
+{
+	char dir[] = "/tmp/test_migfile_XXXXXX";
+	struct migfile_set set;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "0001_one.sql", "SELECT 1;\n");
+	write_file(dir, "R__idx.sql", "-- payments:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (c);\n");
+	assert_int_equal(migfile_load_dir(dir, &set), PAY_ECONFIG);
+	assert_null(set.files);
+	assert_int_equal(set.n, 0);
+	remove_file(dir, "0001_one.sql");
+	remove_file(dir, "R__idx.sql");
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +544,10 @@ int main(void)
 		cmocka_unit_test(test_load_dir_refuses_two_files_with_one_version),
 		cmocka_unit_test(test_load_dir_reports_missing_directory),
 		cmocka_unit_test(test_load_dir_accepts_empty_directory),
+		cmocka_unit_test(test_parse_repeatable_name_accepts_r_and_name),
+		cmocka_unit_test(test_parse_repeatable_name_refuses_other_shapes),
+		cmocka_unit_test(test_load_dir_puts_repeatables_after_versioned_files_by_name),
+		cmocka_unit_test(test_load_dir_refuses_a_no_transaction_repeatable),
 	};
 
 	if (sodium_init() < 0)

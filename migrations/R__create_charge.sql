@@ -1,0 +1,96 @@
+-- R__create_charge.sql: the current definition of create_charge().
+-- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
+-- First created in migration 0001; the versioned files keep its history.
+
+/*
+ * create_charge: the whole database work of one POST /v1/charges, in one
+ * round trip and one transaction.
+ *
+ * A key already stored (and not expired) is answered from the stored row:
+ * 'replayed' with the stored status and body when the fingerprint matches,
+ * 'mismatch' otherwise; nothing is written. Otherwise the idempotency row,
+ * the charge and its outbox event are inserted together and 'created' is
+ * returned with the response. A concurrent request with the same key waits
+ * for the first one's commit, at most p_wait_ms; past that it fails with
+ * SQLSTATE 55P03 (lock_not_available), which the API answers with 409
+ * idempotency_key_in_use and Retry-After.
+ *
+ * p_error_body is the response body for a declined charge (status 'failed');
+ * a succeeded charge's body is its charge object.
+ */
+CREATE OR REPLACE FUNCTION create_charge(
+    p_user_id text, p_key text, p_fingerprint bytea, p_ttl_ms bigint, p_wait_ms bigint,
+    p_charge_id text, p_event_id text, p_amount bigint, p_currency text, p_source text,
+    p_description text, p_metadata json, p_failure_code text, p_decline_code text,
+    p_error_body text, p_request_id text,
+    OUT outcome text, OUT status_code integer, OUT body text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    k idempotency_keys%ROWTYPE;
+    c charges%ROWTYPE;
+BEGIN
+    -- Fast path for retries: a read-only lookup, no lock and no WAL.
+    SELECT * INTO k FROM idempotency_keys
+     WHERE user_id = p_user_id AND key = p_key AND expires_at > now();
+    IF FOUND THEN
+        outcome := CASE WHEN k.fingerprint = p_fingerprint THEN 'replayed' ELSE 'mismatch' END;
+        status_code := k.status_code;
+        body := CASE WHEN outcome = 'replayed' THEN k.response_body END;
+        RETURN;
+    END IF;
+
+    PERFORM set_config('lock_timeout', p_wait_ms || 'ms', true);
+    -- A key past its TTL is treated as new.
+    DELETE FROM idempotency_keys
+     WHERE user_id = p_user_id AND key = p_key AND expires_at <= now();
+
+    c.id := p_charge_id;
+    c.user_id := p_user_id;
+    c.amount := p_amount;
+    c.currency := p_currency;
+    c.source := p_source;
+    c.description := p_description;
+    c.metadata := p_metadata;
+    c.status := CASE WHEN p_failure_code IS NULL THEN 'succeeded' ELSE 'failed' END;
+    c.failure_code := p_failure_code;
+    c.decline_code := p_decline_code;
+    c.amount_refunded := 0;
+    c.idempotency_key := p_key;
+    c.request_id := p_request_id;
+    c.created := now();
+    status_code := CASE WHEN c.status = 'succeeded' THEN 201 ELSE 402 END;
+    body := CASE WHEN c.status = 'succeeded' THEN charge_object(c)::text ELSE p_error_body END;
+
+    -- The key goes first: a concurrent request with the same key blocks here
+    -- until this transaction ends, then sees the stored row.
+    INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, response_body,
+                                  object_id, expires_at)
+    VALUES (p_user_id, p_key, p_fingerprint, status_code, body, c.id,
+            now() + p_ttl_ms * interval '1 millisecond')
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT * INTO k FROM idempotency_keys WHERE user_id = p_user_id AND key = p_key;
+        IF NOT FOUND THEN
+            -- The winner rolled back between our insert and this read: let the client retry.
+            RAISE EXCEPTION 'idempotency key vanished' USING ERRCODE = 'lock_not_available';
+        END IF;
+        outcome := CASE WHEN k.fingerprint = p_fingerprint THEN 'replayed' ELSE 'mismatch' END;
+        status_code := k.status_code;
+        body := CASE WHEN outcome = 'replayed' THEN k.response_body END;
+        RETURN;
+    END IF;
+
+    INSERT INTO charges SELECT c.*;
+    INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data, request_id,
+                               idempotency_key, created)
+    VALUES (p_event_id, p_user_id,
+            CASE WHEN c.status = 'succeeded' THEN 'charge.succeeded' ELSE 'charge.failed' END,
+            c.id, c.id, charge_object(c), p_request_id, p_key, c.created);
+    outcome := 'created';
+END
+$$;
+
+REVOKE ALL ON FUNCTION create_charge(text, text, bytea, bigint, bigint, text, text, bigint, text, text, text, json,
+                                 text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION create_charge(text, text, bytea, bigint, bigint, text, text, bigint, text, text, text, json,
+                                 text, text, text, text) TO payments_app;

@@ -1,0 +1,113 @@
+-- R__create_refund.sql: the current definition of create_refund().
+-- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
+-- First created in migration 0003; the versioned files keep its history.
+
+/*
+ * create_refund: the whole database work of one POST /v1/refunds in one
+ * round trip and one transaction: the idempotency row, the refund, the
+ * charge's amount_refunded (one conditional UPDATE, so concurrent refunds
+ * can never exceed the amount), and the refund.created and charge.refunded
+ * events. Refusals raise SQLSTATE PR404 (no such charge of this user) or
+ * PR400 with the error code as message (amount_too_large,
+ * charge_already_refunded, charge_failed); nothing is stored for them.
+ * Replay, mismatch and the concurrent-key wait behave as in create_charge.
+ */
+CREATE OR REPLACE FUNCTION create_refund(
+    p_user_id text, p_key text, p_fingerprint bytea, p_ttl_ms bigint, p_wait_ms bigint,
+    p_refund_id text, p_charge_id text, p_amount bigint, p_reason text, p_metadata json,
+    p_request_id text, p_refund_event_id text, p_charge_event_id text,
+    OUT outcome text, OUT status_code integer, OUT body text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    c charges%ROWTYPE;
+    r refunds%ROWTYPE;
+    v_seen bigint;
+    v_amount bigint;
+BEGIN
+    SELECT l.outcome, l.status_code, l.body INTO outcome, status_code, body
+      FROM idempotency_lookup(p_user_id, p_key, p_fingerprint) l;
+    IF outcome IS NOT NULL THEN
+        RETURN;
+    END IF;
+
+    PERFORM set_config('lock_timeout', p_wait_ms || 'ms', true);
+    DELETE FROM idempotency_keys
+     WHERE user_id = p_user_id AND key = p_key AND expires_at <= now();
+    INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, response_body,
+                                  object_id, expires_at)
+    VALUES (p_user_id, p_key, p_fingerprint, 201, '', p_refund_id,
+            now() + p_ttl_ms * interval '1 millisecond')
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT l.outcome, l.status_code, l.body INTO outcome, status_code, body
+          FROM idempotency_lookup(p_user_id, p_key, p_fingerprint) l;
+        IF outcome IS NULL THEN
+            RAISE EXCEPTION 'idempotency key vanished' USING ERRCODE = 'lock_not_available';
+        END IF;
+        RETURN;
+    END IF;
+
+    -- One conditional UPDATE does the check and the write. With no amount,
+    -- refund what is left: compare-and-set on the value seen, retried if a
+    -- concurrent refund changed it.
+    LOOP
+        IF p_amount IS NOT NULL THEN
+            v_amount := p_amount;
+            UPDATE charges SET amount_refunded = amount_refunded + v_amount
+             WHERE id = p_charge_id AND user_id = p_user_id AND status = 'succeeded'
+               AND amount_refunded + v_amount <= amount
+            RETURNING * INTO c;
+        ELSE
+            SELECT amount_refunded, amount - amount_refunded INTO v_seen, v_amount
+              FROM charges WHERE id = p_charge_id AND user_id = p_user_id;
+            UPDATE charges SET amount_refunded = amount
+             WHERE id = p_charge_id AND user_id = p_user_id AND status = 'succeeded'
+               AND amount_refunded = v_seen AND v_amount > 0
+            RETURNING * INTO c;
+        END IF;
+        EXIT WHEN FOUND;
+        SELECT * INTO c FROM charges WHERE id = p_charge_id AND user_id = p_user_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'No such charge: %', p_charge_id USING ERRCODE = 'PR404';
+        ELSIF c.status <> 'succeeded' THEN
+            RAISE EXCEPTION 'charge_failed' USING ERRCODE = 'PR400';
+        ELSIF c.amount_refunded >= c.amount THEN
+            RAISE EXCEPTION 'charge_already_refunded' USING ERRCODE = 'PR400';
+        ELSIF p_amount IS NOT NULL THEN
+            RAISE EXCEPTION 'amount_too_large' USING ERRCODE = 'PR400';
+        END IF;
+        -- no amount given and a concurrent refund moved the total: try again
+    END LOOP;
+
+    r.id := p_refund_id;
+    r.user_id := p_user_id;
+    r.charge_id := c.id;
+    r.amount := v_amount;
+    r.currency := c.currency;
+    r.reason := p_reason;
+    r.metadata := p_metadata;
+    r.status := 'succeeded';
+    r.idempotency_key := p_key;
+    r.request_id := p_request_id;
+    r.created := now();
+    INSERT INTO refunds VALUES (r.*);
+
+    outcome := 'created';
+    status_code := 201;
+    body := refund_object(r)::text;
+    UPDATE idempotency_keys SET response_body = body
+     WHERE user_id = p_user_id AND key = p_key;
+
+    INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data, request_id,
+                               idempotency_key, created)
+    VALUES (p_refund_event_id, p_user_id, 'refund.created', r.id, c.id, refund_object(r),
+            p_request_id, p_key, r.created),
+           (p_charge_event_id, p_user_id, 'charge.refunded', c.id, c.id, charge_object(c),
+            p_request_id, p_key, r.created);
+END
+$$;
+
+REVOKE ALL ON FUNCTION create_refund(text, text, bytea, bigint, bigint, text, text, bigint, text, json, text, text,
+                                 text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION create_refund(text, text, bytea, bigint, bigint, text, text, bigint, text, json, text, text,
+                                 text) TO payments_app;

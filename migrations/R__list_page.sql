@@ -1,0 +1,63 @@
+-- R__list_page.sql: the current definition of list_page().
+-- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
+-- First created in migration 0003; the versioned files keep its history.
+
+/*
+ * list_page: one page of a user's charges, refunds or events, newest first,
+ * by keyset on (created, id) — stable while rows are inserted, no OFFSET.
+ * p_after / p_before are cursor ids (Stripe's starting_after /
+ * ending_before) that must belong to the user (else SQLSTATE PR400 with the
+ * parameter name). p_filter_col / p_filter_val add one equality filter
+ * (refunds by charge, events by type). Returns the JSON array of objects
+ * and whether more rows lie beyond the page in the direction of travel.
+ */
+CREATE OR REPLACE FUNCTION list_page(p_kind text, p_user_id text, p_limit integer, p_after text,
+                          p_before text, p_gte timestamptz, p_lt timestamptz,
+                          p_filter_col text, p_filter_val text,
+                          OUT data text, OUT has_more boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_table text;
+    v_object text;
+    v_cursor text := coalesce(p_after, p_before);
+    v_created timestamptz;
+    v_dir text := CASE WHEN p_before IS NULL THEN 'DESC' ELSE 'ASC' END;
+    v_cmp text := CASE WHEN p_before IS NULL THEN '<' ELSE '>' END;
+    v_sql text;
+BEGIN
+    CASE p_kind
+        WHEN 'charges' THEN v_table := 'charges'; v_object := 'charge_object';
+        WHEN 'refunds' THEN v_table := 'refunds'; v_object := 'refund_object';
+        WHEN 'events' THEN v_table := 'outbox_events'; v_object := 'event_object';
+        ELSE RAISE EXCEPTION 'unknown list %', p_kind;
+    END CASE;
+    IF p_filter_col IS NOT NULL AND p_filter_col NOT IN ('charge_id', 'type') THEN
+        RAISE EXCEPTION 'unknown filter %', p_filter_col;
+    END IF;
+    IF v_cursor IS NOT NULL THEN
+        EXECUTE format('SELECT created FROM %I WHERE id = $1 AND user_id = $2', v_table)
+           INTO v_created USING v_cursor, p_user_id;
+        IF v_created IS NULL THEN
+            RAISE EXCEPTION '%', CASE WHEN p_after IS NOT NULL THEN 'starting_after'
+                                      ELSE 'ending_before' END USING ERRCODE = 'PR400';
+        END IF;
+    END IF;
+    v_sql := format(
+        'WITH page AS (SELECT t FROM %1$I t WHERE t.user_id = $1'
+        '   AND ($2::text IS NULL OR (t.created, t.id) %2$s ($3, $2))'
+        '   AND ($4::timestamptz IS NULL OR t.created >= $4)'
+        '   AND ($5::timestamptz IS NULL OR t.created < $5)'
+        '   AND ($6::text IS NULL OR t.%3$I = $6)'
+        ' ORDER BY t.created %4$s, t.id %4$s LIMIT $7 + 1)'
+        ' SELECT coalesce(json_agg(%5$I(p.t) ORDER BY (p.t).created DESC, (p.t).id DESC)'
+        '        FILTER (WHERE p.n <= $7), ''[]'')::text, count(*) > $7'
+        '   FROM (SELECT t, row_number() OVER (ORDER BY (t).created %4$s, (t).id %4$s) AS n'
+        '           FROM page) p',
+        v_table, v_cmp, coalesce(p_filter_col, 'id'), v_dir, v_object);
+    EXECUTE v_sql INTO data, has_more
+      USING p_user_id, v_cursor, v_created, p_gte, p_lt, p_filter_val, p_limit;
+END
+$$;
+
+REVOKE ALL ON FUNCTION list_page(text, text, integer, text, text, timestamptz, timestamptz, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION list_page(text, text, integer, text, text, timestamptz, timestamptz, text, text) TO payments_app;
