@@ -42,7 +42,8 @@ int db_conn_open_tool(const char *url, long long connect_timeout_ms, long long w
  */
 int db_ping(struct db_conn *c) __attribute__((warn_unused_result));
 
-/* The primary message of the last failed statement on c, or "" (for logs). */
+/* The SQLSTATE and primary message of the last failed statement on c, or "". */
+const char *db_conn_sqlstate(const struct db_conn *c);
 const char *db_conn_error(const struct db_conn *c);
 
 /*

@@ -76,8 +76,6 @@ struct db_result;
 int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, bool binary_result,
 	    struct db_result **res) __attribute__((warn_unused_result));
 
-/* The SQLSTATE of the last failed db_exec on c, or "". */
-const char *db_conn_sqlstate(const struct db_conn *c);
 
 int db_result_rows(const struct db_result *r);
 /* Borrowed value of row, col; NULL for SQL NULL. Valid until db_result_free. */

@@ -61,6 +61,12 @@ struct err_info {
 const struct err_info *err_info(int e);
 
 /*
+ * The error a refusal of our SQL functions stands for: sqlstate is of class
+ * PR (see err.c's table); an unknown one is PAY_ESTATE.
+ */
+int err_from_refusal(const char *sqlstate);
+
+/*
  * The default message of e, with its limit filled in: info->message itself
  * when it names none, otherwise written into buf (len bytes). Never NULL.
  */

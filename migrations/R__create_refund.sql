@@ -7,9 +7,10 @@
  * round trip and one transaction: the idempotency row, the refund, the
  * charge's amount_refunded (one conditional UPDATE, so concurrent refunds
  * can never exceed the amount), and the refund.created and charge.refunded
- * events. Refusals raise SQLSTATE PR404 (no such charge of this user) or
- * PR400 with the error code as message (amount_too_large,
- * charge_already_refunded, charge_failed); nothing is stored for them.
+ * events. Refusals raise an SQLSTATE of class PR that src/err.c maps to
+ * the API's error: PR404 no such charge of this user, PR001
+ * amount_too_large, PR002 charge_already_refunded, PR003 charge_failed;
+ * nothing is stored for them.
  * Replay, mismatch and the concurrent-key wait behave as in create_charge.
  */
 CREATE OR REPLACE FUNCTION create_refund(
@@ -70,11 +71,11 @@ BEGIN
         IF NOT FOUND THEN
             RAISE EXCEPTION 'No such charge: %', p_charge_id USING ERRCODE = 'PR404';
         ELSIF c.status <> 'succeeded' THEN
-            RAISE EXCEPTION 'charge_failed' USING ERRCODE = 'PR400';
+            RAISE EXCEPTION 'charge_failed' USING ERRCODE = 'PR003';
         ELSIF c.amount_refunded >= c.amount THEN
-            RAISE EXCEPTION 'charge_already_refunded' USING ERRCODE = 'PR400';
+            RAISE EXCEPTION 'charge_already_refunded' USING ERRCODE = 'PR002';
         ELSIF p_amount IS NOT NULL THEN
-            RAISE EXCEPTION 'amount_too_large' USING ERRCODE = 'PR400';
+            RAISE EXCEPTION 'amount_too_large' USING ERRCODE = 'PR001';
         END IF;
         -- no amount given and a concurrent refund moved the total: try again
     END LOOP;

@@ -38,8 +38,12 @@ BEGIN
         EXECUTE format('SELECT created FROM %I WHERE id = $1 AND user_id = $2', v_table)
            INTO v_created USING v_cursor, p_user_id;
         IF v_created IS NULL THEN
-            RAISE EXCEPTION '%', CASE WHEN p_after IS NOT NULL THEN 'starting_after'
-                                      ELSE 'ending_before' END USING ERRCODE = 'PR400';
+            -- The cursor is not one of the user's objects: PR011 names
+            -- starting_after, PR012 ending_before (src/err.c).
+            IF p_after IS NOT NULL THEN
+                RAISE EXCEPTION 'starting_after' USING ERRCODE = 'PR011';
+            END IF;
+            RAISE EXCEPTION 'ending_before' USING ERRCODE = 'PR012';
         END IF;
     END IF;
     v_sql := format(

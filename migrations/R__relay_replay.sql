@@ -7,7 +7,7 @@
  * fresh set of attempts: same event, so the same webhook-id. p_user_id NULL
  * (the operator's CLI) skips the ownership check. Returns the delivery
  * object, or NULL when there is no such delivery of that user; a delivery
- * whose endpoint was deleted is refused with SQLSTATE PR400.
+ * whose endpoint was deleted is refused with SQLSTATE PR004 (src/err.c).
  */
 CREATE OR REPLACE FUNCTION relay_replay(p_id text, p_user_id text) RETURNS json
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -17,7 +17,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM webhook_deliveries x JOIN webhook_endpoints w ON w.id = x.endpoint_id
                 WHERE x.id = p_id AND (p_user_id IS NULL OR x.user_id = p_user_id)
                   AND (w.deleted_at IS NOT NULL OR w.status <> 'enabled')) THEN
-        RAISE EXCEPTION 'endpoint_deleted' USING ERRCODE = 'PR400';
+        RAISE EXCEPTION 'endpoint_deleted' USING ERRCODE = 'PR004';
     END IF;
     UPDATE webhook_deliveries
        SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL

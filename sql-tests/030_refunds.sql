@@ -244,14 +244,14 @@ SELECT throws_ok($$SELECT * FROM create_refund('alice', 'rk-5', sha256('refund-5
                             're_refund0000000000000000R5', 'ch_refund0000000000000000A1', 501,
                             NULL, '{}', 'req_r5',
                             'evt_refund000000000000000E09', 'evt_refund000000000000000E10')$$,
-                 'PR400', 'amount_too_large',
-                 'A refund of more than what is left raises PR400 amount_too_large.');
+                 'PR001', 'amount_too_large',
+                 'A refund of more than what is left raises PR001 amount_too_large.');
 SELECT throws_ok($$SELECT * FROM create_refund('alice', 'rk-5', sha256('refund-5b'), 86400000, 1000,
                             're_refund0000000000000000R5', 'ch_refund0000000000000000A1', 99999999,
                             NULL, '{}', 'req_r5',
                             'evt_refund000000000000000E09', 'evt_refund000000000000000E10')$$,
-                 'PR400', 'amount_too_large',
-                 'A refund of more than the whole charge raises PR400 amount_too_large.');
+                 'PR001', 'amount_too_large',
+                 'A refund of more than the whole charge raises PR001 amount_too_large.');
 SELECT results_eq(
     $$SELECT (SELECT count(*) FROM refunds), (SELECT count(*) FROM outbox_events),
              (SELECT count(*) FROM idempotency_keys WHERE key = 'rk-5'),
@@ -288,24 +288,24 @@ SELECT throws_ok($$SELECT * FROM create_refund('alice', 'rk-7', sha256('refund-7
                             're_refund0000000000000000R7', 'ch_refund0000000000000000A1', 1,
                             NULL, '{}', 'req_r7',
                             'evt_refund000000000000000E13', 'evt_refund000000000000000E14')$$,
-                 'PR400', 'charge_already_refunded',
+                 'PR002', 'charge_already_refunded',
                  'Refunding 1 more of a fully refunded charge raises charge_already_refunded.');
 SELECT throws_ok($$SELECT * FROM create_refund('alice', 'rk-7', sha256('refund-7'), 86400000, 1000,
                             're_refund0000000000000000R7', 'ch_refund0000000000000000A1', NULL,
                             NULL, '{}', 'req_r7',
                             'evt_refund000000000000000E13', 'evt_refund000000000000000E14')$$,
-                 'PR400', 'charge_already_refunded',
+                 'PR002', 'charge_already_refunded',
                  'Refunding the rest of a fully refunded charge raises charge_already_refunded.');
 SELECT throws_ok($$SELECT * FROM create_refund('alice', 'rk-7', sha256('refund-7'), 86400000, 1000,
                             're_refund0000000000000000R7', 'ch_refund0000000000000000F1', 100,
                             NULL, '{}', 'req_r7',
                             'evt_refund000000000000000E13', 'evt_refund000000000000000E14')$$,
-                 'PR400', 'charge_failed', 'Refunding a failed charge raises charge_failed.');
+                 'PR003', 'charge_failed', 'Refunding a failed charge raises charge_failed.');
 SELECT throws_ok($$SELECT * FROM create_refund('alice', 'rk-7', sha256('refund-7'), 86400000, 1000,
                             're_refund0000000000000000R7', 'ch_refund0000000000000000F1', NULL,
                             NULL, '{}', 'req_r7',
                             'evt_refund000000000000000E13', 'evt_refund000000000000000E14')$$,
-                 'PR400', 'charge_failed',
+                 'PR003', 'charge_failed',
                  'Refunding the rest of a failed charge raises charge_failed.');
 SELECT throws_ok($$SELECT * FROM create_refund('alice', 'rk-7', sha256('refund-7'), 86400000, 1000,
                             're_refund0000000000000000R7', 'ch_refund0000000000000000B1', 100,
@@ -533,16 +533,16 @@ SELECT is((SELECT (data::json -> 0)::text FROM list_page('charges', 'lister', 1,
           'Each element of a charges page is the charge object.');
 SELECT throws_ok($$SELECT * FROM list_page('charges', 'lister', 2, 'ch_list000000000000000000O1', NULL,
                                            NULL, NULL, NULL, NULL)$$,
-                 'PR400', 'starting_after', 'starting_after another user''s charge raises PR400 starting_after.');
+                 'PR011', 'starting_after', 'starting_after another user''s charge raises PR011 starting_after.');
 SELECT throws_ok($$SELECT * FROM list_page('charges', 'lister', 2, NULL, 'ch_list000000000000000000O1',
                                            NULL, NULL, NULL, NULL)$$,
-                 'PR400', 'ending_before', 'ending_before another user''s charge raises PR400 ending_before.');
+                 'PR012', 'ending_before', 'ending_before another user''s charge raises PR012 ending_before.');
 SELECT throws_ok($$SELECT * FROM list_page('charges', 'lister', 2, 'ch_list000000000000000000Z9', NULL,
                                            NULL, NULL, NULL, NULL)$$,
-                 'PR400', 'starting_after', 'starting_after an unknown id raises PR400 starting_after.');
+                 'PR011', 'starting_after', 'starting_after an unknown id raises PR011 starting_after.');
 SELECT throws_ok($$SELECT * FROM list_page('charges', 'alice', 2, 're_refund0000000000000000R1', NULL,
                                            NULL, NULL, NULL, NULL)$$,
-                 'PR400', 'starting_after', 'A refund id is no cursor for the charges list.');
+                 'PR011', 'starting_after', 'A refund id is no cursor for the charges list.');
 SELECT throws_ok($$SELECT * FROM list_page('api_keys', 'lister', 2, NULL, NULL, NULL, NULL, NULL, NULL)$$,
                  'P0001', 'unknown list api_keys', 'list_page lists only charges, refunds and events.');
 SELECT throws_ok($$SELECT * FROM list_page('charges', 'lister', 2, NULL, NULL, NULL, NULL, 'user_id', 'other')$$,
@@ -574,7 +574,7 @@ SELECT is((SELECT (data::json -> 0)::text FROM list_page('events', 'bob', 1, NUL
           'Each element of an events page is the event object the relay sends.');
 SELECT throws_ok($$SELECT * FROM list_page('events', 'alice', 2, NULL, 'evt_refund000000000000000E16',
                                            NULL, NULL, NULL, NULL)$$,
-                 'PR400', 'ending_before', 'An events cursor of another user raises PR400 ending_before.');
+                 'PR012', 'ending_before', 'An events cursor of another user raises PR012 ending_before.');
 
 SELECT * FROM finish();
 ROLLBACK;

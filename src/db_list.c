@@ -32,10 +32,10 @@ int db_list_page(struct db_conn *c, const char *user_id, const struct db_list_qu
 	db_param_text(&p, q->filter_col);
 	db_param_text(&p, q->filter_val);
 	rc = db_exec(c, DB_STMT_LIST_PAGE, &p, false, &r);
-	if (rc == PAY_ESTATE) {
-		/* list_page names the cursor that is not one of the user's objects. */
-		*bad_param = q->starting_after ? "starting_after" : "ending_before";
-		rc = PAY_EPARAM_INVALID;
+	if (rc == PAY_EPARAM_INVALID) {
+		/* list_page's SQLSTATE names the cursor that is not one of the user's objects. */
+		*bad_param = strcmp(db_conn_sqlstate(c), "PR011") == 0 ? "starting_after" :
+			     "ending_before";
 		goto out;
 	}
 	if (rc != PAY_OK)

@@ -265,7 +265,7 @@ int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, boo
 		 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "");
 	/* Refusals raised on purpose by our SQL functions (class PR) are answers, not faults. */
 	if (strncmp(c->sqlstate, "PR", 2) == 0) {
-		rc = PAY_ESTATE;
+		rc = err_from_refusal(c->sqlstate);
 		goto out;
 	}
 	if (PQstatus(c->pg) != CONNECTION_OK || db_sqlstate_unavailable(c->sqlstate)) {

@@ -7,27 +7,10 @@
 #include "db_stmt.h"
 #include "err.h"
 
-/* Maps create_refund()'s deliberate refusals (SQLSTATE PR400/PR404) to errors. */
-static int db_refund_refusal(const struct db_conn *c)
-{
-	const char *msg = db_conn_error(c);
-
-	if (strcmp(db_conn_sqlstate(c), "PR404") == 0)
-		return PAY_ENOT_FOUND;
-	if (strcmp(msg, "amount_too_large") == 0)
-		return PAY_EAMOUNT_TOO_LARGE;
-	if (strcmp(msg, "charge_already_refunded") == 0)
-		return PAY_EALREADY_REFUNDED;
-	if (strcmp(msg, "charge_failed") == 0)
-		return PAY_ENOT_REFUNDABLE;
-	return PAY_EINTERNAL;
-}
-
 int db_refund_create(struct db_conn *c, const struct db_refund_new *in, struct db_idem_result *out)
 {
 	struct db_params p = { 0 };
 	char ttl[24], wait[24], amount[24];
-	int rc;
 
 	snprintf(ttl, sizeof(ttl), "%lld", in->ttl_ms);
 	snprintf(wait, sizeof(wait), "%lld", in->wait_ms);
@@ -45,10 +28,8 @@ int db_refund_create(struct db_conn *c, const struct db_refund_new *in, struct d
 	db_param_text(&p, in->request_id);
 	db_param_text(&p, in->refund_event_id);
 	db_param_text(&p, in->charge_event_id);
-	rc = db_idem_exec(c, DB_STMT_REFUND_CREATE, &p, out);
-	if (rc == PAY_ESTATE)
-		rc = db_refund_refusal(c);
-	return rc;
+	/* Refusals come back as their errors (PR001... in err.c). */
+	return db_idem_exec(c, DB_STMT_REFUND_CREATE, &p, out);
 }
 
 int db_refund_get(struct db_conn *c, const char *user_id, const char *id, char **json)

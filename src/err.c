@@ -2,6 +2,7 @@
 #include "err.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include <civetweb.h>
 
@@ -77,6 +78,33 @@ static const struct err_info err_table[] = {
 	[-PAY_EFORM] = { 400, "invalid_request_error", "invalid_form",
 		"The request body is not a valid application/x-www-form-urlencoded form.", 0 },
 };
+
+/*
+ * The refusals our SQL functions raise on purpose, as SQLSTATEs of class PR
+ * (the migrations' R__ files name them), and the error each one is.
+ */
+static const struct {
+	const char *sqlstate;
+	int err;
+} err_refusals[] = {
+	{ "PR001", PAY_EAMOUNT_TOO_LARGE },    /* create_refund: more than what is left */
+	{ "PR002", PAY_EALREADY_REFUNDED },    /* create_refund */
+	{ "PR003", PAY_ENOT_REFUNDABLE },      /* create_refund: a failed charge */
+	{ "PR004", PAY_ESTATE },               /* relay_replay: the endpoint was deleted */
+	{ "PR011", PAY_EPARAM_INVALID },       /* list_page: starting_after is no object of the user */
+	{ "PR012", PAY_EPARAM_INVALID },       /* list_page: ending_before, likewise */
+	{ "PR404", PAY_ENOT_FOUND },           /* create_refund: no such charge of the user */
+};
+
+int err_from_refusal(const char *sqlstate)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(err_refusals) / sizeof(err_refusals[0]); i++)
+		if (strcmp(err_refusals[i].sqlstate, sqlstate) == 0)
+			return err_refusals[i].err;
+	return PAY_ESTATE;
+}
 
 const char *err_message(int e, char *buf, size_t len)
 {
