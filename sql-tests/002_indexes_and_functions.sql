@@ -1,7 +1,7 @@
 -- 002_indexes_and_functions: the indexes and the foreign key of 0001_charges.sql, and its functions
 -- (charge_object, create_charge: now in their R__ files).
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 
 -- Indexes, with their columns.
 SELECT has_index('api_keys', 'api_keys_user_id_idx', ARRAY['user_id'],
@@ -17,7 +17,13 @@ SELECT is((SELECT pg_get_expr(i.indpred, i.indrelid) FROM pg_index i
           '(published_at IS NULL)',
           'The relay''s index covers only unpublished events.');
 SELECT has_index('outbox_events', 'outbox_events_charge_idx', ARRAY['charge_id', 'seq'],
-    'outbox_events has an index on (charge_id, seq) for a charge''s events in order.');
+    'outbox_events has an index on (charge_id, seq) for a charge''s events in order (and the relay''s order checks).');
+SELECT is((SELECT count(*) FROM pg_index i JOIN pg_attribute a1 ON a1.attrelid = i.indrelid
+            AND a1.attnum = i.indkey[0] JOIN pg_attribute a2 ON a2.attrelid = i.indrelid
+            AND a2.attnum = i.indkey[1]
+            WHERE i.indrelid = 'outbox_events'::regclass AND i.indnatts = 2
+              AND a1.attname = 'charge_id' AND a2.attname = 'seq'), 1::bigint,
+    'outbox_events has one index over (charge_id, seq), not two (0008): each costs every new event.');
 SELECT has_index('outbox_events', 'outbox_events_user_created_idx', ARRAY['user_id', 'created', 'id'],
     'outbox_events has an index on (user_id, created, id) for newest-first lists.');
 SELECT ok((SELECT pg_get_indexdef('charges_user_created_idx'::regclass)

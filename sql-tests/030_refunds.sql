@@ -83,8 +83,8 @@ SELECT has_index('refunds', 'refunds_charge_created_idx', ARRAY['charge_id', 'cr
 SELECT ok((SELECT pg_get_indexdef('refunds_charge_created_idx'::regclass)
              LIKE '%(charge_id, created DESC, id DESC)'),
           'The per-charge refunds index sorts created and id descending.');
-SELECT has_index('charges', 'charges_user_id_idx', ARRAY['user_id', 'id'],
-    'charges has an index on (user_id, id) for a user''s cursor and object lookups.');
+SELECT hasnt_index('charges', 'charges_user_id_idx',
+    'charges has no (user_id, id) index: the primary key serves a user''s cursor and object lookups (0009).');
 SELECT has_index('charges', 'charges_user_created_idx', ARRAY['user_id', 'created', 'id'],
     'The charges list is served by the index on (user_id, created, id).');
 SELECT has_index('outbox_events', 'outbox_events_user_created_idx', ARRAY['user_id', 'created', 'id'],

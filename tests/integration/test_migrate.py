@@ -323,7 +323,7 @@ class RealSetTest(MigrateTestCase):
         """The whole migration set applies to an empty database and records each file's checksum"""
         proc = self.assert_ok(self.migrate("up"))
         for v in REAL_VERSIONS:
-            self.assertRegex(proc.stdout, r"(?m)^applying %04d_\w+\.sql$" % v)
+            self.assertRegex(proc.stdout, r"(?m)^applying %04d_\w+\.sql( \(no transaction\))?$" % v)
         self.assertIn("%d migration(s) applied" % len(REAL_VERSIONS), proc.stdout)
         hist = self.history()
         self.assertEqual(sorted(hist), REAL_VERSIONS)
@@ -429,6 +429,47 @@ def schema_dump(url):
         raise AssertionError("pg_dump failed (%d): %s" % (proc.returncode, proc.stderr))
     # Newer pg_dump wraps its output in \restrict KEY / \unrestrict KEY with a random KEY.
     return re.sub(r"(?m)^\\(un)?restrict \S+$", r"\\\1restrict KEY", proc.stdout)
+
+
+    def test_index_drops_apply_to_tables_with_rows_while_writes_flow(self):
+        """0008 and 0009 drop their indexes CONCURRENTLY on tables with rows while inserts keep committing"""
+        self.assert_ok(self.migrate("up", "--target", "7"))
+        self.db.query(
+            "INSERT INTO charges (id, user_id, amount, currency, source, status)"
+            " SELECT 'ch_' || lpad(n::text, 24, '0'), 'rows', 100, 'usd', 'tok_visa', 'succeeded'"
+            "   FROM generate_series(1, 20000) n;"
+            "INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data)"
+            " SELECT 'evt_' || lpad(n::text, 24, '0'), 'rows', 'charge.succeeded',"
+            "        'ch_' || lpad(n::text, 24, '0'), 'ch_' || lpad(n::text, 24, '0'), '{}'"
+            "   FROM generate_series(1, 20000) n")
+        for index in ("outbox_events_unpublished_charge_idx", "charges_user_id_idx"):
+            self.assertTrue(self.db.exists(index))
+        # A writer committing one charge and its event at a time, all through the migration.
+        writer = subprocess.Popen(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.db.url, "-c",
+             "DO $$ BEGIN FOR n IN 20001..20400 LOOP"
+             " INSERT INTO charges (id, user_id, amount, currency, source, status)"
+             " VALUES ('ch_' || lpad(n::text, 24, '0'), 'rows', 100, 'usd', 'tok_visa', 'succeeded');"
+             " INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data)"
+             " VALUES ('evt_' || lpad(n::text, 24, '0'), 'rows', 'charge.succeeded',"
+             " 'ch_' || lpad(n::text, 24, '0'), 'ch_' || lpad(n::text, 24, '0'), '{}');"
+             " COMMIT; PERFORM pg_sleep(0.002); END LOOP; END $$"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(writer.wait, 60)
+        h.poll(lambda: int(self.db.query("SELECT count(*) FROM charges")) > 20010,
+               message="the writer's first commits")
+        proc = self.assert_ok(self.migrate("up"))
+        self.assertIn("applying 0008_drop_outbox_unpublished_charge_index.sql (no transaction)",
+                      proc.stdout)
+        self.assertIn("applying 0009_drop_charges_user_id_index.sql (no transaction)", proc.stdout)
+        _, err = writer.communicate(timeout=60)
+        self.assertEqual(writer.returncode, 0, err)
+        for index in ("outbox_events_unpublished_charge_idx", "charges_user_id_idx"):
+            self.assertFalse(self.db.exists(index))
+        self.assertEqual(self.db.query("SELECT count(*) FROM charges"), "20400")
+        self.assertEqual(self.db.query("SELECT count(*) FROM outbox_events"), "20400")
+        self.assertEqual(self.db.query("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0")
+        self.assert_ok(self.migrate("status"))
 
 
 class RepeatableTest(MigrateTestCase):

@@ -1,0 +1,11 @@
+-- payments:no-transaction
+-- 0008: one index fewer on every new event (make bench counts it against the limit).
+--
+-- outbox_events had two indexes over (charge_id, seq): outbox_events_charge_idx
+-- (0001) and this partial one (0002) for relay_claim's "is an earlier event of
+-- this charge still unpublished?" check. The full index answers that check as
+-- well: a charge has a handful of events, so the probe reads those and filters
+-- published_at (sql-tests/021 counts the rows a claim reads). Dropped
+-- CONCURRENTLY, so neither the API's inserts nor the relay wait for it; a
+-- failure leaves nothing to resolve (IF EXISTS makes a rerun safe).
+DROP INDEX CONCURRENTLY IF EXISTS outbox_events_unpublished_charge_idx;
