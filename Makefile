@@ -34,12 +34,12 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Each unit test and the src/ objects it links: its module and what that
 # module calls, nothing else (so a test of a pure module needs no database code).
 UNIT_OBJS_test_apikey          := apikey err ids
-UNIT_OBJS_test_backoff         := backoff cfg err
-UNIT_OBJS_test_backoff_regress := backoff cfg err
+UNIT_OBJS_test_backoff         := backoff duration err
+UNIT_OBJS_test_backoff_regress := backoff duration err
 UNIT_OBJS_test_body            := body form charge err
 UNIT_OBJS_test_body_regress    := body form chargereq refundreq canon charge http_reply metrics ids err
 UNIT_OBJS_test_canon           := canon err
-UNIT_OBJS_test_cfg             := cfg err
+UNIT_OBJS_test_cfg             := cfg duration err
 UNIT_OBJS_test_charge          := charge err
 UNIT_OBJS_test_chargereq       := chargereq body form canon charge err
 UNIT_OBJS_test_err             := err

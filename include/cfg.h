@@ -73,11 +73,6 @@ void cfg_fini(struct cfg *c);
 /* Prints the settings of scope: flag, env variable, default and help. */
 void cfg_usage(FILE *f, unsigned scope);
 
-/*
- * Parses a duration: a number with an optional unit ms, s, m, h or d (no
- * unit means seconds). Returns PAY_OK or PAY_ECONFIG.
- */
-int cfg_parse_duration(const char *s, long long *ms);
 
 /* Parses a whole number in [min, max]. Returns PAY_OK or PAY_ECONFIG. */
 int cfg_parse_int(const char *s, long long min, long long max, long long *out);

@@ -38,8 +38,8 @@ FUZZ_SRC_ids       := ids
 FUZZ_SRC_query     := http_reply metrics ids err
 FUZZ_SRC_urlcheck  := urlcheck err
 FUZZ_SRC_whsign    := whsign err
-FUZZ_SRC_backoff   := backoff cfg err
-FUZZ_SRC_duration  := cfg err
+FUZZ_SRC_backoff   := backoff duration err
+FUZZ_SRC_duration  := duration err
 FUZZ_SRC_migfile   := migfile err
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)

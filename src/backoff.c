@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
+#include "duration.h"
 #include "err.h"
 
 int backoff_parse(struct backoff *b, const char *schedule, int max_attempts,
@@ -24,7 +24,7 @@ int backoff_parse(struct backoff *b, const char *schedule, int max_attempts,
 			tok++;
 		if (b->steps == BACKOFF_MAX_STEPS)
 			return PAY_ECONFIG;
-		rc = cfg_parse_duration(tok, &b->delays_ms[b->steps++]);
+		rc = duration_parse(tok, &b->delays_ms[b->steps++]);
 	}
 	if (rc != PAY_OK || b->steps == 0 || max_attempts < 0)
 		return PAY_ECONFIG;

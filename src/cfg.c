@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "err.h"
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_DURATION };
@@ -150,33 +151,6 @@ int cfg_parse_int(const char *s, long long min, long long max, long long *out)
 	return PAY_OK;
 }
 
-int cfg_parse_duration(const char *s, long long *ms)
-{
-	static const struct { const char *unit; long long ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 },
-		{ "h", 3600000 }, { "d", 86400000 },
-	};
-	char *end = NULL;
-	long long v;
-	size_t i;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return PAY_ECONFIG;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0)
-		return PAY_ECONFIG;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) == 0) {
-			if (v > LLONG_MAX / units[i].ms)
-				return PAY_ECONFIG;
-			*ms = v * units[i].ms;
-			return PAY_OK;
-		}
-	}
-	return PAY_ECONFIG;
-}
-
 static int cfg_set(struct cfg *c, const struct cfg_setting *s, const char *value, const char *from)
 {
 	char *base = (char *)c + s->offset;
@@ -199,7 +173,7 @@ static int cfg_set(struct cfg *c, const struct cfg_setting *s, const char *value
 			*(int *)base = (int)v;
 		break;
 	case CFG_DURATION:
-		rc = cfg_parse_duration(value, &v);
+		rc = duration_parse(value, &v);
 		if (rc == PAY_OK && (v < s->min || v > s->max))
 			rc = PAY_ECONFIG;
 		if (rc == PAY_OK)

@@ -2,7 +2,7 @@
 #include <limits.h>
 
 #include "backoff.h"
-#include "cfg.h"
+#include "duration.h"
 #include "err.h"
 #include "fuzz_common.h"
 
@@ -31,7 +31,7 @@ static int fuzz_reference_steps(const char *schedule, long long *ms, int max)
 				return -1;
 			memcpy(tok, t, (size_t)(p + len - t));
 			tok[p + len - t] = '\0';
-			if (cfg_parse_duration(tok, &ms[n++]) != PAY_OK)
+			if (duration_parse(tok, &ms[n++]) != PAY_OK)
 				return -1;
 		}
 		p += len + (p[len] == ',');

@@ -1,7 +1,7 @@
-/* fuzz_duration.c - libFuzzer target for durations in settings (cfg_parse_duration). */
+/* fuzz_duration.c - libFuzzer target for durations in settings (duration_parse). */
 #include <limits.h>
 
-#include "cfg.h"
+#include "duration.h"
 #include "err.h"
 #include "fuzz_common.h"
 
@@ -33,13 +33,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = fuzz_cstr(data, size);
 	long long ms = -42, want = fuzz_reference(s);
-	int rc = cfg_parse_duration(s, &ms);
+	int rc = duration_parse(s, &ms);
 
 	FUZZ_CHECK(rc == PAY_OK || rc == PAY_ECONFIG);
 	FUZZ_CHECK((rc == PAY_OK) == (want >= 0));
 	FUZZ_CHECK(rc != PAY_OK || ms == want);
 	FUZZ_CHECK(rc == PAY_OK || ms == -42);   /* a refusal leaves the output alone */
-	FUZZ_CHECK(cfg_parse_duration(NULL, &ms) == PAY_ECONFIG);
+	FUZZ_CHECK(duration_parse(NULL, &ms) == PAY_ECONFIG);
 	free(s);
 	return 0;
 }

@@ -11,7 +11,7 @@
 #include "err.h"
 
 /*
- * The longest step cfg_parse_duration accepts, 106751991167d (about
+ * The longest step duration_parse accepts, 106751991167d (about
  * 9.2e18 ms), overflows d * BACKOFF_JITTER_PCT in backoff_next_delay. That
  * is undefined behaviour: UBSan stops the sanitized build there, while gcc
  * happens to fold d * 20 / 100 into d / 5, so the plain build gets the

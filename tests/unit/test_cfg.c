@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "cfg.h"
+#include "duration.h"
 #include "err.h"
 
 #define DB_URL "postgresql://postgres@127.0.0.1:54329/payments"
@@ -46,7 +47,7 @@ static void assert_duration(const char *s, long long want)
 {
 	long long ms = -1;
 
-	if (cfg_parse_duration(s, &ms) != PAY_OK)
+	if (duration_parse(s, &ms) != PAY_OK)
 		fail_msg("duration '%s' was refused", s);
 	assert_int_equal(ms, want);
 }
@@ -55,7 +56,7 @@ static void assert_duration_refused(const char *s)
 {
 	long long ms = 12345;
 
-	if (cfg_parse_duration(s, &ms) != PAY_ECONFIG)
+	if (duration_parse(s, &ms) != PAY_ECONFIG)
 		fail_msg("duration '%s' was accepted as %lld ms", s ? s : "(null)", ms);
 	assert_int_equal(ms, 12345);
 }
