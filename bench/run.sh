@@ -15,7 +15,7 @@
 #   1. the limit: pgbench -M prepared running bench/limit.pgbench, one
 #      statement writing a charge's three rows into tables with primary keys
 #      only, at BENCH_CONNECTIONS; beside it bench/charge.pgbench, the
-#      service's own SQL (the API key read + create_charge) at the pool's
+#      service's own SQL (create_charge; the key comes from the cache) at the pool's
 #      connections
 #   2. new charges/s through HTTP (wrk, bench/charges.lua) at
 #      BENCH_CONNECTIONS, then the peer's with the same wrk script
@@ -510,7 +510,7 @@ fi
 
 figure limit_tps "1. limit: bench/limit.pgbench, -c $conns" "$(calc "$lim_tps")" "tx/s" "-" "-" \
 	"three rows, primary keys only, one statement" "1.00"
-figure db_create_charge_tps "1. pgbench: API key read + create_charge, -c $pool" "$(calc "$db_tps")" "tx/s" \
+figure db_create_charge_tps "1. pgbench: create_charge, -c $pool" "$(calc "$db_tps")" "tx/s" \
 	"-" "-" "the service's own SQL" "$x_db_lim"
 figure new_charges_per_s "2. new charges/s (wrk -c $conns)" "$new_rate" "req/s" "-" "-" "$new_err errors" \
 	"$x_new_lim" "$x_new_peer"
