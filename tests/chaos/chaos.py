@@ -45,6 +45,7 @@ import argparse
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -159,6 +160,11 @@ class Run:
         self.embedded = flag == "1" if flag else self.admin == embedded_url
         self.dbname = "payments_chaos_%d" % os.getpid()
         self.url = procs.database_url(self.admin, self.dbname)
+        # serve and relay log in as a role that is only a member of payments_app,
+        # as the README tells a DBA to set them up; migrations and keys as the owner.
+        self.app_role = "payments_chaos_app_%d" % os.getpid()
+        self.app_password = secrets.token_hex(16)
+        self.app_url = procs.url_as(self.url, self.app_role, self.app_password)
         self.logdir = tempfile.mkdtemp(prefix="payments-chaos-%s-" % seed)
         self.db_created = False
         self.receiver = None
@@ -189,6 +195,9 @@ class Run:
         if proc.returncode != 0:
             raise HarnessError("payments migrate up failed (%d):\n%s%s" % (
                 proc.returncode, proc.stdout, proc.stderr))
+        psql(self.admin, 'DROP ROLE IF EXISTS "%s"' % self.app_role)
+        psql(self.admin, 'CREATE ROLE "%s" LOGIN PASSWORD %s IN ROLE payments_app'
+             % (self.app_role, procs.sql_literal(self.app_password)))
         for i in range(self.args.users):
             user = "chaos_u%d" % i
             proc = procs.run_bin(["keys", "create", "--user", user], {"DATABASE_URL": self.url})
@@ -198,7 +207,7 @@ class Run:
 
         self.receiver = Receiver().start()
         port = free_port()
-        env = dict(SERVE_ENV, DATABASE_URL=self.url, PAYMENTS_LOG_LEVEL=self.args.log_level)
+        env = dict(SERVE_ENV, DATABASE_URL=self.app_url, PAYMENTS_LOG_LEVEL=self.args.log_level)
         self.serve = procs.Service("serve", ["serve", "--listen", "127.0.0.1:%d" % port], env,
                                    os.path.join(self.logdir, "serve.log"), procs.http_ready(port))
         self.serve.start()
@@ -210,7 +219,7 @@ class Run:
                 raise HarnessError("creating the webhook endpoint of %s: %s %r" % (
                     user, status, obj))
             self.receiver.set_secret(user, obj["secret"])
-        env = dict(RELAY_ENV, DATABASE_URL=self.url, PAYMENTS_LOG_LEVEL=self.args.log_level)
+        env = dict(RELAY_ENV, DATABASE_URL=self.app_url, PAYMENTS_LOG_LEVEL=self.args.log_level)
         self.relay = procs.Service("relay", ["relay"], env,
                                    os.path.join(self.logdir, "relay.log"), procs.alive_for(0.2))
         self.relay.start()
@@ -476,6 +485,7 @@ class Run:
         elif self.db_created:
             try:
                 psql(self.admin, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.dbname)
+                psql(self.admin, 'DROP ROLE IF EXISTS "%s"' % self.app_role)
             except Exception as e:
                 say("chaos: cleanup: dropping %s: %s" % (self.dbname, e))
         if self.args.keep_logs:

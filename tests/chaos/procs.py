@@ -74,6 +74,17 @@ def database_url(base, dbname):
     return "%s dbname='%s'" % (base, dbname)
 
 
+def url_as(url, user, password):
+    """url (a libpq URI or conninfo) logging in as user with password instead."""
+    if re.match(r"^postgres(ql)?://", url):
+        parts = urllib.parse.urlsplit(url)
+        host = parts.netloc.rsplit("@", 1)[-1]
+        netloc = "%s:%s@%s" % (urllib.parse.quote(user, safe=""),
+                               urllib.parse.quote(password, safe=""), host)
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return "%s user='%s' password='%s'" % (url, user, password)
+
+
 def sql_literal(value):
     """value as an SQL string literal (standard_conforming_strings is on)."""
     return "'" + str(value).replace("'", "''") + "'"
