@@ -68,11 +68,17 @@ int api_webhooks_create(struct http_req *r)
 	if (rc == PAY_OK && urlcheck_parse(url, host, sizeof(host)) != PAY_OK)
 		rc = body_fail(&err, PAY_EPARAM_INVALID, "url",
 			       "url must be an absolute http:// or https:// URL.");
-	/* Server-side request forgery: no webhooks into our own network unless allowed. */
-	if (rc == PAY_OK && !r->app->cfg->webhook_allow_private && urlcheck_host_public(host) != PAY_OK)
+	/*
+	 * Server-side request forgery: no webhooks into our own network unless
+	 * allowed. Nothing is resolved here (a name server that never answers
+	 * would hold this worker thread): address literals and names that are
+	 * always local are refused now, and the relay checks every address it
+	 * connects to.
+	 */
+	if (rc == PAY_OK && !r->app->cfg->webhook_allow_private && urlcheck_host_allowed(host) != PAY_OK)
 		rc = body_fail(&err, PAY_EPARAM_INVALID, "url",
-			       "url must resolve to a public address (loopback, private and"
-			       " link-local addresses are refused).");
+			       "url must be a public address or name (loopback, private and"
+			       " link-local addresses, localhost and single-label names are refused).");
 	if (rc == PAY_OK)
 		rc = api_enabled_events(root, &events, &err);
 	if (rc != PAY_OK) {

@@ -1,9 +1,12 @@
 /* sender.c - outbound webhook HTTP: many POSTs at once over reused connections (libcurl multi). */
 #include "sender.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -49,6 +52,34 @@ static int sender_prereq(void *clientp, char *primary_ip, char *local_ip, int pr
 		return CURL_PREREQFUNC_ABORT;
 	}
 	return CURL_PREREQFUNC_OK;
+}
+
+/*
+ * Every socket curl opens to connect passes through here with the address
+ * it is about to connect to: each address a name resolved to, each one
+ * happy eyeballs tries, before any packet leaves. A private one is refused
+ * (the transfer fails as blocked), so neither a name that resolves inside
+ * nor one that changes its answer between checks (DNS rebinding) reaches
+ * the internal network, not even with a connection attempt.
+ */
+static curl_socket_t sender_open_socket(void *clientp, curlsocktype purpose,
+					struct curl_sockaddr *address)
+{
+	struct sender_xfer *x = clientp;
+	char ip[INET6_ADDRSTRLEN] = "";
+	const void *addr = NULL;
+
+	(void)purpose;
+	if (address->family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)&address->addr)->sin_addr;
+	else if (address->family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)&address->addr)->sin6_addr;
+	if (addr == NULL || inet_ntop(address->family, addr, ip, sizeof(ip)) == NULL ||
+	    urlcheck_ip_private(ip)) {
+		x->blocked = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype, address->protocol);
 }
 
 struct sender *sender_create(long long connect_timeout_ms, long long timeout_ms, int max_per_host,
@@ -144,6 +175,9 @@ int sender_start(struct sender *s, const struct sender_msg *m, void *tag)
 	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, sender_discard);
 	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
 	if (!s->allow_private) {
+		curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, sender_open_socket);
+		curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, x);
+		/* And once more on the connection used, a reused one included. */
 		curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, sender_prereq);
 		curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
 	}

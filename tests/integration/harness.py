@@ -256,9 +256,10 @@ class Response(tuple):
 class Server:
     """One 'payments serve' process on a free port, its stderr captured to a file."""
 
-    def __init__(self, database_url, env=None):
+    def __init__(self, database_url, env=None, prefix=None):
         self.database_url = database_url
         self.env = dict(env or {})
+        self.prefix = list(prefix or [])   # a command the server runs under, e.g. unshare
         self.proc = None
         self.port = None
         fd, self.log_path = tempfile.mkstemp(prefix="payments-it-", suffix=".stderr")
@@ -274,7 +275,7 @@ class Server:
             env.update(self.env)
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
-                    [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port],
+                    self.prefix + [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=ROOT)
             try:
                 self._wait_healthy()
@@ -478,13 +479,14 @@ class ServiceTestCase(unittest.TestCase):
     """
 
     server_env = {}
+    server_prefix = None   # a command the server runs under (Server's prefix)
     maxDiff = None
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.db = module_database(cls.__module__)
-        cls.server = Server(cls.db.app_url, cls.server_env)
+        cls.server = Server(cls.db.app_url, cls.server_env, cls.server_prefix)
         try:
             cls.server.start()
         except Exception:

@@ -767,3 +767,132 @@ class IsolationTest(h.ServiceTestCase):
         for name, text in logs.items():
             for needle in needles:
                 self.assertNotIn(needle, text, "%s log contains %r" % (name, needle[:12] + "..."))
+
+
+class SilentNameServer:
+    """
+    A name server that swallows every query: a UDP socket on port 53 of a
+    loopback address of its own, counting what arrives. resolv_conf() is a
+    file naming it, for a server run under prefix() (a private mount
+    namespace where that file is /etc/resolv.conf). Needs root for port 53.
+    """
+
+    def __init__(self):
+        self.addr = "127.53.%d.%d" % (os.getpid() % 250 + 1, int.from_bytes(os.urandom(1), "big") % 250 + 1)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.addr, 53))
+        self.queries = 0
+        self.closed = False
+        fd, self.path = tempfile.mkstemp(prefix="payments-it-resolv-", suffix=".conf")
+        with os.fdopen(fd, "w") as f:
+            f.write("nameserver %s\noptions timeout:5 attempts:3\n" % self.addr)
+        os.chmod(self.path, 0o644)
+        self.thread = threading.Thread(target=self._swallow, daemon=True)
+        self.thread.start()
+
+    def _swallow(self):
+        while not self.closed:
+            try:
+                self.sock.recvfrom(4096)
+                self.queries += 1
+            except OSError:
+                return
+
+    def prefix(self):
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" /etc/resolv.conf && exec "$@"', self.path]
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+        os.unlink(self.path)
+
+    @staticmethod
+    def usable():
+        """Why a test cannot run one (None when it can)."""
+        if os.geteuid() != 0:
+            return "needs root (port 53 and a mount namespace)"
+        if subprocess.run(["sh", "-c", "command -v unshare"], stdout=subprocess.DEVNULL).returncode != 0:
+            return "needs unshare(1)"
+        return None
+
+
+class WebhookDnsTest(HostileTestCase):
+    """
+    Webhook URLs are not resolved by the API: the server runs with a name
+    server that never answers (a glibc resolver would wait 5 s x 3 attempts
+    for it), and private addresses are refused.
+    """
+
+    server_env = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_REQUEST_TIMEOUT": "1s",
+                  "PAYMENTS_WEBHOOK_ALLOW_PRIVATE": "0"}
+    dns = None
+
+    @classmethod
+    def setUpClass(cls):
+        reason = SilentNameServer.usable()
+        if reason is None:
+            cls.dns = SilentNameServer()
+            cls.server_prefix = cls.dns.prefix()
+        try:
+            super().setUpClass()
+        except Exception:
+            if cls.dns is not None:
+                cls.dns.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        if cls.dns is not None:
+            cls.dns.close()
+
+    def setUp(self):
+        super().setUp()
+        self.stores = True
+
+    def create_endpoint(self, url, timeout=30):
+        start = time.monotonic()
+        resp = self.server.request("POST", "/v1/webhook_endpoints", {"url": url, "enabled_events": ["*"]},
+                                   {"Authorization": "Bearer " + self.key,
+                                    "Content-Type": "application/json"}, timeout=timeout)
+        return resp, time.monotonic() - start
+
+    def test_a_name_is_not_resolved_when_an_endpoint_is_created(self):
+        """An endpoint whose host needs DNS is created at once (201 within 1 s), and no query is sent for it"""
+        name = "hooks-%s.example.com" % h.new_key()[3:]
+        resp, took = self.create_endpoint("https://%s/hook" % name)
+        self.assertEqual(self.assert_json_response(resp, 201)["url"], "https://%s/hook" % name)
+        self.assertLess(took, 1.0, "creating an endpoint took %.1fs: the API resolved its host" % took)
+        if self.dns is not None:
+            self.assertEqual(self.dns.queries, 0, "the API asked the name server about %s" % name)
+
+    def test_a_silent_name_server_holds_no_request(self):
+        """With a name server that never answers, 8 endpoints created at once are all answered within 1 s"""
+        if self.dns is None:
+            self.skipTest(SilentNameServer.usable())
+        # The rig works: a look-up under the same prefix reaches the silent server.
+        probe = subprocess.run(self.dns.prefix() + ["getent", "ahosts", "probe.example.org"],
+                               env=dict(os.environ, RES_OPTIONS="timeout:1 attempts:1"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        self.assertNotEqual(probe.returncode, 0)
+        h.poll(lambda: self.dns.queries > 0, timeout=5, message="the probe's query at the silent name server")
+        self.dns.queries = 0
+        results = h.run_concurrently(8, lambda i: self.create_endpoint(
+            "https://h%d-%s.example.net/hook" % (i, h.new_key()[3:]), timeout=20))
+        for resp, took in results:
+            self.assertEqual(resp.status, 201, resp)
+            self.assertLess(took, 1.0, "an endpoint waited %.1fs for DNS" % took)
+        self.assertEqual(self.dns.queries, 0)
+
+    def test_private_literals_and_local_names_are_still_refused(self):
+        """Literal private addresses in every spelling, localhost and single-label names answer 400 param url, without DNS"""
+        for url in ("http://127.0.0.1/", "http://2130706433/", "http://0x7f.0.0.1/", "http://[::ffff:0:7f00:1]/",
+                    "http://[2001::1]/", "http://[64:ff9b:1::a00:1]/", "http://localhost/", "http://api.localhost/",
+                    "http://metadata/", "http://x.invalid/"):
+            with self.subTest(url=url):
+                resp, took = self.create_endpoint(url)
+                self.assert_error(resp, 400, "parameter_invalid", param="url")
+                self.assertLess(took, 1.0)
+        if self.dns is not None:
+            self.assertEqual(self.dns.queries, 0)
