@@ -16,6 +16,7 @@ struct mg_connection;
 struct mg_request_info;
 struct cfg;
 struct db_pool;
+struct http_deadline;
 
 /* What every handler shares: settings, the database pool and the rate limiter. */
 struct http_app {
@@ -23,6 +24,7 @@ struct http_app {
 	struct db_pool *pool;
 	struct ratelimit *limiter;
 	struct keycache *keys;     /* API keys verified within PAYMENTS_KEY_CACHE_TTL */
+	struct http_deadline *deadline;   /* the request deadline's watchdog (http_server_start's) */
 };
 
 /* One request in flight. Lives on the worker thread's stack. */

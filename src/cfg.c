@@ -55,7 +55,8 @@ static const struct cfg_setting cfg_settings[] = {
 	  CFG_SERVE, "rows deleted per purge transaction" },
 	{ "request-timeout", "PAYMENTS_REQUEST_TIMEOUT", CFG_DURATION, "10s",
 	  CFG_AT(request_timeout_ms), 100, 600000, CFG_SERVE,
-	  "slow clients are disconnected after this long" },
+	  "a whole request (headers and body) must arrive within this, or its connection is closed;"
+	  " also every statement's statement_timeout and lock_timeout" },
 	{ "key-cache-ttl", "PAYMENTS_KEY_CACHE_TTL", CFG_DURATION, "1s", CFG_AT(key_cache_ttl_ms),
 	  0, 1000, CFG_SERVE,
 	  "how long a verified API key is trusted without reading it again (0: always read);"

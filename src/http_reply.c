@@ -14,6 +14,7 @@
 #include "body.h"
 #include "cfg.h"
 #include "err.h"
+#include "http_deadline.h"
 #include "metrics.h"
 
 const char *http_header(const struct http_req *r, const char *name)
@@ -193,10 +194,11 @@ static bool http_is_json(const char *ct)
 
 int http_read_json_body_or_reply(struct http_req *r)
 {
-	long long clen = r->ri->content_length;
+	long long clen = r->ri->content_length, start_ms;
+	const char *msg = NULL;
 	size_t cap, used = 0;
 	char *buf = NULL;
-	int n, rc = PAY_OK;
+	int n, fd, slot, rc = PAY_OK;
 
 	if (!http_is_json(http_header(r, "Content-Type"))) {
 		rc = PAY_EMEDIA_TYPE;
@@ -214,11 +216,25 @@ int http_read_json_body_or_reply(struct http_req *r)
 		rc = PAY_ENOMEM;
 		goto fail;
 	}
+	/*
+	 * The whole request, headers included, has PAYMENTS_REQUEST_TIMEOUT:
+	 * past it the watchdog cuts the read short, however steadily the body
+	 * trickles in, and the connection is closed.
+	 */
+	fd = http_deadline_conn_socket(r->conn, (long long)r->start.tv_sec * 1000 +
+				       r->start.tv_nsec / 1000000, &start_ms);
+	slot = http_deadline_arm(r->app->deadline, fd, start_ms + r->app->cfg->request_timeout_ms);
 	while (used < cap) {
 		n = mg_read(r->conn, buf + used, cap - used);
 		if (n <= 0)
 			break;
 		used += (size_t)n;
+	}
+	if (http_deadline_disarm(r->app->deadline, slot)) {
+		http_close_after(r);
+		rc = PAY_EREAD;
+		msg = "The request did not arrive within the request timeout.";
+		goto fail;
 	}
 	if (used > BODY_MAX_BYTES) {
 		http_close_after(r);
@@ -235,7 +251,7 @@ int http_read_json_body_or_reply(struct http_req *r)
 	return PAY_OK;
 fail:
 	free(buf);
-	http_reply_error(r, rc, NULL, NULL);
+	http_reply_error(r, rc, NULL, msg);
 	return rc;
 }
 

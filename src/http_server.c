@@ -14,11 +14,14 @@
 #include "api.h"
 #include "cfg.h"
 #include "err.h"
+#include "http_deadline.h"
 #include "log.h"
 #include "metrics.h"
 
 struct http_server {
 	struct mg_context *ctx;
+	struct http_app *app;
+	struct http_deadline *deadline;
 };
 
 /*
@@ -253,6 +256,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	if (r.status == 0)   /* a handler that forgot to answer is a bug, not a hang */
 		http_reply_error(&r, PAY_EINTERNAL, NULL, NULL);
 done:
+	http_deadline_conn_request_done(conn);
 	http_access_log(&r, http_elapsed_us(&r));
 	free(r.body);
 	__atomic_sub_fetch(&http_in_flight, 1, __ATOMIC_SEQ_CST);
@@ -380,10 +384,17 @@ struct http_server *http_server_start(struct http_app *app)
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = http_log_message;
 	callbacks.http_error = http_on_error;
+	callbacks.init_connection = http_deadline_conn_open;
+	callbacks.connection_close = http_deadline_conn_close;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto fail;
+	s->app = app;
+	s->deadline = http_deadline_create(cfg->threads);
+	if (s->deadline == NULL)
+		goto fail;
+	app->deadline = s->deadline;
 	mg_init_library(tls ? MG_FEATURES_TLS : 0);
 	s->ctx = mg_start(&callbacks, NULL, options);
 	if (bundle[0] != '\0')
@@ -395,6 +406,10 @@ struct http_server *http_server_start(struct http_app *app)
 	mg_set_request_handler(s->ctx, "/", http_dispatch, app);
 	return s;
 fail:
+	if (s != NULL) {
+		app->deadline = NULL;
+		http_deadline_destroy(s->deadline);
+	}
 	free(s);
 	return NULL;
 }
@@ -445,5 +460,7 @@ void http_server_stop(struct http_server *s)
 		return;
 	mg_stop(s->ctx);   /* stops accepting, then waits for in-flight requests */
 	mg_exit_library();
+	s->app->deadline = NULL;
+	http_deadline_destroy(s->deadline);   /* after the workers: none is reading any more */
 	free(s);
 }

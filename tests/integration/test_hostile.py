@@ -896,3 +896,122 @@ class WebhookDnsTest(HostileTestCase):
                 self.assertLess(took, 1.0)
         if self.dns is not None:
             self.assertEqual(self.dns.queries, 0)
+
+
+class TrickleTest(HostileTestCase):
+    """A 2 s request timeout, and clients that send a byte every 0.5 s: each read is quick, the request is not."""
+
+    server_env = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_REQUEST_TIMEOUT": "2s"}
+    TIMEOUT_S = 2.0
+    BOUND_S = 3.0   # the deadline, plus a byte's interval, plus slack for a loaded machine
+
+    def trickle(self, head, body, interval=0.5, head_interval=None):
+        """
+        Sends head (at once, or a byte per head_interval) and then body a byte
+        per interval, until the server answers or closes. Returns (seconds
+        from the first byte, what the server sent).
+        """
+        got = []
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=30) as s:
+            start = time.monotonic()
+            deadline = start + 30
+
+            def answered():
+                s.settimeout(0.001)
+                try:
+                    chunk = s.recv(65536)
+                except (socket.timeout, BlockingIOError):
+                    return False
+                except OSError:
+                    return True
+                got.append(chunk)
+                return True
+
+            def send(data, gap):
+                for i in range(0, len(data), 1 if gap else len(data)):
+                    if answered():
+                        return True
+                    try:
+                        s.sendall(data[i:i + 1] if gap else data)
+                    except OSError:
+                        return True
+                    if gap:
+                        time.sleep(gap)
+                return False
+
+            done = send(head, head_interval) or send(body, interval)
+            while not done and time.monotonic() < deadline:
+                done = answered()
+                time.sleep(0.05)
+            took = time.monotonic() - start
+            s.settimeout(2)
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got.append(chunk)
+            except OSError:
+                pass
+        return took, b"".join(got)
+
+    def assert_cut_off(self, took, data):
+        self.assertLess(took, self.BOUND_S, "a trickled request held its connection %.1fs" % took)
+        if data:
+            self.assert_error(h.parse_raw_response(data), 400, "body_unreadable")
+
+    def test_a_trickled_body_is_cut_off_at_the_request_timeout(self):
+        """A body sent a byte every 0.5 s (each read well inside the timeout) is answered 400 and closed within 3 s of the request's start"""
+        body = b'{"amount":2000,"currency":"usd","source":"tok_visa","description":"' + b"x" * 100 + b'"}'
+        head = self.head() + b"Content-Length: %d\r\n\r\n" % len(body)
+        took, data = self.trickle(head, body)
+        self.assert_cut_off(took, data)
+        self.assertGreater(took, self.TIMEOUT_S - 0.5, "cut off before its timeout")
+        self.assert_healthy_quickly(1.0)
+
+    def test_a_trickled_chunked_body_is_cut_off(self):
+        """A chunked body sent a byte every 0.5 s is cut off within 3 s too"""
+        payload = b'{"amount":2000,"currency":"usd","source":"tok_visa"}'
+        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
+        took, data = self.trickle(self.head() + b"Transfer-Encoding: chunked\r\n\r\n", body)
+        self.assert_cut_off(took, data)
+
+    def test_slow_headers_count_against_the_same_deadline(self):
+        """Headers sent a byte every 0.1 s for about 1.5 s, then a trickled body: the whole request is cut off within 3 s of its first byte"""
+        body = b'{"amount":2000,"currency":"usd","source":"tok_visa"}'
+        head = self.head() + b"Content-Length: %d\r\n\r\n" % len(body)
+        fast, slow = head[:-15], head[-15:]
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=30) as s:
+            start = time.monotonic()
+            s.sendall(fast)
+            got = b""
+            closed = False
+            for part, gap in ((slow, 0.1), (body, 0.5)):
+                for b in part:
+                    try:
+                        s.sendall(bytes([b]))
+                    except OSError:
+                        closed = True
+                        break
+                    time.sleep(gap)
+                    s.settimeout(0.001)
+                    try:
+                        chunk = s.recv(65536)
+                        got += chunk
+                        closed = closed or not chunk
+                    except (socket.timeout, BlockingIOError):
+                        pass
+                    except OSError:
+                        closed = True
+                    if closed or got:
+                        break
+                if closed or got:
+                    break
+            took = time.monotonic() - start
+        self.assertTrue(closed or got, "the trickled request was never cut off")
+        self.assert_cut_off(took, got)
+
+    def test_zz_still_serves_a_normal_charge(self):
+        """After the trickled requests a normal charge succeeds"""
+        self.stores = True
+        self.assert_charge_object(self.charge(), h.charge_body())
