@@ -48,6 +48,9 @@ struct cfg {
 	long long event_retention_ms;
 	int rate_limit;
 	int rate_burst;
+	int auth_rate_limit;
+	int auth_rate_burst;
+	char *trusted_proxies;
 	long long shutdown_timeout_ms;
 	char *tls_cert;
 	char *tls_key;

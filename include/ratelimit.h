@@ -29,4 +29,10 @@ void ratelimit_destroy(struct ratelimit *rl);
  */
 bool ratelimit_take(struct ratelimit *rl, const char *key, double now, struct ratelimit_state *st);
 
+/*
+ * Puts back the token a request took from key's bucket, once it turned out
+ * not to be what the bucket limits (a key that proved valid). Thread-safe.
+ */
+void ratelimit_give(struct ratelimit *rl, const char *key);
+
 #endif

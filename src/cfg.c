@@ -101,6 +101,16 @@ static const struct cfg_setting cfg_settings[] = {
 	  CFG_SERVE, "requests per second each user may make, per instance (0: no limit)" },
 	{ "rate-burst", "PAYMENTS_RATE_BURST", CFG_INT, "200", CFG_AT(rate_burst), 1, 1000000,
 	  CFG_SERVE, "requests a user may make at once above the rate (token bucket size)" },
+	{ "auth-rate-limit", "PAYMENTS_AUTH_RATE_LIMIT", CFG_INT, "10", CFG_AT(auth_rate_limit), 0,
+	  1000000, CFG_SERVE,
+	  "requests per second each client address may make without a verified API key (none,"
+	  " malformed, failed, or not yet cached): limited before any database read (0: no limit)" },
+	{ "auth-rate-burst", "PAYMENTS_AUTH_RATE_BURST", CFG_INT, "50", CFG_AT(auth_rate_burst), 1,
+	  1000000, CFG_SERVE, "such requests a client address may make at once above that rate" },
+	{ "trusted-proxies", "PAYMENTS_TRUSTED_PROXIES", CFG_STR, "", CFG_AT(trusted_proxies), 0, 0,
+	  CFG_SERVE,
+	  "comma-separated addresses of reverse proxies whose X-Forwarded-For names the client"
+	  " (empty: the peer address is the client)" },
 	{ "shutdown-timeout", "PAYMENTS_SHUTDOWN_TIMEOUT", CFG_DURATION, "10s",
 	  CFG_AT(shutdown_timeout_ms), 0, 600000, CFG_SERVE | CFG_RELAY,
 	  "on SIGTERM, how long in-flight requests (or the relay's batch) may take to finish" },

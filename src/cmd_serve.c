@@ -102,8 +102,9 @@ int cmd_serve(int argc, char **argv)
 	app.pool = db_pool_create(cfg.database_url, cfg.db_pool_size, cfg.db_pool_wait_ms,
 				  cfg.db_connect_timeout_ms);
 	app.limiter = ratelimit_create(cfg.rate_limit, cfg.rate_burst);
+	app.auth_limiter = ratelimit_create(cfg.auth_rate_limit, cfg.auth_rate_burst);
 	app.keys = keycache_create(cfg.key_cache_ttl_ms);
-	if (app.pool == NULL || app.limiter == NULL || app.keys == NULL)
+	if (app.pool == NULL || app.limiter == NULL || app.auth_limiter == NULL || app.keys == NULL)
 		goto out;
 	server = http_server_start(&app);
 	if (server == NULL)
@@ -134,6 +135,7 @@ out:
 	http_server_stop(server);
 	db_pool_destroy(app.pool);   /* closes every connection */
 	ratelimit_destroy(app.limiter);
+	ratelimit_destroy(app.auth_limiter);
 	keycache_destroy(app.keys);
 	log_stop();
 	cfg_fini(&cfg);

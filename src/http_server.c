@@ -144,13 +144,48 @@ static int http_rate_limit(struct http_req *r)
 	if (r->user_id[0] != '\0')
 		snprintf(key, sizeof(key), "user:%s", r->user_id);
 	else
-		snprintf(key, sizeof(key), "addr:%s", r->ri->remote_addr);
+		snprintf(key, sizeof(key), "addr:%s", r->client);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	r->limited = true;
 	if (ratelimit_take(r->app->limiter, key, (double)now.tv_sec + now.tv_nsec / 1e9, &r->rl))
 		return PAY_OK;
 	metrics_rate_limited();
 	return PAY_ERATE_LIMITED;
+}
+
+/*
+ * The client's address: the peer's, or behind a proxy in
+ * PAYMENTS_TRUSTED_PROXIES what its X-Forwarded-For says (every such
+ * header, in order: a proxy may add a line of its own).
+ */
+static void http_find_client(struct http_req *r)
+{
+	char xff[512];
+	size_t len = 0;
+	bool any = false;
+	int i, n;
+
+	xff[0] = '\0';
+	for (i = 0; i < r->ri->num_headers; i++) {
+		if (strcasecmp(r->ri->http_headers[i].name, "X-Forwarded-For") != 0)
+			continue;
+		any = true;
+		n = snprintf(xff + len, sizeof(xff) - len, "%s%s", len ? "," : "",
+			     r->ri->http_headers[i].value ? r->ri->http_headers[i].value : "");
+		/* Too long to hold: keep only the last line, the one our proxy wrote. */
+		if (n < 0 || (size_t)n >= sizeof(xff) - len)
+			len = (size_t)snprintf(xff, sizeof(xff), "%s", r->ri->http_headers[i].value);
+		else
+			len += (size_t)n;
+		len = len < sizeof(xff) ? len : sizeof(xff) - 1;
+	}
+	clientaddr_find(r->ri->remote_addr, any ? xff : NULL, r->app->cfg->trusted_proxies, r->client);
+}
+
+/* Health probes are never rate-limited: a load balancer must see the truth. */
+static bool http_route_limited(const struct http_route *route)
+{
+	return route == NULL || (route->handler != api_health_live && route->handler != api_health_ready);
 }
 
 /*
@@ -240,10 +275,12 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 		http_reply_error(&r, PAY_EUNAVAILABLE, NULL, "The server is shutting down. Retry.");
 		goto done;
 	}
+	http_find_client(&r);
+	/* Limits the client address's requests without a verified key before reading the key. */
 	if (route != NULL && route->auth)
 		rc = api_authenticate(&r);
 	/* Rate limiting comes before any work of the handler, and 429 is never stored under a key. */
-	if (http_rate_limit(&r) != PAY_OK)
+	if (rc == PAY_ERATE_LIMITED || (http_route_limited(route) && http_rate_limit(&r) != PAY_OK))
 		http_reply_error(&r, PAY_ERATE_LIMITED, NULL, NULL);
 	else if (route == NULL && path_known)
 		http_reply_method_not_allowed(&r, allow);

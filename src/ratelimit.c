@@ -131,3 +131,18 @@ bool ratelimit_take(struct ratelimit *rl, const char *key, double now, struct ra
 	pthread_mutex_unlock(&rl->lock);
 	return allowed;
 }
+
+void ratelimit_give(struct ratelimit *rl, const char *key)
+{
+	struct ratelimit_bucket *b;
+
+	if (rl->rate <= 0)
+		return;
+	pthread_mutex_lock(&rl->lock);
+	for (b = rl->slots[ratelimit_hash(key)]; b != NULL && strncmp(b->key, key, RATELIMIT_KEY_MAX - 1) != 0;
+	     b = b->next)
+		;
+	if (b != NULL)
+		b->tokens = fmin(rl->burst, b->tokens + 1.0);
+	pthread_mutex_unlock(&rl->lock);
+}

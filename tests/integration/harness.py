@@ -47,8 +47,10 @@ CHARGE_FIELDS = [
 ]
 
 # Settings of every test server unless its class overrides them: access log
-# lines on, and no rate limit, since tests send many requests per user quickly.
-SERVER_DEFAULT_ENV = {"PAYMENTS_LOG_LEVEL": "info", "PAYMENTS_RATE_LIMIT": "0"}
+# lines on, and no rate limits, since tests send many requests per user (and
+# many without a valid key) quickly.
+SERVER_DEFAULT_ENV = {"PAYMENTS_LOG_LEVEL": "info", "PAYMENTS_RATE_LIMIT": "0",
+                      "PAYMENTS_AUTH_RATE_LIMIT": "0"}
 
 # How long a condition may take before a poll gives up, in seconds.
 POLL_TIMEOUT = 10.0

@@ -1015,3 +1015,116 @@ class TrickleTest(HostileTestCase):
         """After the trickled requests a normal charge succeeds"""
         self.stores = True
         self.assert_charge_object(self.charge(), h.charge_body())
+
+
+def made_up_key():
+    """A well-formed secret key that exists nowhere."""
+    return "sk_test_" + "".join("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"[b % 57]
+                                for b in os.urandom(44))
+
+
+class TableLock:
+    """Holds an ACCESS EXCLUSIVE lock on a table in a psql session of its own until release()."""
+
+    def __init__(self, db, table):
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", db.url],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, text=True)
+        self.proc.stdin.write("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE;\n" % table)
+        self.proc.stdin.flush()
+        h.poll(lambda: db.query("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                                " WHERE c.relname = %s AND l.mode = 'AccessExclusiveLock' AND l.granted"
+                                % h.sql_literal(table)) == "1", message="the lock on %s" % table)
+
+    def release(self):
+        try:
+            self.proc.stdin.write("ROLLBACK;\n")
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class AuthFloodTest(h.ServiceTestCase):
+    """
+    Requests without a verified key are limited per client address before
+    the key is read (5 at once, then 1/s), behind a trusted proxy
+    (127.0.0.1) by X-Forwarded-For; users (and addresses) have 1/s and a
+    burst of 20; the health probes are never limited.
+    """
+
+    server_env = {"PAYMENTS_RATE_LIMIT": "1", "PAYMENTS_RATE_BURST": "20",
+                  "PAYMENTS_AUTH_RATE_LIMIT": "1", "PAYMENTS_AUTH_RATE_BURST": "5",
+                  "PAYMENTS_TRUSTED_PROXIES": "127.0.0.1", "PAYMENTS_REQUEST_TIMEOUT": "3s",
+                  "PAYMENTS_KEY_CACHE_TTL": "0"}
+
+    def call(self, path, key=None, client=None):
+        headers = {}
+        if key is not None:
+            headers["Authorization"] = "Bearer " + key
+        if client is not None:
+            headers["X-Forwarded-For"] = client
+        start = time.monotonic()
+        resp = self.server.request("GET", path, None, headers, timeout=15)
+        return resp, time.monotonic() - start
+
+    def test_health_probes_are_never_rate_limited(self):
+        """40 calls each of /healthz and /readyz from one address, over every bucket, all answer 200"""
+        for path in ("/healthz", "/readyz"):
+            for i in range(40):
+                resp, _ = self.call(path)
+                self.assertEqual(resp.status, 200, "%s call %d: %r" % (path, i + 1, resp))
+                self.assertIsNone(resp.header("X-RateLimit-Limit"))
+
+    def test_made_up_keys_are_limited_per_client_before_the_database(self):
+        """Valid keys never use up their address's bucket; made-up keys from one client get 429 after 5 without reading a key (the key table is locked), while the probes and another client are served"""
+        flooder, other = "203.0.113.%d" % (os.getpid() % 200 + 1), "198.51.100.%d" % (os.getpid() % 200 + 1)
+        keys = [self.make_user("honest")[1] for _ in range(3)]
+        key = keys[0]
+        # Valid keys give their token back: 12 reads of them (over the burst of 5) from one address.
+        for i in range(12):
+            resp, _ = self.call("/v1/charges?limit=1", keys[i % 3], flooder)
+            self.assertEqual(resp.status, 200, "call %d with a valid key: %r" % (i + 1, resp))
+        statuses = [self.call("/v1/charges", made_up_key(), flooder)[0].status for _ in range(5)]
+        self.assertEqual(statuses, [401] * 5)
+        refused, _ = self.call("/v1/charges", made_up_key(), flooder)
+        self.assertEqual(refused.status, 429, refused)
+        self.assertEqual(refused.json()["error"]["code"], "rate_limited")
+        self.assertRegex(refused.header("Retry-After") or "", r"^[1-9]\d*$")
+        self.assertEqual(refused.header("X-RateLimit-Limit"), "5")
+        # No key at all counts the same.
+        self.assertEqual(self.call("/v1/charges", None, flooder)[0].status, 429)
+        # The probes and another client are untouched.
+        self.assertEqual(self.call("/readyz", None, flooder)[0].status, 200)
+        self.assertEqual(self.call("/v1/charges", key, other)[0].status, 200)
+        # With the key table locked, a read of a key would wait for the lock (3 s):
+        # the flooder's made-up keys are refused at once, never read.
+        lock = TableLock(self.db, "api_keys")
+        try:
+            for _ in range(5):
+                resp, took = self.call("/v1/charges", made_up_key(), flooder)
+                self.assertEqual(resp.status, 429, resp)
+                self.assertLess(took, 1.0, "a refused key took %.1fs: it was read" % took)
+        finally:
+            lock.release()
+
+
+
+class UntrustedForwardedForTest(h.ServiceTestCase):
+    """No trusted proxy: X-Forwarded-For is the client's own claim and changes nothing."""
+
+    server_env = {"PAYMENTS_AUTH_RATE_LIMIT": "1", "PAYMENTS_AUTH_RATE_BURST": "3",
+                  "PAYMENTS_KEY_CACHE_TTL": "0"}
+
+    def test_a_forged_forwarded_for_does_not_escape_the_limit(self):
+        """Made-up keys with a new X-Forwarded-For each time are still one client: 429 after 3"""
+        statuses = []
+        for i in range(6):
+            resp = self.server.request("GET", "/v1/charges", None, {
+                "Authorization": "Bearer " + made_up_key(), "X-Forwarded-For": "203.0.113.%d" % (i + 1)})
+            statuses.append(resp.status)
+        self.assertEqual(statuses, [401, 401, 401, 429, 429, 429])
