@@ -41,6 +41,7 @@ struct cfg {
 	long long webhook_connect_timeout_ms;
 	long long webhook_timeout_ms;
 	long long webhook_retry_after_max_ms;
+	char *webhook_proxy;
 	int relay_batch;
 	int relay_workers;
 	long long relay_poll_ms;

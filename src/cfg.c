@@ -85,6 +85,9 @@ static const struct cfg_setting cfg_settings[] = {
 	{ "webhook-retry-after-max", "PAYMENTS_WEBHOOK_RETRY_AFTER_MAX", CFG_DURATION, "1h",
 	  CFG_AT(webhook_retry_after_max_ms), 0, CFG_DAY, CFG_RELAY,
 	  "longest Retry-After of a receiver (429/503) that is honoured" },
+	{ "webhook-proxy", "PAYMENTS_WEBHOOK_PROXY", CFG_STR, "", CFG_AT(webhook_proxy), 0, 0, CFG_RELAY,
+	  "proxy URL webhooks go through, e.g. http://egress.internal:3128 (empty: none; http_proxy"
+	  " and the like in the environment are never used)" },
 	{ "relay-batch", "PAYMENTS_RELAY_BATCH", CFG_INT, "200", CFG_AT(relay_batch), 1, 10000,
 	  CFG_RELAY, "events fanned out and deliveries sent (in parallel) per round" },
 	{ "relay-workers", "PAYMENTS_RELAY_WORKERS", CFG_INT, "2", CFG_AT(relay_workers), 1, 64,

@@ -116,11 +116,11 @@ static void relay_log_attempt(const struct relay *r, const struct db_delivery_jo
 			      const struct sender_result *res, const struct db_delivery_outcome *o)
 {
 	log_write(o->ok ? LOG_INFO : LOG_WARN, "webhook delivery attempt",
-		  json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:b, s:i, s:s?, s:o?, s:b}",
+		  json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:b, s:i, s:s?, s:s?, s:o?, s:b}",
 			    "worker", r->index, "event", j->event_id, "endpoint", j->endpoint_id,
 			    "delivery", j->delivery_id, "attempt", j->attempts + 1,
-			    "status", res->status_code, "ok", o->ok, "duration_ms", res->duration_ms,
-			    "error", o->error,
+			    "status", res->status_code, "ok", o->ok, "duration_ms", res->elapsed_ms,
+			    "error", o->error, "detail", res->detail[0] ? res->detail : NULL,
 			    "next_attempt_in_ms", (o->ok || o->dead) ? NULL : json_integer(o->delay_ms),
 			    "dead", o->dead));
 }
@@ -356,7 +356,7 @@ static int relay_init(struct relay *r, const struct cfg *cfg, volatile sig_atomi
 	r->nats_on = nats_on;
 	r->done = calloc((size_t)cfg->relay_batch, sizeof(*r->done));
 	r->sender = sender_create(cfg->webhook_connect_timeout_ms, cfg->webhook_timeout_ms,
-				  cfg->relay_batch, cfg->webhook_allow_private != 0);
+				  cfg->relay_batch, cfg->webhook_allow_private != 0, cfg->webhook_proxy);
 	return r->done != NULL && r->sender != NULL ? PAY_OK : PAY_ENOMEM;
 }
 
