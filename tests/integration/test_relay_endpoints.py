@@ -388,3 +388,23 @@ class ProxyTest(wh.WebhookTestCase):
             relay.stop()
         finally:
             proxy.close()
+
+
+class UnsignableSecretTest(wh.WebhookTestCase):
+    """An endpoint whose stored secret cannot sign (corrupted in the database), one attempt per delivery."""
+
+    relay_env = {"PAYMENTS_WEBHOOK_MAX_ATTEMPTS": "1"}
+
+    def test_a_delivery_that_cannot_be_signed_is_never_sent(self):
+        """With an unusable secret the receiver gets nothing (no unsigned webhook) and the attempt says why"""
+        user, key = self.make_user()
+        ep = self.create_endpoint(key, "unsignable")
+        self.db.query("UPDATE webhook_endpoints SET secret = 'whsec_%%%%' WHERE id = " + lit(ep["id"]))
+        self.charge(key)
+        self.wait_settled(user)
+        (event_id, _, _), = self.events_of(user)
+        d_id, status, attempts, _ = self.delivery(event_id, ep["id"])
+        self.assertEqual((status, attempts), ("dead", 1))
+        self.assertEqual(self.attempt_rows(d_id),
+                         [(None, "not sent: the endpoint's signing secret is unusable", 0)])
+        self.assertEqual(self.receiver.requests("unsignable"), [], "an unsigned webhook was sent")
