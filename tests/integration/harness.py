@@ -199,7 +199,8 @@ class Database:
         return key
 
     def revoke_key(self, key):
-        proc = run_bin(["keys", "revoke", key], {"DATABASE_URL": self.url})
+        """Revokes key by its public id (sk_test_ and 12 characters), as an operator does."""
+        proc = run_bin(["keys", "revoke", key[:len("sk_test_") + 12]], {"DATABASE_URL": self.url})
         if proc.returncode != 0:
             raise AssertionError("keys revoke failed (%d): %s" % (proc.returncode, proc.stderr))
 

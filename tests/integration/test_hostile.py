@@ -747,6 +747,27 @@ class IsolationTest(h.ServiceTestCase):
         self.assert_error(self._call(key, "POST", "/v1/charges", h.charge_body()), 401, "api_key_invalid")
         self.assert_error(self._call(key, "GET", "/v1/charges/" + self.charge["id"]), 401, "api_key_invalid")
 
+    def revoke(self, arg, stdin=None):
+        env = dict(os.environ, DATABASE_URL=self.db.url)
+        return subprocess.run([h.BIN, "keys", "revoke", arg], input=stdin, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env, text=True, timeout=30)
+
+    def test_keys_revoke_never_takes_the_whole_secret_as_an_argument(self):
+        """'keys revoke' refuses a whole key on the command line (exit 2, nothing revoked) and takes its id, or the key on stdin"""
+        for how in ("sk_test_ID", "ID", "stdin"):
+            with self.subTest(how=how):
+                _, key = self._user("revocable")
+                refused = self.revoke(key)
+                self.assertEqual(refused.returncode, 2, refused.stderr)
+                self.assertIn("id", refused.stderr)
+                self.assertEqual(self._call(key, "GET", "/v1/charges").status, 200, "the key was revoked")
+                key_id = key[len("sk_test_"):len("sk_test_") + 12]
+                proc = {"sk_test_ID": lambda: self.revoke("sk_test_" + key_id),
+                        "ID": lambda: self.revoke(key_id),
+                        "stdin": lambda: self.revoke("-", stdin=key + "\n")}[how]()
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assert_error(self._call(key, "GET", "/v1/charges"), 401, "api_key_invalid")
+
     def test_zz_no_secret_reaches_the_logs(self):
         """No API key, bearer token, card token or webhook secret appears in the server's or relay's log"""
         # Requests that carry each kind of secret, accepted and refused.
