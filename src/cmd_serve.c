@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bounded.h"
 #include "cfg.h"
 #include "db.h"
 #include "err.h"
@@ -17,53 +18,10 @@
 #include "purge.h"
 #include "ratelimit.h"
 
-/* The drain: stops the HTTP server in a thread so the main thread can bound the wait. */
-struct serve_drain {
-	pthread_mutex_t lock;
-	pthread_cond_t done_cv;
-	bool done;
-	struct http_server *server;
-};
-
-static void *serve_drain_main(void *arg)
+/* Stops the HTTP server: stops accepting, lets in-flight requests finish. */
+static void serve_stop_server(void *server)
 {
-	struct serve_drain *d = arg;
-
-	http_server_stop(d->server);   /* stops accepting, lets in-flight requests finish */
-	pthread_mutex_lock(&d->lock);
-	d->done = true;
-	pthread_cond_signal(&d->done_cv);
-	pthread_mutex_unlock(&d->lock);
-	return NULL;
-}
-
-/* Stops the server within timeout_ms. Returns true when every in-flight request finished. */
-static bool serve_drain(struct http_server *server, long long timeout_ms)
-{
-	struct serve_drain d = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, server };
-	struct timespec at;
-	pthread_t thread;
-	bool done;
-
-	if (pthread_create(&thread, NULL, serve_drain_main, &d) != 0) {
-		http_server_stop(server);
-		return true;
-	}
-	clock_gettime(CLOCK_REALTIME, &at);
-	at.tv_sec += timeout_ms / 1000;
-	at.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (at.tv_nsec >= 1000000000L) {
-		at.tv_sec++;
-		at.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&d.lock);
-	while (!d.done && pthread_cond_timedwait(&d.done_cv, &d.lock, &at) == 0)
-		;
-	done = d.done;
-	pthread_mutex_unlock(&d.lock);
-	if (done)
-		pthread_join(thread, NULL);
-	return done;
+	http_server_stop(server);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -119,8 +77,13 @@ int cmd_serve(int argc, char **argv)
 	sigwait(&stop, &sig);
 	log_write(LOG_INFO, "draining", json_pack("{s:i, s:I}", "signal", sig, "timeout_ms",
 						  (json_int_t)cfg.shutdown_timeout_ms));
+	/*
+	 * The stop runs on a thread of its own so the wait is bounded; should it
+	 * time out, that thread runs on until the process exits, on state of
+	 * its own (bounded.c), not on this frame.
+	 */
 	if (http_server_drain(server, cfg.shutdown_timeout_ms) &&
-	    serve_drain(server, cfg.shutdown_timeout_ms)) {
+	    bounded_run(serve_stop_server, server, cfg.shutdown_timeout_ms)) {
 		code = 0;
 	} else {
 		/* Requests still running past the bound: exit without waiting for them. */
