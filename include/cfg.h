@@ -56,6 +56,7 @@ struct cfg {
 	char *tls_cert;
 	char *tls_key;
 	char *relay_metrics_listen;
+	char *metrics_listen;
 	char *nats_url;
 	char *nats_stream;
 	char *nats_subject_prefix;

@@ -11,10 +11,12 @@
 #include "bounded.h"
 #include "cfg.h"
 #include "db.h"
+#include "api.h"
 #include "err.h"
 #include "http.h"
 #include "keycache.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "purge.h"
 #include "ratelimit.h"
 
@@ -27,6 +29,7 @@ static void serve_stop_server(void *server)
 int cmd_serve(int argc, char **argv)
 {
 	struct http_server *server = NULL;
+	struct metrics_server *metrics = NULL;
 	struct purge *purge = NULL;
 	struct http_app app = { 0 };
 	struct cfg cfg;
@@ -67,6 +70,9 @@ int cmd_serve(int argc, char **argv)
 	server = http_server_start(&app);
 	if (server == NULL)
 		goto out;
+	if (cfg.metrics_listen != NULL && cfg.metrics_listen[0] != '\0' &&
+	    (metrics = metrics_server_start(cfg.metrics_listen, api_metrics_render, &app)) == NULL)
+		goto out;
 	purge = purge_start(app.pool, cfg.purge_interval_ms, cfg.purge_batch);
 	if (purge == NULL)
 		goto out;
@@ -94,6 +100,7 @@ int cmd_serve(int argc, char **argv)
 	server = NULL;
 	log_printf(LOG_INFO, "stopped");
 out:
+	metrics_server_stop(metrics);
 	purge_stop(purge);
 	http_server_stop(server);
 	db_pool_destroy(app.pool);   /* closes every connection */

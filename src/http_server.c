@@ -68,7 +68,6 @@ static const struct http_route http_routes[] = {
 	  api_deliveries_retry },
 	{ "GET /healthz", "GET", "/healthz", false, api_health_live },
 	{ "GET /readyz", "GET", "/readyz", false, api_health_ready },
-	{ "GET /metrics", "GET", "/metrics", false, api_metrics },
 	{ "GET /v1/openapi.yaml", "GET", "/v1/openapi.yaml", false, api_openapi_get },
 };
 
