@@ -30,9 +30,11 @@ void ratelimit_destroy(struct ratelimit *rl);
 bool ratelimit_take(struct ratelimit *rl, const char *key, double now, struct ratelimit_state *st);
 
 /*
- * Puts back the token a request took from key's bucket, once it turned out
- * not to be what the bucket limits (a key that proved valid). Thread-safe.
+ * Whether key's bucket holds a token at time now, without taking it: for
+ * costs known only afterwards (a key that fails is charged with
+ * ratelimit_take once it has failed). Fills *st as ratelimit_take does.
+ * Thread-safe.
  */
-void ratelimit_give(struct ratelimit *rl, const char *key);
+bool ratelimit_peek(struct ratelimit *rl, const char *key, double now, struct ratelimit_state *st);
 
 #endif

@@ -106,8 +106,8 @@ static const struct cfg_setting cfg_settings[] = {
 	  CFG_SERVE, "requests a user may make at once above the rate (token bucket size)" },
 	{ "auth-rate-limit", "PAYMENTS_AUTH_RATE_LIMIT", CFG_INT, "10", CFG_AT(auth_rate_limit), 0,
 	  1000000, CFG_SERVE,
-	  "requests per second each client address may make without a verified API key (none,"
-	  " malformed, failed, or not yet cached): limited before any database read (0: no limit)" },
+	  "requests per second each client address may make without a valid API key (none, malformed"
+	  " or unknown); while its bucket is empty no key of it is read from the database (0: no limit)" },
 	{ "auth-rate-burst", "PAYMENTS_AUTH_RATE_BURST", CFG_INT, "50", CFG_AT(auth_rate_burst), 1,
 	  1000000, CFG_SERVE, "such requests a client address may make at once above that rate" },
 	{ "trusted-proxies", "PAYMENTS_TRUSTED_PROXIES", CFG_STR, "", CFG_AT(trusted_proxies), 0, 0,

@@ -1135,6 +1135,19 @@ class AuthFloodTest(h.ServiceTestCase):
 
 
 
+class AuthBurstOfValidKeysTest(h.ServiceTestCase):
+    """Every request reads its key (no cache), and the address's bucket holds 5."""
+
+    server_env = {"PAYMENTS_AUTH_RATE_LIMIT": "1", "PAYMENTS_AUTH_RATE_BURST": "5",
+                  "PAYMENTS_KEY_CACHE_TTL": "0"}
+
+    def test_valid_keys_read_at_once_spend_nothing(self):
+        """20 requests at once from one address, each reading its valid key, are all served: only failed keys spend the address's tokens"""
+        _, key = self.make_user("busy")
+        results = h.run_concurrently(20, lambda i: self.get("/v1/charges?limit=1", key).status)
+        self.assertEqual(results, [200] * 20)
+
+
 class UntrustedForwardedForTest(h.ServiceTestCase):
     """No trusted proxy: X-Forwarded-For is the client's own claim and changes nothing."""
 
