@@ -18,6 +18,7 @@ struct cfg {
 	char *database_url;
 	char *listen;
 	int threads;
+	int max_connections_per_client;
 	long long keep_alive_timeout_ms;
 	int db_pool_size;
 	long long db_pool_wait_ms;

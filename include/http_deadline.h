@@ -31,12 +31,34 @@ bool http_deadline_disarm(struct http_deadline *d, int slot);
 /* CLOCK_MONOTONIC in milliseconds. */
 long long http_deadline_now_ms(void);
 
+/* What is kept per connection (civetweb's connection data). */
+struct http_conn_state {
+	long long opened_ms;   /* when a worker took the connection up */
+	int fd;                /* its socket once looked up, else -1 */
+	int requests;          /* requests answered on it */
+	bool counted;          /* counted against its client's connection cap, as client */
+	char client[48];       /* the peer address it was counted as */
+	bool refused;          /* over the cap: answered 503 at once, nothing more */
+};
+
 /*
- * civetweb's init_connection and connection_close callbacks: they keep, per
- * connection, when it was taken up and (once looked up) its socket.
+ * For civetweb's init_connection and connection_close callbacks: creates
+ * the state of a new connection into *conn_data (NULL when out of memory),
+ * and frees it. Returns 0.
  */
 int http_deadline_conn_open(const struct mg_connection *conn, void **conn_data);
 void http_deadline_conn_close(const struct mg_connection *conn);
+
+/* The state of conn, or NULL. */
+struct http_conn_state *http_deadline_conn_state(const struct mg_connection *conn);
+
+/*
+ * The socket of conn (looked up once and kept in its state), or -1. ri is
+ * conn's request information (mg_get_request_info's, which civetweb
+ * withholds until the connection has been set up).
+ */
+struct mg_request_info;
+int http_deadline_conn_fd(const struct mg_connection *conn, const struct mg_request_info *ri);
 
 /*
  * The socket of conn and when its current request began: the connection's

@@ -32,6 +32,10 @@ static const struct cfg_setting cfg_settings[] = {
 	  "address:port the HTTP API listens on" },
 	{ "threads", "PAYMENTS_THREADS", CFG_INT, "128", CFG_AT(threads), 1, 4096, CFG_SERVE,
 	  "HTTP worker threads: each holds one connection, idle keep-alive ones included" },
+	{ "max-connections-per-client", "PAYMENTS_MAX_CONNECTIONS_PER_CLIENT", CFG_INT, "32",
+	  CFG_AT(max_connections_per_client), 0, 100000, CFG_SERVE,
+	  "connections one client address may hold open (each holds a worker thread); one more is"
+	  " answered 503 at once; trusted proxies are not capped (0: no cap)" },
 	{ "keep-alive-timeout", "PAYMENTS_KEEP_ALIVE_TIMEOUT", CFG_DURATION, "5s",
 	  CFG_AT(keep_alive_timeout_ms), 0, 600000, CFG_SERVE,
 	  "an idle keep-alive connection is closed after this long (0: no keep-alive)" },

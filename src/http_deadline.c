@@ -35,13 +35,6 @@ struct http_deadline {
 	struct http_deadline_slot *slots;
 };
 
-/* Per connection: when it was taken up, its socket once found, and requests answered on it. */
-struct http_deadline_conn {
-	long long opened_ms;
-	int fd;
-	int requests;
-};
-
 long long http_deadline_now_ms(void)
 {
 	struct timespec t;
@@ -164,21 +157,26 @@ bool http_deadline_disarm(struct http_deadline *d, int slot)
 
 int http_deadline_conn_open(const struct mg_connection *conn, void **conn_data)
 {
-	struct http_deadline_conn *c = malloc(sizeof(*c));
+	struct http_conn_state *c = malloc(sizeof(*c));
 
 	(void)conn;
 	if (c != NULL)
-		*c = (struct http_deadline_conn){ http_deadline_now_ms(), -1, 0 };
+		*c = (struct http_conn_state){ .opened_ms = http_deadline_now_ms(), .fd = -1 };
 	*conn_data = c;
 	return 0;
 }
 
 void http_deadline_conn_close(const struct mg_connection *conn)
 {
-	struct http_deadline_conn *c = mg_get_user_connection_data(conn);
+	struct http_conn_state *c = mg_get_user_connection_data(conn);
 
 	mg_set_user_connection_data(conn, NULL);
 	free(c);
+}
+
+struct http_conn_state *http_deadline_conn_state(const struct mg_connection *conn)
+{
+	return mg_get_user_connection_data(conn);
 }
 
 /* The port and textual address of a socket name, or -1. */
@@ -237,23 +235,30 @@ static int http_deadline_find_socket(const struct mg_request_info *ri)
 	return found;
 }
 
+int http_deadline_conn_fd(const struct mg_connection *conn, const struct mg_request_info *ri)
+{
+	struct http_conn_state *c = mg_get_user_connection_data(conn);
+
+	if (ri == NULL)
+		return -1;
+	if (c == NULL)
+		return http_deadline_find_socket(ri);
+	if (c->fd < 0)
+		c->fd = http_deadline_find_socket(ri);
+	return c->fd;
+}
+
 int http_deadline_conn_socket(struct mg_connection *conn, long long fallback_ms, long long *start_ms)
 {
-	struct http_deadline_conn *c = mg_get_user_connection_data(conn);
+	struct http_conn_state *c = mg_get_user_connection_data(conn);
 
-	*start_ms = fallback_ms;
-	if (c == NULL)
-		return http_deadline_find_socket(mg_get_request_info(conn));
-	if (c->requests == 0)
-		*start_ms = c->opened_ms;
-	if (c->fd < 0)
-		c->fd = http_deadline_find_socket(mg_get_request_info(conn));
-	return c->fd;
+	*start_ms = c != NULL && c->requests == 0 ? c->opened_ms : fallback_ms;
+	return http_deadline_conn_fd(conn, mg_get_request_info(conn));
 }
 
 void http_deadline_conn_request_done(struct mg_connection *conn)
 {
-	struct http_deadline_conn *c = mg_get_user_connection_data(conn);
+	struct http_conn_state *c = mg_get_user_connection_data(conn);
 
 	if (c != NULL)
 		c->requests++;

@@ -1,6 +1,8 @@
 /* http_server.c - civetweb setup, routing, rate limiting, metrics and the access log. */
 #include "http.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 
 #include "api.h"
 #include "cfg.h"
+#include "connlimit.h"
 #include "err.h"
 #include "http_deadline.h"
 #include "log.h"
@@ -22,6 +25,7 @@ struct http_server {
 	struct mg_context *ctx;
 	struct http_app *app;
 	struct http_deadline *deadline;
+	struct connlimit *conns;   /* open connections per client address */
 };
 
 /*
@@ -212,6 +216,21 @@ static bool http_framing_ok(const struct mg_request_info *ri)
 	return lengths <= 1 && !(chunked && lengths > 0);
 }
 
+/*
+ * Where civetweb keeps a connection's request information inside the
+ * connection, learned from the first request served: mg_get_request_info
+ * answers NULL in init_connection, although civetweb has filled in the
+ * peer's address and ports by then. Until a request has been served (the
+ * first health check), no connection is capped.
+ */
+static ptrdiff_t http_ri_offset = -1;
+
+static void http_learn_ri_offset(const struct mg_connection *conn, const struct mg_request_info *ri)
+{
+	if (__atomic_load_n(&http_ri_offset, __ATOMIC_RELAXED) < 0)
+		__atomic_store_n(&http_ri_offset, (const char *)ri - (const char *)conn, __ATOMIC_RELAXED);
+}
+
 static int http_dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct http_req r;
@@ -222,6 +241,9 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	size_t id_len = 0;
 	int i, rc = PAY_OK;
 
+	/* A connection refused at once (over its client's cap) was answered 503 already. */
+	if (http_deadline_conn_state(conn) != NULL && http_deadline_conn_state(conn)->refused)
+		return 503;
 	__atomic_add_fetch(&http_in_flight, 1, __ATOMIC_SEQ_CST);
 	memset(&r, 0, sizeof(r));
 	r.route = -1;
@@ -229,6 +251,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	r.conn = conn;
 	r.ri = mg_get_request_info(conn);
 	r.app = cbdata;
+	http_learn_ri_offset(conn, r.ri);
 	sent_id = http_header(&r, "X-Request-Id");
 	if (ids_request_id_sane(sent_id))
 		snprintf(r.request_id, sizeof(r.request_id), "%s", sent_id);
@@ -336,6 +359,74 @@ static int http_on_error(struct mg_connection *conn, int status, const char *err
 	return 0;
 }
 
+/*
+ * Answers a connection over its client's cap with 503 at once and shuts
+ * its socket, without reading a byte of it: the worker is free again in
+ * microseconds, where an idle connection would have held it for
+ * PAYMENTS_REQUEST_TIMEOUT.
+ */
+static void http_refuse_connection(struct mg_connection *conn, const struct mg_request_info *ri)
+{
+	static const char body[] =
+		"{\"error\":{\"type\":\"api_error\",\"code\":\"service_unavailable\","
+		"\"message\":\"Too many connections from this address. Retry.\",\"param\":null}}";
+	char head[256], request_id[IDS_MAX];
+	int fd = http_deadline_conn_fd(conn, ri), n;
+
+	ids_generate(request_id, sizeof(request_id), "req_");
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n"
+		     "Retry-After: 1\r\nConnection: close\r\n\r\n", sizeof(body) - 1, request_id);
+	metrics_request(-1, 503, 0);
+	mg_write(conn, head, (size_t)n);
+	mg_write(conn, body, sizeof(body) - 1);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	log_write(LOG_DEBUG, "connection refused",
+		  json_pack("{s:s, s:s}", "request_id", request_id, "client", ri->remote_addr));
+}
+
+/*
+ * civetweb's init_connection: each client address may hold
+ * PAYMENTS_MAX_CONNECTIONS_PER_CLIENT connections (a worker thread each);
+ * one more is answered 503 at once. Trusted proxies carry many clients'
+ * connections and are not capped.
+ */
+static int http_conn_open(const struct mg_connection *conn, void **conn_data)
+{
+	struct http_server *s = mg_get_user_data(mg_get_context(conn));
+	ptrdiff_t offset = __atomic_load_n(&http_ri_offset, __ATOMIC_RELAXED);
+	const struct mg_request_info *ri;
+	struct http_conn_state *c;
+
+	http_deadline_conn_open(conn, conn_data);
+	c = *conn_data;
+	if (c == NULL || offset < 0)
+		return 0;
+	ri = (const struct mg_request_info *)(const void *)((const char *)conn + offset);
+	if (clientaddr_trusted(s->app->cfg->trusted_proxies, ri->remote_addr))
+		return 0;
+	snprintf(c->client, sizeof(c->client), "%s", ri->remote_addr);
+	c->counted = connlimit_enter(s->conns, c->client);
+	if (!c->counted) {
+		c->refused = true;
+		/* civetweb hands callbacks a const connection it owns; writing on it is what it is for. */
+		http_refuse_connection((struct mg_connection *)(uintptr_t)conn, ri);
+	}
+	return 0;
+}
+
+static void http_conn_close(const struct mg_connection *conn)
+{
+	struct http_server *s = mg_get_user_data(mg_get_context(conn));
+	struct http_conn_state *c = http_deadline_conn_state(conn);
+
+	if (c != NULL && c->counted)
+		connlimit_leave(s->conns, c->client);
+	http_deadline_conn_close(conn);
+}
+
 static int http_log_message(const struct mg_connection *conn, const char *message)
 {
 	(void)conn;
@@ -420,19 +511,20 @@ struct http_server *http_server_start(struct http_app *app)
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = http_log_message;
 	callbacks.http_error = http_on_error;
-	callbacks.init_connection = http_deadline_conn_open;
-	callbacks.connection_close = http_deadline_conn_close;
+	callbacks.init_connection = http_conn_open;
+	callbacks.connection_close = http_conn_close;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto fail;
 	s->app = app;
 	s->deadline = http_deadline_create(cfg->threads);
-	if (s->deadline == NULL)
+	s->conns = connlimit_create(cfg->max_connections_per_client);
+	if (s->deadline == NULL || s->conns == NULL)
 		goto fail;
 	app->deadline = s->deadline;
 	mg_init_library(tls ? MG_FEATURES_TLS : 0);
-	s->ctx = mg_start(&callbacks, NULL, options);
+	s->ctx = mg_start(&callbacks, s, options);   /* s is the callbacks' user data */
 	if (bundle[0] != '\0')
 		unlink(bundle);   /* loaded into memory by mg_start: no copy of the key stays on disk */
 	if (s->ctx == NULL) {
@@ -445,6 +537,7 @@ fail:
 	if (s != NULL) {
 		app->deadline = NULL;
 		http_deadline_destroy(s->deadline);
+		connlimit_destroy(s->conns);
 	}
 	free(s);
 	return NULL;
@@ -498,5 +591,6 @@ void http_server_stop(struct http_server *s)
 	mg_exit_library();
 	s->app->deadline = NULL;
 	http_deadline_destroy(s->deadline);   /* after the workers: none is reading any more */
+	connlimit_destroy(s->conns);
 	free(s);
 }

@@ -47,10 +47,11 @@ CHARGE_FIELDS = [
 ]
 
 # Settings of every test server unless its class overrides them: access log
-# lines on, and no rate limits, since tests send many requests per user (and
-# many without a valid key) quickly.
+# lines on, and no rate limits or connection cap, since tests send many
+# requests per user (and many without a valid key), many at once, from one
+# address.
 SERVER_DEFAULT_ENV = {"PAYMENTS_LOG_LEVEL": "info", "PAYMENTS_RATE_LIMIT": "0",
-                      "PAYMENTS_AUTH_RATE_LIMIT": "0"}
+                      "PAYMENTS_AUTH_RATE_LIMIT": "0", "PAYMENTS_MAX_CONNECTIONS_PER_CLIENT": "0"}
 
 # How long a condition may take before a poll gives up, in seconds.
 POLL_TIMEOUT = 10.0

@@ -1162,3 +1162,79 @@ class UntrustedForwardedForTest(h.ServiceTestCase):
                 "Authorization": "Bearer " + made_up_key(), "X-Forwarded-For": "203.0.113.%d" % (i + 1)})
             statuses.append(resp.status)
         self.assertEqual(statuses, [401, 401, 401, 429, 429, 429])
+
+
+class ConnectionCapTest(h.ServiceTestCase):
+    """
+    Each client address may hold 16 connections (128 worker threads, a 10 s
+    request timeout); the idle ones come from 127.0.0.2, the client that
+    must not wait from 127.0.0.1.
+    """
+
+    server_env = {"PAYMENTS_MAX_CONNECTIONS_PER_CLIENT": "16", "PAYMENTS_REQUEST_TIMEOUT": "10s",
+                  "PAYMENTS_THREADS": "128"}
+    IDLE_FROM = "127.0.0.2"
+
+    def idle_connections(self, n):
+        out = []
+        for _ in range(n):
+            out.append(socket.create_connection(("127.0.0.1", self.server.port), timeout=10,
+                                                source_address=(self.IDLE_FROM, 0)))
+        return out
+
+    def test_idle_connections_of_one_address_do_not_delay_another_clients_charge(self):
+        """300 idle connections from one address: another client's charge is answered 201 within 1 s, and the ones over the cap get a 503 at once"""
+        _, key = self.make_user("patient")
+        idle = self.idle_connections(300)
+        try:
+            start = time.monotonic()
+            resp = self.post_charge(key, h.charge_body(), h.new_key(), timeout=15)
+            took = time.monotonic() - start
+            self.assertEqual(resp.status, 201, resp)
+            self.assertLess(took, 1.0, "a charge waited %.2fs behind idle connections" % took)
+            # The last idle connection is over the cap: a 503 JSON error, then the server closes.
+            data, _, closed = b"", None, False
+            last = idle[-1]
+            last.settimeout(5)
+            try:
+                while True:
+                    chunk = last.recv(65536)
+                    if not chunk:
+                        closed = True
+                        break
+                    data += chunk
+            except OSError:
+                closed = True
+            self.assertTrue(closed)
+            refused = h.parse_raw_response(data)
+            self.assert_error(refused, 503, "service_unavailable")
+            self.assertEqual(refused.header("Retry-After"), "1")
+        finally:
+            for s in idle:
+                s.close()
+
+    def test_an_address_at_its_cap_gets_503_and_room_when_one_closes(self):
+        """With 16 idle connections open, a 17th from that address is answered 503 at once; once one closes, the next is served"""
+        idle = self.idle_connections(16)
+        try:
+            def healthz():
+                with socket.create_connection(("127.0.0.1", self.server.port), timeout=5,
+                                              source_address=(self.IDLE_FROM, 0)) as s:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    return h.parse_raw_response(data)
+            start = time.monotonic()
+            self.assert_error(healthz(), 503, "service_unavailable")
+            self.assertLess(time.monotonic() - start, 1.0)
+            idle.pop().close()
+            resp = h.poll(lambda: (lambda r: r if r.status == 200 else None)(healthz()), timeout=5,
+                          message="room for one more connection")
+            self.assertEqual(resp.status, 200)
+        finally:
+            for s in idle:
+                s.close()
