@@ -261,6 +261,20 @@ class SenderGuardTest(wh.WebhookTestCase):
         self.assertIn("private address", logged.get("detail", ""))
         self.assertEqual(self.receiver.requests(), [], "the relay connected to a loopback address")
 
+    def test_relay_opens_no_connection_to_a_private_address(self):
+        """The address is judged before the socket is opened: a loopback listener never even sees a connection (no port probing)"""
+        peer = SilentPeer(answer=True)
+        try:
+            user, key = self.make_user()
+            ep = self.create_endpoint(key, "probe", url="http://127.0.0.1:%d/hook" % peer.port)
+            self.charge(key)
+            self.wait_settled(user)
+            (event_id, _, _), = self.events_of(user)
+            self.assertEqual(self.delivery(event_id, ep["id"])[1], "dead")
+            self.assertEqual(peer.conns, [], "the relay opened a connection to a loopback address")
+        finally:
+            peer.close()
+
 
 class SilentPeer:
     """
