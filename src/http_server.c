@@ -367,24 +367,32 @@ static int http_on_error(struct mg_connection *conn, int status, const char *err
  */
 static void http_refuse_connection(struct mg_connection *conn, const struct mg_request_info *ri)
 {
-	static const char body[] =
+	static const char fallback[] =
 		"{\"error\":{\"type\":\"api_error\",\"code\":\"service_unavailable\","
 		"\"message\":\"Too many connections from this address. Retry.\",\"param\":null}}";
+	const struct err_info *info = err_info(PAY_EUNAVAILABLE);
+	json_t *obj = http_error_object(PAY_EUNAVAILABLE, NULL,
+					"Too many connections from this address. Retry.");
+	char *body = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	const char *text = body ? body : fallback;
 	char head[256], request_id[IDS_MAX];
 	int fd = http_deadline_conn_fd(conn, ri), n;
 
 	ids_generate(request_id, sizeof(request_id), "req_");
 	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-		     "Content-Length: %zu\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n"
-		     "Retry-After: 1\r\nConnection: close\r\n\r\n", sizeof(body) - 1, request_id);
-	metrics_request(-1, 503, 0);
+		     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		     "X-Request-Id: %s\r\nCache-Control: no-store\r\nRetry-After: 1\r\n"
+		     "Connection: close\r\n\r\n", info->status,
+		     mg_get_response_code_text(NULL, info->status), strlen(text), request_id);
+	metrics_request(-1, info->status, 0);
 	mg_write(conn, head, (size_t)n);
-	mg_write(conn, body, sizeof(body) - 1);
+	mg_write(conn, text, strlen(text));
 	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR);
 	log_write(LOG_DEBUG, "connection refused",
 		  json_pack("{s:s, s:s}", "request_id", request_id, "client", ri->remote_addr));
+	free(body);
+	json_decref(obj);
 }
 
 /*
