@@ -170,17 +170,18 @@ static void http_find_client(struct http_req *r)
 
 	xff[0] = '\0';
 	for (i = 0; i < r->ri->num_headers; i++) {
+		const char *value = r->ri->http_headers[i].value ? r->ri->http_headers[i].value : "";
+
 		if (strcasecmp(r->ri->http_headers[i].name, "X-Forwarded-For") != 0)
 			continue;
 		any = true;
-		n = snprintf(xff + len, sizeof(xff) - len, "%s%s", len ? "," : "",
-			     r->ri->http_headers[i].value ? r->ri->http_headers[i].value : "");
+		n = snprintf(xff + len, sizeof(xff) - len, "%s%s", len ? "," : "", value);
 		/* Too long to hold: keep only the last line, the one our proxy wrote. */
 		if (n < 0 || (size_t)n >= sizeof(xff) - len)
-			len = (size_t)snprintf(xff, sizeof(xff), "%s", r->ri->http_headers[i].value);
+			n = snprintf(xff, sizeof(xff), "%s", value);
 		else
-			len += (size_t)n;
-		len = len < sizeof(xff) ? len : sizeof(xff) - 1;
+			n += (int)len;
+		len = n < 0 ? 0 : (size_t)n < sizeof(xff) ? (size_t)n : sizeof(xff) - 1;
 	}
 	clientaddr_find(r->ri->remote_addr, any ? xff : NULL, r->app->cfg->trusted_proxies, r->client);
 }
