@@ -26,13 +26,13 @@ FUZZ_COV_FLAGS     := -g -O0 -fprofile-instr-generate -fcoverage-mapping -DFUZZ_
 
 # Each target and the src/ objects it links: the pure parsers, no database and no server.
 FUZZ_TARGETS := chargereq refundreq body canon headers ids query urlcheck whsign backoff duration migfile
-FUZZ_SRC_chargereq := chargereq body canon charge err http_reply
-FUZZ_SRC_refundreq := refundreq body canon charge ids err http_reply
-FUZZ_SRC_body      := body charge err http_reply
+FUZZ_SRC_chargereq := chargereq body canon charge err http_reply http_deadline metrics
+FUZZ_SRC_refundreq := refundreq body canon charge ids err http_reply http_deadline metrics
+FUZZ_SRC_body      := body charge err http_reply http_deadline metrics
 FUZZ_SRC_canon     := canon body charge err
 FUZZ_SRC_headers   := idem apikey ids err
 FUZZ_SRC_ids       := ids
-FUZZ_SRC_query     := http_reply ids err
+FUZZ_SRC_query     := http_reply ids err http_deadline metrics
 FUZZ_SRC_urlcheck  := urlcheck err
 FUZZ_SRC_whsign    := whsign err
 FUZZ_SRC_backoff   := backoff cfg err
