@@ -25,7 +25,7 @@ FUZZ_CFLAGS        := -g -O1 $(FUZZ_SAN)
 FUZZ_COV_FLAGS     := -g -O0 -fprofile-instr-generate -fcoverage-mapping -DFUZZ_COVERAGE
 
 # Each target and the src/ objects it links: the pure parsers, no database and no server.
-FUZZ_TARGETS := chargereq refundreq body canon headers ids query urlcheck whsign backoff duration migfile
+FUZZ_TARGETS := chargereq refundreq body canon headers ids query urlcheck whsign backoff duration migfile clientaddr
 FUZZ_SRC_chargereq := chargereq body canon charge err http_reply http_deadline metrics
 FUZZ_SRC_refundreq := refundreq body canon charge ids err http_reply http_deadline metrics
 FUZZ_SRC_body      := body charge err http_reply http_deadline metrics
@@ -38,6 +38,7 @@ FUZZ_SRC_whsign    := whsign err
 FUZZ_SRC_backoff   := backoff cfg err
 FUZZ_SRC_duration  := cfg err
 FUZZ_SRC_migfile   := migfile err
+FUZZ_SRC_clientaddr := clientaddr
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_COV_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/cov/fuzz_%)
