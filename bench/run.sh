@@ -274,6 +274,7 @@ export PAYMENTS_THREADS=$threads
 export PAYMENTS_RELAY_WORKERS=$relay_workers
 # The per-user rate limit would measure itself, not the service; loopback receivers need this.
 export PAYMENTS_RATE_LIMIT=0
+export PAYMENTS_MAX_CONNECTIONS_PER_CLIENT=0   # wrk opens up to 256 connections from one address
 export PAYMENTS_WEBHOOK_ALLOW_PRIVATE=1
 
 bin/payments migrate up >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; die "migrate failed"; }

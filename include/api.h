@@ -2,6 +2,8 @@
 #ifndef PAYMENTS_API_H
 #define PAYMENTS_API_H
 
+#include <stdio.h>
+
 #include "http.h"
 
 struct db_conn;
@@ -74,8 +76,12 @@ int api_deliveries_retry(struct http_req *r);
 /* GET /v1/openapi.yaml: the OpenAPI 3.1 document, built into the binary (api_openapi.c). */
 int api_openapi_get(struct http_req *r);
 
-/* GET /metrics: the Prometheus text format. */
-int api_metrics(struct http_req *r);
+/*
+ * The API's metrics in the Prometheus text format, written to f; app is the
+ * struct http_app. Served on PAYMENTS_METRICS_LISTEN (metrics_server.c),
+ * never on the API's port. Returns 0, or -1 on failure.
+ */
+int api_metrics_render(FILE *f, void *app);
 
 /* GET /healthz: the process is alive. GET /readyz: the database answers. */
 int api_health_live(struct http_req *r);

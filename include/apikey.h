@@ -26,6 +26,17 @@ void apikey_generate(char *key);
  */
 int apikey_parse(const char *key, char *id);
 
+/* Room for a key's public name, "sk_test_" and its id (with the NUL). */
+#define APIKEY_PUBLIC_LEN (sizeof(APIKEY_PREFIX) - 1 + APIKEY_ID_CHARS + 1)
+
+/*
+ * Reads a key's public name: "sk_test_" and its APIKEY_ID_CHARS-character
+ * id (what 'keys create' prints to stderr), or the id alone, never the
+ * whole secret. Copies the id into id (APIKEY_ID_CHARS + 1 bytes).
+ * Returns PAY_OK or PAY_EAUTH_INVALID.
+ */
+int apikey_parse_public(const char *name, char *id);
+
 /*
  * Extracts the key from an Authorization header value ("Bearer sk_test_...").
  * Returns a pointer into header, or NULL when the scheme is not Bearer.

@@ -18,6 +18,7 @@ struct cfg {
 	char *database_url;
 	char *listen;
 	int threads;
+	int max_connections_per_client;
 	long long keep_alive_timeout_ms;
 	int db_pool_size;
 	long long db_pool_wait_ms;
@@ -41,6 +42,7 @@ struct cfg {
 	long long webhook_connect_timeout_ms;
 	long long webhook_timeout_ms;
 	long long webhook_retry_after_max_ms;
+	char *webhook_proxy;
 	int relay_batch;
 	int relay_workers;
 	long long relay_poll_ms;
@@ -48,10 +50,14 @@ struct cfg {
 	long long event_retention_ms;
 	int rate_limit;
 	int rate_burst;
+	int auth_rate_limit;
+	int auth_rate_burst;
+	char *trusted_proxies;
 	long long shutdown_timeout_ms;
 	char *tls_cert;
 	char *tls_key;
 	char *relay_metrics_listen;
+	char *metrics_listen;
 	char *nats_url;
 	char *nats_stream;
 	char *nats_subject_prefix;

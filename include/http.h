@@ -10,6 +10,7 @@
 
 #include "apikey.h"
 #include "body.h"
+#include "clientaddr.h"
 #include "ids.h"
 #include "ratelimit.h"
 
@@ -17,13 +18,16 @@ struct mg_connection;
 struct mg_request_info;
 struct cfg;
 struct db_pool;
+struct http_deadline;
 
 /* What every handler shares: settings, the database pool and the rate limiter. */
 struct http_app {
 	const struct cfg *cfg;
 	struct db_pool *pool;
 	struct ratelimit *limiter;
+	struct ratelimit *auth_limiter;   /* per client address, for requests without a verified key */
 	struct keycache *keys;     /* API keys verified within PAYMENTS_KEY_CACHE_TTL */
+	struct http_deadline *deadline;   /* the request deadline's watchdog (http_server_start's) */
 };
 
 /* One request in flight. Lives on the worker thread's stack. */
@@ -33,6 +37,7 @@ struct http_req {
 	struct http_app *app;
 	char request_id[IDS_REQUEST_ID_MAX + 1];
 	char user_id[APIKEY_USER_MAX + 1];    /* "" until authenticated */
+	char client[CLIENTADDR_MAX];          /* the client's address (X-Forwarded-For of a trusted proxy) */
 	int route;                            /* index in the routing table, -1 if none */
 	const char *path_id;                  /* the {id} segment of the path, or NULL */
 	char *body;                           /* owned; NUL-terminated */

@@ -29,4 +29,12 @@ void ratelimit_destroy(struct ratelimit *rl);
  */
 bool ratelimit_take(struct ratelimit *rl, const char *key, double now, struct ratelimit_state *st);
 
+/*
+ * Whether key's bucket holds a token at time now, without taking it: for
+ * costs known only afterwards (a key that fails is charged with
+ * ratelimit_take once it has failed). Fills *st as ratelimit_take does.
+ * Thread-safe.
+ */
+bool ratelimit_peek(struct ratelimit *rl, const char *key, double now, struct ratelimit_state *st);
+
 #endif

@@ -16,11 +16,22 @@ struct sender_msg {
 	const char *stripe_signature;  /* Stripe-Signature; NULL or "" sends none */
 };
 
+/*
+ * What a tenant may read of a failed attempt (stored, and shown in the
+ * delivery's attempt history) when no HTTP response came: one text for a
+ * refused, blocked, unresolvable or timed-out connection alike, so the
+ * relay cannot be used to map an internal network. The cause is in detail,
+ * for the operator's log only.
+ */
+#define SENDER_NO_RESPONSE "no HTTP response: the connection failed, was refused or timed out"
+
 struct sender_result {
 	bool ok;                   /* a 2xx response */
 	int status_code;           /* 0 when there was no HTTP response */
-	char error[160];           /* "" on success */
-	int duration_ms;
+	char error[160];           /* "" on success; SENDER_NO_RESPONSE without a response */
+	char detail[160];          /* the cause, for the log only; "" when error says it all */
+	int duration_ms;           /* 0 without a response: its timing would tell the cause */
+	int elapsed_ms;            /* how long the attempt took, for the log */
 	long long retry_after_ms;  /* from a 429/503 Retry-After, else -1 */
 };
 
@@ -38,10 +49,14 @@ struct sender;
  * in flight, since a transfer waiting in curl's queue for a connection would
  * spend its timeout there. Unless allow_private, a connection to a loopback,
  * private or link-local address is refused after resolving (so DNS cannot
- * smuggle one past the API's check).
+ * smuggle one past the API's check). Requests go through proxy (a libcurl
+ * proxy URL) when it is non-empty, and never through a proxy named by the
+ * environment (http_proxy, HTTPS_PROXY, ALL_PROXY...); with a proxy the
+ * address guard is off, as the only address connected to is the proxy's:
+ * the proxy must refuse internal destinations itself.
  */
 struct sender *sender_create(long long connect_timeout_ms, long long timeout_ms, int max_per_host,
-			     bool allow_private);
+			     bool allow_private, const char *proxy);
 void sender_destroy(struct sender *s);
 
 /*

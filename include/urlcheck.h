@@ -24,9 +24,14 @@ int urlcheck_parse(const char *url, char *host, size_t hostlen) __attribute__((w
 bool urlcheck_ip_private(const char *ip);
 
 /*
- * Resolves host and returns PAY_OK when every address is public,
- * PAY_EPARAM_INVALID when any is private or the name does not resolve.
+ * Judges host (from urlcheck_parse) without any DNS look-up, so it never
+ * blocks: an address literal (any spelling the resolver accepts) must be
+ * public; a name is accepted unless it can only be local (localhost,
+ * *.localhost, *.invalid, or a single label, which the resolver completes
+ * with the search domains). What a name resolves to is checked by the relay
+ * for every address it connects to (sender.c). Returns PAY_OK or
+ * PAY_EPARAM_INVALID.
  */
-int urlcheck_host_public(const char *host) __attribute__((warn_unused_result));
+int urlcheck_host_allowed(const char *host) __attribute__((warn_unused_result));
 
 #endif

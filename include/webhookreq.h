@@ -27,7 +27,7 @@ struct webhookreq {
  * Parses and validates len bytes of body: only url and enabled_events, url
  * as urlcheck_parse wants it, enabled_events a list of 1 to
  * WEBHOOKREQ_MAX_EVENTS known event types (or "*"). Whether the host is a
- * public address is not checked here (it takes a DNS lookup): that is the
+ * public address is not checked here (PAYMENTS_WEBHOOK_ALLOW_PRIVATE decides): that is the
  * caller's. On PAY_OK req is filled and must be released with
  * webhookreq_fini; on failure err says what and which param, and req holds
  * nothing (webhookreq_fini is still safe).

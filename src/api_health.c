@@ -32,26 +32,14 @@ int api_health_ready(struct http_req *r)
 	return http_reply(r, 200, body, sizeof(body) - 1, NULL, 0);
 }
 
-int api_metrics(struct http_req *r)
+int api_metrics_render(FILE *f, void *app)
 {
+	const struct http_app *a = app;
 	struct metrics_api_gauges g;
 	const char *const *names;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f;
 	int n;
 
 	http_route_names(&names, &n);
-	db_pool_stats(r->app->pool, &g.pool_in_use, &g.pool_size, &g.pool_waits);
-	f = open_memstream(&text, &len);
-	if (f == NULL || metrics_render_api(f, names, n, &g) != 0) {
-		if (f != NULL)
-			fclose(f);
-		free(text);
-		return http_reply_error(r, PAY_ENOMEM, NULL, NULL);
-	}
-	fclose(f);
-	http_reply_typed(r, 200, "text/plain; version=0.0.4", text, len, NULL, 0);
-	free(text);
-	return r->status;
+	db_pool_stats(a->pool, &g.pool_in_use, &g.pool_size, &g.pool_waits);
+	return metrics_render_api(f, names, n, &g) == 0 ? 0 : -1;
 }

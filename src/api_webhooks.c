@@ -29,11 +29,17 @@ int api_webhooks_create(struct http_req *r)
 	if (http_read_body_or_reply(r) != PAY_OK)
 		goto out;
 	rc = webhookreq_parse(&req, r->body, r->body_len, r->body_format, &err);
-	/* Server-side request forgery: no webhooks into our own network unless allowed. */
-	if (rc == PAY_OK && !r->app->cfg->webhook_allow_private && urlcheck_host_public(req.host) != PAY_OK)
+	/*
+	 * Server-side request forgery: no webhooks into our own network unless
+	 * allowed. Nothing is resolved here (a name server that never answers
+	 * would hold this worker thread): address literals and names that are
+	 * always local are refused now, and the relay checks every address it
+	 * connects to.
+	 */
+	if (rc == PAY_OK && !r->app->cfg->webhook_allow_private && urlcheck_host_allowed(req.host) != PAY_OK)
 		rc = body_fail(&err, PAY_EPARAM_INVALID, "url",
-			       "url must resolve to a public address (loopback, private and"
-			       " link-local addresses are refused).");
+			       "url must be a public address or name (loopback, private and"
+			       " link-local addresses, localhost and single-label names are refused).");
 	if (rc != PAY_OK) {
 		http_reply_error(r, err.err, err.param, err.message);
 		goto out;

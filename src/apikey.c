@@ -37,6 +37,22 @@ int apikey_parse(const char *key, char *id)
 	return PAY_OK;
 }
 
+int apikey_parse_public(const char *name, char *id)
+{
+	size_t plen = sizeof(APIKEY_PREFIX) - 1, i;
+
+	if (name != NULL && strncmp(name, APIKEY_PREFIX, plen) == 0)
+		name += plen;
+	if (name == NULL || strlen(name) != APIKEY_ID_CHARS)
+		return PAY_EAUTH_INVALID;
+	for (i = 0; i < APIKEY_ID_CHARS; i++) {
+		if (!apikey_is_base62(name[i]))
+			return PAY_EAUTH_INVALID;
+	}
+	memcpy(id, name, APIKEY_ID_CHARS + 1);
+	return PAY_OK;
+}
+
 const char *apikey_from_bearer(const char *header)
 {
 	if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0)

@@ -14,8 +14,11 @@
 
 static void keys_usage(FILE *f)
 {
-	fprintf(f, "usage: payments keys create --user NAME   print a new secret key, once\n"
-		   "       payments keys revoke KEY|KEY_ID     revoke a key at once\n\n");
+	fprintf(f, "usage: payments keys create --user NAME   print a new secret key, once (its id on stderr)\n"
+		   "       payments keys revoke KEY_ID         revoke a key: sk_test_ and its 12-character id\n"
+		   "       payments keys revoke -              revoke the key read from stdin (never pass\n"
+		   "                                           a whole key as an argument: ps and shell\n"
+		   "                                           history keep it)\n\n");
 	cfg_usage(f, CFG_KEYS);
 }
 
@@ -31,22 +34,57 @@ static int keys_create(struct db_conn *conn, const char *user)
 		apikey_hash(key, hash);
 		rc = db_apikey_insert(conn, id, user, hash);
 	}
-	if (rc == PAY_OK)
+	if (rc == PAY_OK) {
 		printf("%s\n", key);
+		fflush(stdout);
+		fprintf(stderr, "key id: %s%s (revoke with: payments keys revoke %s%s)\n", APIKEY_PREFIX, id,
+			APIKEY_PREFIX, id);
+	}
 	sodium_memzero(key, sizeof(key));
 	return rc;
 }
 
+/*
+ * Reads the key to revoke from stdin (one line) into its id. Returns PAY_OK
+ * or PAY_ECONFIG. The line is wiped.
+ */
+static int keys_read_stdin(char *id)
+{
+	char line[APIKEY_LEN + 8];
+	size_t len;
+	int rc = PAY_ECONFIG;
+
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		goto out;
+	len = strcspn(line, "\r\n");
+	line[len] = '\0';
+	if (apikey_parse(line, id) == PAY_OK)
+		rc = PAY_OK;
+out:
+	sodium_memzero(line, sizeof(line));
+	return rc;
+}
+
+/*
+ * Revokes the key named by arg: its public id (sk_test_ and 12 characters,
+ * or the 12 alone), or "-" for the whole key on stdin. A whole key as an
+ * argument is refused (PAY_EPARAM_INVALID) and revokes nothing: it would
+ * already sit in ps output and shell history.
+ */
 static int keys_revoke(struct db_conn *conn, const char *arg)
 {
 	char id[APIKEY_ID_CHARS + 1];
+	int rc;
 
-	if (apikey_parse(arg, id) != PAY_OK) {
-		if (strlen(arg) != APIKEY_ID_CHARS)
-			return PAY_ECONFIG;
-		memcpy(id, arg, sizeof(id));
-	}
-	return db_apikey_revoke(conn, id);
+	if (strcmp(arg, "-") == 0)
+		rc = keys_read_stdin(id);
+	else if (apikey_parse(arg, id) == PAY_OK)
+		rc = PAY_EPARAM_INVALID;
+	else
+		rc = apikey_parse_public(arg, id) == PAY_OK ? PAY_OK : PAY_ECONFIG;
+	if (rc == PAY_OK)
+		rc = db_apikey_revoke(conn, id);
+	return rc;
 }
 
 int cmd_keys(int argc, char **argv)
@@ -88,8 +126,12 @@ int cmd_keys(int argc, char **argv)
 			fprintf(stderr, "revoked\n");
 		else if (rc == PAY_ENOT_FOUND || rc == PAY_ECONFIG)
 			fprintf(stderr, "payments keys: no such active key\n");
+		else if (rc == PAY_EPARAM_INVALID)
+			fprintf(stderr, "payments keys: not revoked: pass the key's id (sk_test_ and its first"
+				" 12 characters), or '-' and the key on stdin; a whole key on the command"
+				" line stays in ps and shell history, so treat this one as exposed\n");
 	}
-	code = rc == PAY_OK ? 0 : 1;
+	code = rc == PAY_OK ? 0 : rc == PAY_EPARAM_INVALID ? 2 : 1;
 out:
 	db_conn_close(conn);
 	cfg_fini(&cfg);

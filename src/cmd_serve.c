@@ -8,62 +8,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bounded.h"
 #include "cfg.h"
 #include "db.h"
+#include "api.h"
 #include "err.h"
 #include "http.h"
 #include "keycache.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "purge.h"
 #include "ratelimit.h"
-#include "timing.h"
 
-/* The drain: stops the HTTP server in a thread so the main thread can bound the wait. */
-struct serve_drain {
-	pthread_mutex_t lock;
-	pthread_cond_t done_cv;
-	bool done;
-	struct http_server *server;
-};
-
-static void *serve_drain_main(void *arg)
+/* Stops the HTTP server: stops accepting, lets in-flight requests finish. */
+static void serve_stop_server(void *server)
 {
-	struct serve_drain *d = arg;
-
-	http_server_stop(d->server);   /* stops accepting, lets in-flight requests finish */
-	pthread_mutex_lock(&d->lock);
-	d->done = true;
-	pthread_cond_signal(&d->done_cv);
-	pthread_mutex_unlock(&d->lock);
-	return NULL;
-}
-
-/* Stops the server within timeout_ms. Returns true when every in-flight request finished. */
-static bool serve_drain(struct http_server *server, long long timeout_ms)
-{
-	struct serve_drain d = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, server };
-	struct timespec at;
-	pthread_t thread;
-	bool done;
-
-	if (pthread_create(&thread, NULL, serve_drain_main, &d) != 0) {
-		http_server_stop(server);
-		return true;
-	}
-	timing_deadline(&at, timeout_ms);
-	pthread_mutex_lock(&d.lock);
-	while (!d.done && pthread_cond_timedwait(&d.done_cv, &d.lock, &at) == 0)
-		;
-	done = d.done;
-	pthread_mutex_unlock(&d.lock);
-	if (done)
-		pthread_join(thread, NULL);
-	return done;
+	http_server_stop(server);
 }
 
 int cmd_serve(int argc, char **argv)
 {
 	struct http_server *server = NULL;
+	struct metrics_server *metrics = NULL;
 	struct purge *purge = NULL;
 	struct http_app app = { 0 };
 	struct cfg cfg;
@@ -97,11 +63,15 @@ int cmd_serve(int argc, char **argv)
 	app.pool = db_pool_create(cfg.database_url, cfg.db_pool_size, cfg.db_pool_wait_ms,
 				  cfg.db_connect_timeout_ms);
 	app.limiter = ratelimit_create(cfg.rate_limit, cfg.rate_burst);
+	app.auth_limiter = ratelimit_create(cfg.auth_rate_limit, cfg.auth_rate_burst);
 	app.keys = keycache_create(cfg.key_cache_ttl_ms);
-	if (app.pool == NULL || app.limiter == NULL || app.keys == NULL)
+	if (app.pool == NULL || app.limiter == NULL || app.auth_limiter == NULL || app.keys == NULL)
 		goto out;
 	server = http_server_start(&app);
 	if (server == NULL)
+		goto out;
+	if (cfg.metrics_listen != NULL && cfg.metrics_listen[0] != '\0' &&
+	    (metrics = metrics_server_start(cfg.metrics_listen, api_metrics_render, &app)) == NULL)
 		goto out;
 	purge = purge_start(app.pool, cfg.purge_interval_ms, cfg.purge_batch);
 	if (purge == NULL)
@@ -113,8 +83,13 @@ int cmd_serve(int argc, char **argv)
 	sigwait(&stop, &sig);
 	log_write(LOG_INFO, "draining", json_pack("{s:i, s:I}", "signal", sig, "timeout_ms",
 						  (json_int_t)cfg.shutdown_timeout_ms));
+	/*
+	 * The stop runs on a thread of its own so the wait is bounded; should it
+	 * time out, that thread runs on until the process exits, on state of
+	 * its own (bounded.c), not on this frame.
+	 */
 	if (http_server_drain(server, cfg.shutdown_timeout_ms) &&
-	    serve_drain(server, cfg.shutdown_timeout_ms)) {
+	    bounded_run(serve_stop_server, server, cfg.shutdown_timeout_ms)) {
 		code = 0;
 	} else {
 		/* Requests still running past the bound: exit without waiting for them. */
@@ -125,10 +100,12 @@ int cmd_serve(int argc, char **argv)
 	server = NULL;
 	log_printf(LOG_INFO, "stopped");
 out:
+	metrics_server_stop(metrics);
 	purge_stop(purge);
 	http_server_stop(server);
 	db_pool_destroy(app.pool);   /* closes every connection */
 	ratelimit_destroy(app.limiter);
+	ratelimit_destroy(app.auth_limiter);
 	keycache_destroy(app.keys);
 	log_stop();
 	cfg_fini(&cfg);

@@ -14,6 +14,7 @@
 #include "body.h"
 #include "cfg.h"
 #include "err.h"
+#include "http_deadline.h"
 #include "metrics.h"
 
 const char *http_header(const struct http_req *r, const char *name)
@@ -198,10 +199,11 @@ static bool http_is_media_type(const char *ct, const char *want)
 int http_read_body_or_reply(struct http_req *r)
 {
 	const char *ct = http_header(r, "Content-Type");
-	long long clen = r->ri->content_length;
+	long long clen = r->ri->content_length, start_ms;
+	const char *msg = NULL;
 	size_t cap, used = 0;
 	char *buf = NULL;
-	int n, rc = PAY_OK;
+	int n, fd, slot, rc = PAY_OK;
 
 	if (http_is_media_type(ct, "application/json")) {
 		r->body_format = BODY_FORMAT_JSON;
@@ -223,11 +225,25 @@ int http_read_body_or_reply(struct http_req *r)
 		rc = PAY_ENOMEM;
 		goto fail;
 	}
+	/*
+	 * The whole request, headers included, has PAYMENTS_REQUEST_TIMEOUT:
+	 * past it the watchdog cuts the read short, however steadily the body
+	 * trickles in, and the connection is closed.
+	 */
+	fd = http_deadline_conn_socket(r->conn, (long long)r->start.tv_sec * 1000 +
+				       r->start.tv_nsec / 1000000, &start_ms);
+	slot = http_deadline_arm(r->app->deadline, fd, start_ms + r->app->cfg->request_timeout_ms);
 	while (used < cap) {
 		n = mg_read(r->conn, buf + used, cap - used);
 		if (n <= 0)
 			break;
 		used += (size_t)n;
+	}
+	if (http_deadline_disarm(r->app->deadline, slot)) {
+		http_close_after(r);
+		rc = PAY_EREAD;
+		msg = "The request did not arrive within the request timeout.";
+		goto fail;
 	}
 	if (used > BODY_MAX_BYTES) {
 		http_close_after(r);
@@ -244,7 +260,7 @@ int http_read_body_or_reply(struct http_req *r)
 	return PAY_OK;
 fail:
 	free(buf);
-	http_reply_error(r, rc, NULL, NULL);
+	http_reply_error(r, rc, NULL, msg);
 	return rc;
 }
 

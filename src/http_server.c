@@ -1,6 +1,8 @@
 /* http_server.c - civetweb setup, routing, rate limiting, metrics and the access log. */
 #include "http.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +15,18 @@
 
 #include "api.h"
 #include "cfg.h"
+#include "connlimit.h"
 #include "err.h"
+#include "http_deadline.h"
 #include "log.h"
 #include "metrics.h"
 #include "timing.h"
 
 struct http_server {
 	struct mg_context *ctx;
+	struct http_app *app;
+	struct http_deadline *deadline;
+	struct connlimit *conns;   /* open connections per client address */
 };
 
 /*
@@ -66,7 +73,6 @@ static const struct http_route http_routes[] = {
 	  api_deliveries_retry },
 	{ "GET /healthz", "GET", "/healthz", false, api_health_live },
 	{ "GET /readyz", "GET", "/readyz", false, api_health_ready },
-	{ "GET /metrics", "GET", "/metrics", false, api_metrics },
 	{ "GET /v1/openapi.yaml", "GET", "/v1/openapi.yaml", false, api_openapi_get },
 };
 
@@ -142,13 +148,49 @@ static int http_rate_limit(struct http_req *r)
 	if (r->user_id[0] != '\0')
 		snprintf(key, sizeof(key), "user:%s", r->user_id);
 	else
-		snprintf(key, sizeof(key), "addr:%s", r->ri->remote_addr);
+		snprintf(key, sizeof(key), "addr:%s", r->client);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	r->limited = true;
 	if (ratelimit_take(r->app->limiter, key, (double)now.tv_sec + now.tv_nsec / 1e9, &r->rl))
 		return PAY_OK;
 	metrics_rate_limited();
 	return PAY_ERATE_LIMITED;
+}
+
+/*
+ * The client's address: the peer's, or behind a proxy in
+ * PAYMENTS_TRUSTED_PROXIES what its X-Forwarded-For says (every such
+ * header, in order: a proxy may add a line of its own).
+ */
+static void http_find_client(struct http_req *r)
+{
+	char xff[512];
+	size_t len = 0;
+	bool any = false;
+	int i, n;
+
+	xff[0] = '\0';
+	for (i = 0; i < r->ri->num_headers; i++) {
+		const char *value = r->ri->http_headers[i].value ? r->ri->http_headers[i].value : "";
+
+		if (strcasecmp(r->ri->http_headers[i].name, "X-Forwarded-For") != 0)
+			continue;
+		any = true;
+		n = snprintf(xff + len, sizeof(xff) - len, "%s%s", len ? "," : "", value);
+		/* Too long to hold: keep only the last line, the one our proxy wrote. */
+		if (n < 0 || (size_t)n >= sizeof(xff) - len)
+			n = snprintf(xff, sizeof(xff), "%s", value);
+		else
+			n += (int)len;
+		len = n < 0 ? 0 : (size_t)n < sizeof(xff) ? (size_t)n : sizeof(xff) - 1;
+	}
+	clientaddr_find(r->ri->remote_addr, any ? xff : NULL, r->app->cfg->trusted_proxies, r->client);
+}
+
+/* Health probes are never rate-limited: a load balancer must see the truth. */
+static bool http_route_limited(const struct http_route *route)
+{
+	return route == NULL || (route->handler != api_health_live && route->handler != api_health_ready);
 }
 
 /*
@@ -176,6 +218,21 @@ static bool http_framing_ok(const struct mg_request_info *ri)
 	return lengths <= 1 && !(chunked && lengths > 0);
 }
 
+/*
+ * Where civetweb keeps a connection's request information inside the
+ * connection, learned from the first request served: mg_get_request_info
+ * answers NULL in init_connection, although civetweb has filled in the
+ * peer's address and ports by then. Until a request has been served (the
+ * first health check), no connection is capped.
+ */
+static ptrdiff_t http_ri_offset = -1;
+
+static void http_learn_ri_offset(const struct mg_connection *conn, const struct mg_request_info *ri)
+{
+	if (__atomic_load_n(&http_ri_offset, __ATOMIC_RELAXED) < 0)
+		__atomic_store_n(&http_ri_offset, (const char *)ri - (const char *)conn, __ATOMIC_RELAXED);
+}
+
 static int http_dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct http_req r;
@@ -186,6 +243,9 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	size_t id_len = 0;
 	int i, rc = PAY_OK;
 
+	/* A connection refused at once (over its client's cap) was answered 503 already. */
+	if (http_deadline_conn_state(conn) != NULL && http_deadline_conn_state(conn)->refused)
+		return 503;
 	__atomic_add_fetch(&http_in_flight, 1, __ATOMIC_SEQ_CST);
 	memset(&r, 0, sizeof(r));
 	r.route = -1;
@@ -193,6 +253,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	r.conn = conn;
 	r.ri = mg_get_request_info(conn);
 	r.app = cbdata;
+	http_learn_ri_offset(conn, r.ri);
 	sent_id = http_header(&r, "X-Request-Id");
 	if (ids_request_id_sane(sent_id))
 		snprintf(r.request_id, sizeof(r.request_id), "%s", sent_id);
@@ -238,10 +299,12 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 		http_reply_error(&r, PAY_EUNAVAILABLE, NULL, "The server is shutting down. Retry.");
 		goto done;
 	}
+	http_find_client(&r);
+	/* Limits the client address's requests without a verified key before reading the key. */
 	if (route != NULL && route->auth)
 		rc = api_authenticate(&r);
 	/* Rate limiting comes before any work of the handler, and 429 is never stored under a key. */
-	if (http_rate_limit(&r) != PAY_OK)
+	if (rc == PAY_ERATE_LIMITED || (http_route_limited(route) && http_rate_limit(&r) != PAY_OK))
 		http_reply_error(&r, PAY_ERATE_LIMITED, NULL, NULL);
 	else if (route == NULL && path_known)
 		http_reply_method_not_allowed(&r, allow);
@@ -254,10 +317,43 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	if (r.status == 0)   /* a handler that forgot to answer is a bug, not a hang */
 		http_reply_error(&r, PAY_EINTERNAL, NULL, NULL);
 done:
+	http_deadline_conn_request_done(conn);
 	http_access_log(&r, http_elapsed_us(&r));
 	free(r.body);
 	__atomic_sub_fetch(&http_in_flight, 1, __ATOMIC_SEQ_CST);
 	return r.status;
+}
+
+/*
+ * Writes a Stripe-shaped error for err with status on a connection that no
+ * request of ours reads (civetweb's own refusals, a connection over its
+ * client's cap), and closes it after. Written by hand: the request line may
+ * be unreadable, and civetweb's header helpers would echo the client's
+ * protocol text into the status line. request_id (IDS_MAX bytes) is filled
+ * for the log.
+ */
+static void http_write_early_error(struct mg_connection *conn, int status, int err,
+				   const char *message, char *request_id)
+{
+	static const char fallback[] =
+		"{\"error\":{\"type\":\"api_error\",\"code\":\"internal_error\","
+		"\"message\":\"An internal error occurred.\",\"param\":null}}";
+	json_t *obj = http_error_object(err, NULL, message);
+	char *body = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	const char *text = body ? body : fallback;
+	bool retry = status == 503;
+
+	ids_generate(request_id, IDS_MAX, "req_");
+	/* Counted before the answer leaves, so a client that reads /metrics next sees it. */
+	metrics_request(-1, status, 0);
+	mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		  "X-Request-Id: %s\r\nRequest-Id: %s\r\nStripe-Version: %s\r\n"
+		  "Stripe-Should-Retry: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n\r\n",
+		  status, mg_get_response_code_text(NULL, status), strlen(text), request_id, request_id,
+		  HTTP_STRIPE_VERSION, retry ? "true" : "false", retry ? "Retry-After: 1\r\n" : "");
+	mg_write(conn, text, strlen(text));
+	free(body);
+	json_decref(obj);
 }
 
 /*
@@ -266,37 +362,76 @@ done:
  */
 static int http_on_error(struct mg_connection *conn, int status, const char *errmsg)
 {
-	static const char fallback[] =
-		"{\"error\":{\"type\":\"api_error\",\"code\":\"internal_error\","
-		"\"message\":\"An internal error occurred.\",\"param\":null}}";
 	int err = status == 413 || status == 431 ? PAY_EHEADERS :
 		  status >= 500 ? PAY_EINTERNAL : PAY_EMALFORMED;
 	char request_id[IDS_MAX];
-	json_t *obj = http_error_object(err, NULL, errmsg);
-	char *body = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	const char *text = body ? body : fallback;
 
-	ids_generate(request_id, sizeof(request_id), "req_");
-	/* Counted before the answer leaves, so a client that reads /metrics next sees it. */
-	metrics_request(-1, status, 0);
-	/*
-	 * Written by hand: the request line was unreadable, and civetweb's header
-	 * helpers would echo the client's protocol text into the status line.
-	 */
-	mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-		  "X-Request-Id: %s\r\nRequest-Id: %s\r\nStripe-Version: %s\r\n"
-		  "Stripe-Should-Retry: false\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-		  status, mg_get_response_code_text(conn, status), strlen(text), request_id, request_id,
-		  HTTP_STRIPE_VERSION);
-	mg_write(conn, text, strlen(text));
+	http_write_early_error(conn, status, err, errmsg, request_id);
 	/* The access log sees these too, though no route or user was ever known. */
 	log_write(LOG_INFO, "request",
 		  json_pack("{s:s, s:s, s:i, s:s, s:s}", "request_id", request_id,
 			    "path", "", "status", status, "error", err_info(err)->code,
 			    "detail", errmsg ? errmsg : ""));
-	free(body);
-	json_decref(obj);
 	return 0;
+}
+
+/*
+ * Answers a connection over its client's cap with 503 at once and shuts
+ * its socket, without reading a byte of it: the worker is free again in
+ * microseconds, where an idle connection would have held it for
+ * PAYMENTS_REQUEST_TIMEOUT.
+ */
+static void http_refuse_connection(struct mg_connection *conn, const struct mg_request_info *ri)
+{
+	char request_id[IDS_MAX];
+	int fd = http_deadline_conn_fd(conn, ri);
+
+	http_write_early_error(conn, err_info(PAY_EUNAVAILABLE)->status, PAY_EUNAVAILABLE,
+			       "Too many connections from this address. Retry.", request_id);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	log_write(LOG_DEBUG, "connection refused",
+		  json_pack("{s:s, s:s}", "request_id", request_id, "client", ri->remote_addr));
+}
+
+/*
+ * civetweb's init_connection: each client address may hold
+ * PAYMENTS_MAX_CONNECTIONS_PER_CLIENT connections (a worker thread each);
+ * one more is answered 503 at once. Trusted proxies carry many clients'
+ * connections and are not capped.
+ */
+static int http_conn_open(const struct mg_connection *conn, void **conn_data)
+{
+	struct http_server *s = mg_get_user_data(mg_get_context(conn));
+	ptrdiff_t offset = __atomic_load_n(&http_ri_offset, __ATOMIC_RELAXED);
+	const struct mg_request_info *ri;
+	struct http_conn_state *c;
+
+	http_deadline_conn_open(conn, conn_data);
+	c = *conn_data;
+	if (c == NULL || offset < 0)
+		return 0;
+	ri = (const struct mg_request_info *)(const void *)((const char *)conn + offset);
+	if (clientaddr_trusted(s->app->cfg->trusted_proxies, ri->remote_addr))
+		return 0;
+	snprintf(c->client, sizeof(c->client), "%s", ri->remote_addr);
+	c->counted = connlimit_enter(s->conns, c->client);
+	if (!c->counted) {
+		c->refused = true;
+		/* civetweb hands callbacks a const connection it owns; writing on it is what it is for. */
+		http_refuse_connection((struct mg_connection *)(uintptr_t)conn, ri);
+	}
+	return 0;
+}
+
+static void http_conn_close(const struct mg_connection *conn)
+{
+	struct http_server *s = mg_get_user_data(mg_get_context(conn));
+	struct http_conn_state *c = http_deadline_conn_state(conn);
+
+	if (c != NULL && c->counted)
+		connlimit_leave(s->conns, c->client);
+	http_deadline_conn_close(conn);
 }
 
 static int http_log_message(const struct mg_connection *conn, const char *message)
@@ -383,12 +518,20 @@ struct http_server *http_server_start(struct http_app *app)
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = http_log_message;
 	callbacks.http_error = http_on_error;
+	callbacks.init_connection = http_conn_open;
+	callbacks.connection_close = http_conn_close;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto fail;
+	s->app = app;
+	s->deadline = http_deadline_create(cfg->threads);
+	s->conns = connlimit_create(cfg->max_connections_per_client);
+	if (s->deadline == NULL || s->conns == NULL)
+		goto fail;
+	app->deadline = s->deadline;
 	mg_init_library(tls ? MG_FEATURES_TLS : 0);
-	s->ctx = mg_start(&callbacks, NULL, options);
+	s->ctx = mg_start(&callbacks, s, options);   /* s is the callbacks' user data */
 	if (bundle[0] != '\0')
 		unlink(bundle);   /* loaded into memory by mg_start: no copy of the key stays on disk */
 	if (s->ctx == NULL) {
@@ -398,6 +541,11 @@ struct http_server *http_server_start(struct http_app *app)
 	mg_set_request_handler(s->ctx, "/", http_dispatch, app);
 	return s;
 fail:
+	if (s != NULL) {
+		app->deadline = NULL;
+		http_deadline_destroy(s->deadline);
+		connlimit_destroy(s->conns);
+	}
 	free(s);
 	return NULL;
 }
@@ -447,5 +595,8 @@ void http_server_stop(struct http_server *s)
 		return;
 	mg_stop(s->ctx);   /* stops accepting, then waits for in-flight requests */
 	mg_exit_library();
+	s->app->deadline = NULL;
+	http_deadline_destroy(s->deadline);   /* after the workers: none is reading any more */
+	connlimit_destroy(s->conns);
 	free(s);
 }

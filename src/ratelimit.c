@@ -131,3 +131,32 @@ bool ratelimit_take(struct ratelimit *rl, const char *key, double now, struct ra
 	pthread_mutex_unlock(&rl->lock);
 	return allowed;
 }
+
+bool ratelimit_peek(struct ratelimit *rl, const char *key, double now, struct ratelimit_state *st)
+{
+	struct ratelimit_bucket *b;
+	double tokens;
+	bool allowed;
+
+	st->limit = (int)rl->burst;
+	st->remaining = st->limit;
+	st->reset_s = 0;
+	st->retry_after_s = 0;
+	if (rl->rate <= 0)
+		return true;
+	pthread_mutex_lock(&rl->lock);
+	for (b = rl->slots[ratelimit_hash(key)]; b != NULL && strncmp(b->key, key, RATELIMIT_KEY_MAX - 1) != 0;
+	     b = b->next)
+		;
+	tokens = b == NULL ? rl->burst : fmin(rl->burst, b->tokens + (now - b->at) * rl->rate);
+	pthread_mutex_unlock(&rl->lock);
+	allowed = tokens >= 1.0;
+	st->remaining = (int)floor(tokens);
+	st->reset_s = (long long)ceil((rl->burst - tokens) / rl->rate);
+	if (!allowed) {
+		st->retry_after_s = (long long)ceil((1.0 - tokens) / rl->rate);
+		if (st->retry_after_s < 1)
+			st->retry_after_s = 1;
+	}
+	return allowed;
+}

@@ -91,55 +91,20 @@ static void relay_log_attempt(const struct relay *r, const struct db_delivery_jo
 			      const struct sender_result *res, const struct db_delivery_outcome *o)
 {
 	log_write(o->ok ? LOG_INFO : LOG_WARN, "webhook delivery attempt",
-		  json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:b, s:i, s:s?, s:o?, s:b}",
+		  json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:b, s:i, s:s?, s:s?, s:o?, s:b}",
 			    "worker", r->index, "event", j->event_id, "endpoint", j->endpoint_id,
 			    "delivery", j->delivery_id, "attempt", j->attempts + 1,
-			    "status", res->status_code, "ok", o->ok, "duration_ms", res->duration_ms,
-			    "error", o->error,
+			    "status", res->status_code, "ok", o->ok, "duration_ms", res->elapsed_ms,
+			    "error", o->error, "detail", res->detail[0] ? res->detail : NULL,
 			    "next_attempt_in_ms", (o->ok || o->dead) ? NULL : json_integer(o->delay_ms),
 			    "dead", o->dead));
 }
 
-/*
- * Signs each claimed job (webhook-timestamp is this attempt's) and starts
- * sending it. Each job moves to the heap, owned by its transfer until
- * relay_record_done frees it. Returns PAY_OK or PAY_ENOMEM.
- */
-static int relay_start_jobs(struct relay *r, struct db_delivery_job *jobs, int n)
-{
-	char sig[WHSIGN_SIGNATURE_MAX], stripe_sig[WHSIGN_STRIPE_SIGNATURE_MAX];
-	struct db_delivery_job *job;
-	struct sender_msg msg;
-	long long now = (long long)time(NULL);
-	int i, rc = PAY_OK;
+/* What an attempt that was never sent records: a delivery whose signature cannot be made. */
+#define RELAY_UNSIGNED_ERROR "not sent: the endpoint's signing secret is unusable"
 
-	for (i = 0; i < n; i++) {
-		job = malloc(sizeof(*job));
-		if (job == NULL) {
-			db_relay_job_fini(&jobs[i]);   /* its lease expires and it is claimed again */
-			rc = PAY_ENOMEM;
-			continue;
-		}
-		*job = jobs[i];   /* ownership of the strings passes to the heap copy */
-		if (whsign_sign(job->secret, job->event_id, now, job->body, job->body_len, sig) != PAY_OK)
-			sig[0] = '\0';
-		/* The same body signed the way Stripe's SDKs verify it, beside the Standard Webhooks headers. */
-		if (whsign_stripe_sign(job->secret, now, job->body, job->body_len, stripe_sig) != PAY_OK)
-			stripe_sig[0] = '\0';
-		msg = (struct sender_msg){ job->url, job->body, job->body_len, job->event_id, now, sig,
-					   stripe_sig };
-		if (sender_start(r->sender, &msg, job) != PAY_OK) {
-			db_relay_job_fini(job);
-			free(job);
-			rc = PAY_ENOMEM;
-		}
-	}
-	free(jobs);   /* the array shell only: every job moved out */
-	return rc;
-}
-
-/* Records n finished attempts in one round trip, then frees their jobs. */
-static int relay_record_done(struct relay *r, int n)
+/* Records n finished attempts (done[i].tag is each job) in one round trip, then frees their jobs. */
+static int relay_record_done(struct relay *r, struct sender_done *done, int n)
 {
 	struct db_delivery_outcome *out = calloc((size_t)(n > 0 ? n : 1), sizeof(*out));
 	double now = relay_wall_s();
@@ -148,8 +113,8 @@ static int relay_record_done(struct relay *r, int n)
 	if (out == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
-		struct db_delivery_job *j = r->done[i].tag;
-		const struct sender_result *res = &r->done[i].result;
+		struct db_delivery_job *j = done[i].tag;
+		const struct sender_result *res = &done[i].result;
 		int attempts = j->attempts + 1;
 
 		out[i].delivery_id = j->delivery_id;
@@ -170,10 +135,67 @@ static int relay_record_done(struct relay *r, int n)
 	rc = r->conn != NULL ? db_relay_record(r->conn, out, n) : PAY_EUNAVAILABLE;
 out:
 	for (i = 0; i < n; i++) {
-		db_relay_job_fini(r->done[i].tag);
-		free(r->done[i].tag);
+		db_relay_job_fini(done[i].tag);
+		free(done[i].tag);
 	}
 	free(out);
+	return rc;
+}
+
+/*
+ * Signs each claimed job (webhook-timestamp is this attempt's) and starts
+ * sending it. Each job moves to the heap, owned by its transfer until
+ * relay_record_done frees it. A job that cannot be signed is never sent
+ * (an unsigned webhook would teach receivers to accept unsigned ones): it
+ * is recorded at once as a failed attempt, retried on the schedule like
+ * any other, so an operator who repairs the secret sees it go out.
+ * Returns PAY_OK or PAY_ENOMEM.
+ */
+static int relay_start_jobs(struct relay *r, struct db_delivery_job *jobs, int n)
+{
+	char sig[WHSIGN_SIGNATURE_MAX], stripe_sig[WHSIGN_STRIPE_SIGNATURE_MAX];
+	struct db_delivery_job *job;
+	struct sender_done *unsent = calloc((size_t)n, sizeof(*unsent));
+	struct sender_msg msg;
+	long long now = (long long)time(NULL);
+	int i, nunsent = 0, rc = PAY_OK;
+
+	for (i = 0; i < n; i++) {
+		job = unsent != NULL ? malloc(sizeof(*job)) : NULL;
+		if (job == NULL) {
+			db_relay_job_fini(&jobs[i]);   /* its lease expires and it is claimed again */
+			rc = PAY_ENOMEM;
+			continue;
+		}
+		*job = jobs[i];   /* ownership of the strings passes to the heap copy */
+		/*
+		 * Signed twice, Standard Webhooks headers and Stripe-Signature as
+		 * Stripe's SDKs verify it; a job that cannot be signed is never sent.
+		 */
+		if (whsign_sign(job->secret, job->event_id, now, job->body, job->body_len, sig) != PAY_OK ||
+		    whsign_stripe_sign(job->secret, now, job->body, job->body_len, stripe_sig) != PAY_OK) {
+			unsent[nunsent].tag = job;   /* owned by unsent until recorded */
+			unsent[nunsent].result = (struct sender_result){ .retry_after_ms = -1 };
+			snprintf(unsent[nunsent].result.error, sizeof(unsent[nunsent].result.error), "%s",
+				 RELAY_UNSIGNED_ERROR);
+			nunsent++;
+			continue;
+		}
+		msg = (struct sender_msg){ job->url, job->body, job->body_len, job->event_id, now, sig,
+					   stripe_sig };
+		if (sender_start(r->sender, &msg, job) != PAY_OK) {
+			db_relay_job_fini(job);
+			free(job);
+			rc = PAY_ENOMEM;
+		}
+	}
+	free(jobs);   /* the array shell only: every job moved out */
+	if (nunsent > 0) {
+		int urc = relay_record_done(r, unsent, nunsent);
+
+		rc = rc == PAY_OK ? urc : rc;
+	}
+	free(unsent);
 	return rc;
 }
 
@@ -247,7 +269,7 @@ static int relay_turn(struct relay *r)
 	wait = wait < 0 ? 0 : wait > RELAY_POLL_SLICE_MS ? RELAY_POLL_SLICE_MS : wait;
 	finished = sender_poll(r->sender, wait, r->done, cfg->relay_batch);
 	if (finished > 0) {
-		int rrc = relay_record_done(r, finished);
+		int rrc = relay_record_done(r, r->done, finished);
 
 		rc = rc == PAY_OK ? rrc : rc;
 	}
@@ -271,7 +293,7 @@ static void relay_drain(struct relay *r)
 
 	while (sender_in_flight(r->sender) > 0 && timing_now_ms() < deadline) {
 		n = sender_poll(r->sender, RELAY_POLL_SLICE_MS, r->done, r->cfg->relay_batch);
-		if (n > 0 && relay_record_done(r, n) != PAY_OK)
+		if (n > 0 && relay_record_done(r, r->done, n) != PAY_OK)
 			relay_drop_conn(r);
 		if (r->conn == NULL)
 			relay_connect(r);
@@ -335,7 +357,7 @@ static int relay_init(struct relay *r, const struct cfg *cfg, atomic_int *stop, 
 	r->nats_on = nats_on;
 	r->done = calloc((size_t)cfg->relay_batch, sizeof(*r->done));
 	r->sender = sender_create(cfg->webhook_connect_timeout_ms, cfg->webhook_timeout_ms,
-				  cfg->relay_batch, cfg->webhook_allow_private != 0);
+				  cfg->relay_batch, cfg->webhook_allow_private != 0, cfg->webhook_proxy);
 	return r->done != NULL && r->sender != NULL ? PAY_OK : PAY_ENOMEM;
 }
 

@@ -1,9 +1,12 @@
 /* sender.c - outbound webhook HTTP: many POSTs at once over reused connections (libcurl multi). */
 #include "sender.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -25,6 +28,7 @@ struct sender {
 	long long connect_timeout_ms;
 	long long timeout_ms;
 	bool allow_private;
+	char *proxy;               /* "" for none: never the environment's */
 	int in_flight;
 	struct sender_xfer *xfers;
 };
@@ -51,16 +55,51 @@ static int sender_prereq(void *clientp, char *primary_ip, char *local_ip, int pr
 	return CURL_PREREQFUNC_OK;
 }
 
+/*
+ * Every socket curl opens to connect passes through here with the address
+ * it is about to connect to: each address a name resolved to, each one
+ * happy eyeballs tries, before any packet leaves. A private one is refused
+ * (the transfer fails as blocked), so neither a name that resolves inside
+ * nor one that changes its answer between checks (DNS rebinding) reaches
+ * the internal network, not even with a connection attempt.
+ */
+static curl_socket_t sender_open_socket(void *clientp, curlsocktype purpose,
+					struct curl_sockaddr *address)
+{
+	struct sender_xfer *x = clientp;
+	char ip[INET6_ADDRSTRLEN] = "";
+	const void *addr = NULL;
+
+	(void)purpose;
+	if (address->family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)&address->addr)->sin_addr;
+	else if (address->family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)&address->addr)->sin6_addr;
+	if (addr == NULL || inet_ntop(address->family, addr, ip, sizeof(ip)) == NULL ||
+	    urlcheck_ip_private(ip)) {
+		x->blocked = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype, address->protocol);
+}
+
 struct sender *sender_create(long long connect_timeout_ms, long long timeout_ms, int max_per_host,
-			     bool allow_private)
+			     bool allow_private, const char *proxy)
 {
 	struct sender *s = calloc(1, sizeof(*s));
 
 	if (s == NULL)
 		return NULL;
+	s->proxy = strdup(proxy != NULL ? proxy : "");
+	if (s->proxy == NULL) {
+		free(s);
+		return NULL;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	s->multi = curl_multi_init();
 	if (s->multi == NULL) {
+		curl_global_cleanup();
+		free(s->proxy);
 		free(s);
 		return NULL;
 	}
@@ -96,6 +135,7 @@ void sender_destroy(struct sender *s)
 		sender_xfer_free(s, s->xfers);
 	curl_multi_cleanup(s->multi);
 	curl_global_cleanup();
+	free(s->proxy);
 	free(s);
 }
 
@@ -149,7 +189,12 @@ int sender_start(struct sender *s, const struct sender_msg *m, void *tag)
 	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, sender_discard);
 	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-	if (!s->allow_private) {
+	/* Explicitly: "" turns off the proxies libcurl would otherwise take from the environment. */
+	curl_easy_setopt(x->easy, CURLOPT_PROXY, s->proxy);
+	if (!s->allow_private && s->proxy[0] == '\0') {
+		curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, sender_open_socket);
+		curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, x);
+		/* And once more on the connection used, a reused one included. */
 		curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, sender_prereq);
 		curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
 	}
@@ -180,11 +225,15 @@ static void sender_finish(const struct sender_xfer *x, CURLcode code, struct sen
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
 	r->status_code = (int)status;
-	r->duration_ms = (int)(total_us / 1000);
+	r->elapsed_ms = (int)(total_us / 1000);
+	r->duration_ms = r->elapsed_ms;
 	if (code != CURLE_OK) {
-		snprintf(r->error, sizeof(r->error), "%s",
-			 x->blocked ? "refused: the URL resolves to a private address" :
-			 curl_easy_strerror(code));
+		/* The tenant learns only that no response came; the log keeps why. */
+		snprintf(r->error, sizeof(r->error), "%s", SENDER_NO_RESPONSE);
+		snprintf(r->detail, sizeof(r->detail), "%s",
+			 x->blocked ? "refused: a private address" : curl_easy_strerror(code));
+		r->status_code = 0;
+		r->duration_ms = 0;
 		return;
 	}
 	if (status >= 200 && status < 300) {

@@ -75,6 +75,8 @@ bool urlcheck_ip_private(const char *ip)
 	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
 	static const unsigned char zero[16] = { 0 };
 	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const unsigned char siit[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0 };
+	static const unsigned char nat64_local[6] = { 0, 0x64, 0xff, 0x9b, 0, 0x01 };
 
 	if (inet_pton(AF_INET, ip, a) == 1)
 		return urlcheck_v4_private(a);
@@ -83,8 +85,18 @@ bool urlcheck_ip_private(const char *ip)
 	/* IPv6 forms that carry an IPv4 address are judged by that address. */
 	if (memcmp(a, mapped, 12) == 0 || memcmp(a, zero, 12) == 0)   /* ::ffff:a.b.c.d, ::a.b.c.d */
 		return urlcheck_v4_private(a + 12);
+	if (memcmp(a, siit, 12) == 0)                                 /* ::ffff:0:a.b.c.d (SIIT) */
+		return urlcheck_v4_private(a + 12);
 	if (memcmp(a, nat64, 12) == 0)                                /* 64:ff9b::/96 NAT64 */
 		return urlcheck_v4_private(a + 12);
+	/*
+	 * Translated to IPv4 by gateways whose mapping we cannot see: the
+	 * local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215, any embedding) and
+	 * Teredo 2001::/32, whose client address is obfuscated in the last bits.
+	 */
+	if (memcmp(a, nat64_local, 6) == 0 ||
+	    (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0))
+		return true;
 	if (a[0] == 0x20 && a[1] == 0x02)                             /* 2002::/16 6to4 */
 		return urlcheck_v4_private(a + 2);
 	return (a[0] & 0xFE) == 0xFC ||                   /* fc00::/7 unique local */
@@ -93,26 +105,61 @@ bool urlcheck_ip_private(const char *ip)
 	       a[0] == 0xFF;                              /* multicast */
 }
 
-int urlcheck_host_public(const char *host)
+/* True when name ends with the label suffix (".localhost") or is that label itself ("localhost"). */
+static bool urlcheck_name_under(const char *name, size_t len, const char *label)
+{
+	size_t n = strlen(label);
+
+	if (len == n)
+		return strncasecmp(name, label, n) == 0;
+	return len > n && name[len - n - 1] == '.' && strncasecmp(name + len - n, label, n) == 0;
+}
+
+int urlcheck_host_allowed(const char *host)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char ip[INET6_ADDRSTRLEN];
-	int rc = PAY_EPARAM_INVALID;
+	size_t len = host != NULL ? strlen(host) : 0;
+	int rc = PAY_EPARAM_INVALID, gai;
 
+	if (len == 0)
+		goto out;
+	/*
+	 * AI_NUMERICHOST: only an address literal, in every spelling the
+	 * resolver itself accepts ("127.1", "2130706433", "0x7f.0.0.1"), is
+	 * converted; a name fails at once and is never looked up.
+	 */
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+	hints.ai_flags = AI_NUMERICHOST;
+	gai = getaddrinfo(host, NULL, &hints, &res);
+	if (gai == 0) {
+		rc = PAY_OK;
+		for (ai = res; ai != NULL; ai = ai->ai_next) {
+			const void *addr = ai->ai_family == AF_INET ?
+				(const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr :
+				(const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+
+			if (inet_ntop(ai->ai_family, addr, ip, sizeof(ip)) == NULL ||
+			    urlcheck_ip_private(ip))
+				rc = PAY_EPARAM_INVALID;
+		}
+		goto out;
+	}
+	if (host[len - 1] == '.')   /* "localhost." is localhost */
+		len--;
+	/*
+	 * A name: its addresses are judged by the relay when it connects. Only
+	 * names that can never be public are refused here: localhost and
+	 * .localhost (loopback by RFC 6761, often from /etc/hosts), .invalid,
+	 * and single labels, which the resolver completes with the host's
+	 * search domains, i.e. into the internal network.
+	 */
+	if (len == 0 || memchr(host, '.', len) == NULL || urlcheck_name_under(host, len, "localhost") ||
+	    urlcheck_name_under(host, len, "invalid") || strchr(host, ':') != NULL)
 		goto out;
 	rc = PAY_OK;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		const void *addr = ai->ai_family == AF_INET ?
-			(const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr :
-			(const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
-
-		if (inet_ntop(ai->ai_family, addr, ip, sizeof(ip)) == NULL || urlcheck_ip_private(ip))
-			rc = PAY_EPARAM_INVALID;
-	}
 out:
 	if (res != NULL)
 		freeaddrinfo(res);

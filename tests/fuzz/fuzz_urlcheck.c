@@ -1,4 +1,4 @@
-/* fuzz_urlcheck.c - libFuzzer target for webhook URLs: urlcheck_parse and urlcheck_ip_private (no DNS). */
+/* fuzz_urlcheck.c - libFuzzer target for webhook URLs: urlcheck_parse, urlcheck_ip_private and urlcheck_host_allowed (no DNS). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -51,6 +51,14 @@ static void fuzz_check_url(const char *url, size_t hostlen)
 	/* Parsing is a function of the URL alone. */
 	FUZZ_CHECK(urlcheck_parse(url, again, hostlen) == PAY_OK && strcmp(host, again) == 0);
 	(void)urlcheck_ip_private(host);
+	/* The API's judgement, without DNS: a private literal or a single label is never allowed. */
+	rc = urlcheck_host_allowed(host);
+	FUZZ_CHECK(rc == PAY_OK || rc == PAY_EPARAM_INVALID);
+	if ((inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1) &&
+	    urlcheck_ip_private(host))
+		FUZZ_CHECK(rc != PAY_OK);
+	if (strchr(host, '.') == NULL && strchr(host, ':') == NULL)
+		FUZZ_CHECK(rc != PAY_OK);
 }
 
 /*

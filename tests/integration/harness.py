@@ -47,8 +47,11 @@ CHARGE_FIELDS = [
 ]
 
 # Settings of every test server unless its class overrides them: access log
-# lines on, and no rate limit, since tests send many requests per user quickly.
-SERVER_DEFAULT_ENV = {"PAYMENTS_LOG_LEVEL": "info", "PAYMENTS_RATE_LIMIT": "0"}
+# lines on, and no rate limits or connection cap, since tests send many
+# requests per user (and many without a valid key), many at once, from one
+# address.
+SERVER_DEFAULT_ENV = {"PAYMENTS_LOG_LEVEL": "info", "PAYMENTS_RATE_LIMIT": "0",
+                      "PAYMENTS_AUTH_RATE_LIMIT": "0", "PAYMENTS_MAX_CONNECTIONS_PER_CLIENT": "0"}
 
 # How long a condition may take before a poll gives up, in seconds.
 POLL_TIMEOUT = 10.0
@@ -197,7 +200,8 @@ class Database:
         return key
 
     def revoke_key(self, key):
-        proc = run_bin(["keys", "revoke", key], {"DATABASE_URL": self.url})
+        """Revokes key by its public id (sk_test_ and 12 characters), as an operator does."""
+        proc = run_bin(["keys", "revoke", key[:len("sk_test_") + 12]], {"DATABASE_URL": self.url})
         if proc.returncode != 0:
             raise AssertionError("keys revoke failed (%d): %s" % (proc.returncode, proc.stderr))
 
@@ -256,9 +260,10 @@ class Response(tuple):
 class Server:
     """One 'payments serve' process on a free port, its stderr captured to a file."""
 
-    def __init__(self, database_url, env=None):
+    def __init__(self, database_url, env=None, prefix=None):
         self.database_url = database_url
         self.env = dict(env or {})
+        self.prefix = list(prefix or [])   # a command the server runs under, e.g. unshare
         self.proc = None
         self.port = None
         fd, self.log_path = tempfile.mkstemp(prefix="payments-it-", suffix=".stderr")
@@ -274,7 +279,7 @@ class Server:
             env.update(self.env)
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
-                    [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port],
+                    self.prefix + [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=ROOT)
             try:
                 self._wait_healthy()
@@ -478,13 +483,14 @@ class ServiceTestCase(unittest.TestCase):
     """
 
     server_env = {}
+    server_prefix = None   # a command the server runs under (Server's prefix)
     maxDiff = None
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.db = module_database(cls.__module__)
-        cls.server = Server(cls.db.app_url, cls.server_env)
+        cls.server = Server(cls.db.app_url, cls.server_env, cls.server_prefix)
         try:
             cls.server.start()
         except Exception:

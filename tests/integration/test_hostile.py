@@ -747,6 +747,27 @@ class IsolationTest(h.ServiceTestCase):
         self.assert_error(self._call(key, "POST", "/v1/charges", h.charge_body()), 401, "api_key_invalid")
         self.assert_error(self._call(key, "GET", "/v1/charges/" + self.charge["id"]), 401, "api_key_invalid")
 
+    def revoke(self, arg, stdin=None):
+        env = dict(os.environ, DATABASE_URL=self.db.url)
+        return subprocess.run([h.BIN, "keys", "revoke", arg], input=stdin, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env, text=True, timeout=30)
+
+    def test_keys_revoke_never_takes_the_whole_secret_as_an_argument(self):
+        """'keys revoke' refuses a whole key on the command line (exit 2, nothing revoked) and takes its id, or the key on stdin"""
+        for how in ("sk_test_ID", "ID", "stdin"):
+            with self.subTest(how=how):
+                _, key = self._user("revocable")
+                refused = self.revoke(key)
+                self.assertEqual(refused.returncode, 2, refused.stderr)
+                self.assertIn("id", refused.stderr)
+                self.assertEqual(self._call(key, "GET", "/v1/charges").status, 200, "the key was revoked")
+                key_id = key[len("sk_test_"):len("sk_test_") + 12]
+                proc = {"sk_test_ID": lambda: self.revoke("sk_test_" + key_id),
+                        "ID": lambda: self.revoke(key_id),
+                        "stdin": lambda: self.revoke("-", stdin=key + "\n")}[how]()
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assert_error(self._call(key, "GET", "/v1/charges"), 401, "api_key_invalid")
+
     def test_zz_no_secret_reaches_the_logs(self):
         """No API key, bearer token, card token or webhook secret appears in the server's or relay's log"""
         # Requests that carry each kind of secret, accepted and refused.
@@ -767,3 +788,453 @@ class IsolationTest(h.ServiceTestCase):
         for name, text in logs.items():
             for needle in needles:
                 self.assertNotIn(needle, text, "%s log contains %r" % (name, needle[:12] + "..."))
+
+
+class SilentNameServer:
+    """
+    A name server that swallows every query: a UDP socket on port 53 of a
+    loopback address of its own, counting what arrives. resolv_conf() is a
+    file naming it, for a server run under prefix() (a private mount
+    namespace where that file is /etc/resolv.conf). Needs root for port 53.
+    """
+
+    def __init__(self):
+        self.addr = "127.53.%d.%d" % (os.getpid() % 250 + 1, int.from_bytes(os.urandom(1), "big") % 250 + 1)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.addr, 53))
+        self.queries = 0
+        self.closed = False
+        fd, self.path = tempfile.mkstemp(prefix="payments-it-resolv-", suffix=".conf")
+        with os.fdopen(fd, "w") as f:
+            f.write("nameserver %s\noptions timeout:5 attempts:3\n" % self.addr)
+        os.chmod(self.path, 0o644)
+        self.thread = threading.Thread(target=self._swallow, daemon=True)
+        self.thread.start()
+
+    def _swallow(self):
+        while not self.closed:
+            try:
+                self.sock.recvfrom(4096)
+                self.queries += 1
+            except OSError:
+                return
+
+    def prefix(self):
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" /etc/resolv.conf && exec "$@"', self.path]
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+        os.unlink(self.path)
+
+    @staticmethod
+    def usable():
+        """Why a test cannot run one (None when it can)."""
+        if os.geteuid() != 0:
+            return "needs root (port 53 and a mount namespace)"
+        if subprocess.run(["sh", "-c", "command -v unshare"], stdout=subprocess.DEVNULL).returncode != 0:
+            return "needs unshare(1)"
+        return None
+
+
+class WebhookDnsTest(HostileTestCase):
+    """
+    Webhook URLs are not resolved by the API: the server runs with a name
+    server that never answers (a glibc resolver would wait 5 s x 3 attempts
+    for it), and private addresses are refused.
+    """
+
+    server_env = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_REQUEST_TIMEOUT": "1s",
+                  "PAYMENTS_WEBHOOK_ALLOW_PRIVATE": "0"}
+    dns = None
+
+    @classmethod
+    def setUpClass(cls):
+        reason = SilentNameServer.usable()
+        if reason is None:
+            cls.dns = SilentNameServer()
+            cls.server_prefix = cls.dns.prefix()
+        try:
+            super().setUpClass()
+        except Exception:
+            if cls.dns is not None:
+                cls.dns.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        if cls.dns is not None:
+            cls.dns.close()
+
+    def setUp(self):
+        super().setUp()
+        self.stores = True
+
+    def create_endpoint(self, url, timeout=30):
+        start = time.monotonic()
+        resp = self.server.request("POST", "/v1/webhook_endpoints", {"url": url, "enabled_events": ["*"]},
+                                   {"Authorization": "Bearer " + self.key,
+                                    "Content-Type": "application/json"}, timeout=timeout)
+        return resp, time.monotonic() - start
+
+    def test_a_name_is_not_resolved_when_an_endpoint_is_created(self):
+        """An endpoint whose host needs DNS is created at once (201 within 1 s), and no query is sent for it"""
+        name = "hooks-%s.example.com" % h.new_key()[3:]
+        resp, took = self.create_endpoint("https://%s/hook" % name)
+        self.assertEqual(self.assert_json_response(resp, 201)["url"], "https://%s/hook" % name)
+        self.assertLess(took, 1.0, "creating an endpoint took %.1fs: the API resolved its host" % took)
+        if self.dns is not None:
+            self.assertEqual(self.dns.queries, 0, "the API asked the name server about %s" % name)
+
+    def test_a_silent_name_server_holds_no_request(self):
+        """With a name server that never answers, 8 endpoints created at once are all answered within 1 s"""
+        if self.dns is None:
+            self.skipTest(SilentNameServer.usable())
+        # The rig works: a look-up under the same prefix reaches the silent server.
+        probe = subprocess.run(self.dns.prefix() + ["getent", "ahosts", "probe.example.org"],
+                               env=dict(os.environ, RES_OPTIONS="timeout:1 attempts:1"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        self.assertNotEqual(probe.returncode, 0)
+        h.poll(lambda: self.dns.queries > 0, timeout=5, message="the probe's query at the silent name server")
+        self.dns.queries = 0
+        results = h.run_concurrently(8, lambda i: self.create_endpoint(
+            "https://h%d-%s.example.net/hook" % (i, h.new_key()[3:]), timeout=20))
+        for resp, took in results:
+            self.assertEqual(resp.status, 201, resp)
+            self.assertLess(took, 1.0, "an endpoint waited %.1fs for DNS" % took)
+        self.assertEqual(self.dns.queries, 0)
+
+    def test_private_literals_and_local_names_are_still_refused(self):
+        """Literal private addresses in every spelling, localhost and single-label names answer 400 param url, without DNS"""
+        for url in ("http://127.0.0.1/", "http://2130706433/", "http://0x7f.0.0.1/", "http://[::ffff:0:7f00:1]/",
+                    "http://[2001::1]/", "http://[64:ff9b:1::a00:1]/", "http://localhost/", "http://api.localhost/",
+                    "http://metadata/", "http://x.invalid/"):
+            with self.subTest(url=url):
+                resp, took = self.create_endpoint(url)
+                self.assert_error(resp, 400, "parameter_invalid", param="url")
+                self.assertLess(took, 1.0)
+        if self.dns is not None:
+            self.assertEqual(self.dns.queries, 0)
+
+
+class TrickleTest(HostileTestCase):
+    """A 2 s request timeout, and clients that send a byte every 0.5 s: each read is quick, the request is not."""
+
+    server_env = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_REQUEST_TIMEOUT": "2s"}
+    TIMEOUT_S = 2.0
+    BOUND_S = 3.0   # the deadline, plus a byte's interval, plus slack for a loaded machine
+
+    def trickle(self, head, body, interval=0.5, head_interval=None):
+        """
+        Sends head (at once, or a byte per head_interval) and then body a byte
+        per interval, until the server answers or closes. Returns (seconds
+        from the first byte, what the server sent).
+        """
+        got = []
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=30) as s:
+            start = time.monotonic()
+            deadline = start + 30
+
+            def answered():
+                s.settimeout(0.001)
+                try:
+                    chunk = s.recv(65536)
+                except (socket.timeout, BlockingIOError):
+                    return False
+                except OSError:
+                    return True
+                got.append(chunk)
+                return True
+
+            def send(data, gap):
+                for i in range(0, len(data), 1 if gap else len(data)):
+                    if answered():
+                        return True
+                    try:
+                        s.sendall(data[i:i + 1] if gap else data)
+                    except OSError:
+                        return True
+                    if gap:
+                        time.sleep(gap)
+                return False
+
+            done = send(head, head_interval) or send(body, interval)
+            while not done and time.monotonic() < deadline:
+                done = answered()
+                time.sleep(0.05)
+            took = time.monotonic() - start
+            s.settimeout(2)
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got.append(chunk)
+            except OSError:
+                pass
+        return took, b"".join(got)
+
+    def assert_cut_off(self, took, data):
+        self.assertLess(took, self.BOUND_S, "a trickled request held its connection %.1fs" % took)
+        if data:
+            self.assert_error(h.parse_raw_response(data), 400, "body_unreadable")
+
+    def test_a_trickled_body_is_cut_off_at_the_request_timeout(self):
+        """A body sent a byte every 0.5 s (each read well inside the timeout) is answered 400 and closed within 3 s of the request's start"""
+        body = b'{"amount":2000,"currency":"usd","source":"tok_visa","description":"' + b"x" * 100 + b'"}'
+        head = self.head() + b"Content-Length: %d\r\n\r\n" % len(body)
+        took, data = self.trickle(head, body)
+        self.assert_cut_off(took, data)
+        self.assertGreater(took, self.TIMEOUT_S - 0.5, "cut off before its timeout")
+        self.assert_healthy_quickly(1.0)
+
+    def test_a_trickled_chunked_body_is_cut_off(self):
+        """A chunked body sent a byte every 0.5 s is cut off within 3 s too"""
+        payload = b'{"amount":2000,"currency":"usd","source":"tok_visa"}'
+        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
+        took, data = self.trickle(self.head() + b"Transfer-Encoding: chunked\r\n\r\n", body)
+        self.assert_cut_off(took, data)
+
+    def test_slow_headers_count_against_the_same_deadline(self):
+        """Headers sent a byte every 0.1 s for about 1.5 s, then a trickled body: the whole request is cut off within 3 s of its first byte"""
+        body = b'{"amount":2000,"currency":"usd","source":"tok_visa"}'
+        head = self.head() + b"Content-Length: %d\r\n\r\n" % len(body)
+        fast, slow = head[:-15], head[-15:]
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=30) as s:
+            start = time.monotonic()
+            s.sendall(fast)
+            got = b""
+            closed = False
+            for part, gap in ((slow, 0.1), (body, 0.5)):
+                for b in part:
+                    try:
+                        s.sendall(bytes([b]))
+                    except OSError:
+                        closed = True
+                        break
+                    time.sleep(gap)
+                    s.settimeout(0.001)
+                    try:
+                        chunk = s.recv(65536)
+                        got += chunk
+                        closed = closed or not chunk
+                    except (socket.timeout, BlockingIOError):
+                        pass
+                    except OSError:
+                        closed = True
+                    if closed or got:
+                        break
+                if closed or got:
+                    break
+            took = time.monotonic() - start
+        self.assertTrue(closed or got, "the trickled request was never cut off")
+        self.assert_cut_off(took, got)
+
+    def test_zz_still_serves_a_normal_charge(self):
+        """After the trickled requests a normal charge succeeds"""
+        self.stores = True
+        self.assert_charge_object(self.charge(), h.charge_body())
+
+
+def made_up_key():
+    """A well-formed secret key that exists nowhere."""
+    return "sk_test_" + "".join("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"[b % 57]
+                                for b in os.urandom(44))
+
+
+class TableLock:
+    """Holds an ACCESS EXCLUSIVE lock on a table in a psql session of its own until release()."""
+
+    def __init__(self, db, table):
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", db.url],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, text=True)
+        self.proc.stdin.write("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE;\n" % table)
+        self.proc.stdin.flush()
+        h.poll(lambda: db.query("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                                " WHERE c.relname = %s AND l.mode = 'AccessExclusiveLock' AND l.granted"
+                                % h.sql_literal(table)) == "1", message="the lock on %s" % table)
+
+    def release(self):
+        try:
+            self.proc.stdin.write("ROLLBACK;\n")
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class AuthFloodTest(h.ServiceTestCase):
+    """
+    Requests without a verified key are limited per client address before
+    the key is read (5 at once, then 1/s), behind a trusted proxy
+    (127.0.0.1) by X-Forwarded-For; users (and addresses) have 1/s and a
+    burst of 20; the health probes are never limited.
+    """
+
+    server_env = {"PAYMENTS_RATE_LIMIT": "1", "PAYMENTS_RATE_BURST": "20",
+                  "PAYMENTS_AUTH_RATE_LIMIT": "1", "PAYMENTS_AUTH_RATE_BURST": "5",
+                  "PAYMENTS_TRUSTED_PROXIES": "127.0.0.1", "PAYMENTS_REQUEST_TIMEOUT": "3s",
+                  "PAYMENTS_KEY_CACHE_TTL": "0"}
+
+    def call(self, path, key=None, client=None):
+        headers = {}
+        if key is not None:
+            headers["Authorization"] = "Bearer " + key
+        if client is not None:
+            headers["X-Forwarded-For"] = client
+        start = time.monotonic()
+        resp = self.server.request("GET", path, None, headers, timeout=15)
+        return resp, time.monotonic() - start
+
+    def test_health_probes_are_never_rate_limited(self):
+        """40 calls each of /healthz and /readyz from one address, over every bucket, all answer 200"""
+        for path in ("/healthz", "/readyz"):
+            for i in range(40):
+                resp, _ = self.call(path)
+                self.assertEqual(resp.status, 200, "%s call %d: %r" % (path, i + 1, resp))
+                self.assertIsNone(resp.header("X-RateLimit-Limit"))
+
+    def test_made_up_keys_are_limited_per_client_before_the_database(self):
+        """Valid keys never use up their address's bucket; made-up keys from one client get 429 after 5 without reading a key (the key table is locked), while the probes and another client are served"""
+        flooder, other = "203.0.113.%d" % (os.getpid() % 200 + 1), "198.51.100.%d" % (os.getpid() % 200 + 1)
+        keys = [self.make_user("honest")[1] for _ in range(3)]
+        key = keys[0]
+        # Valid keys give their token back: 12 reads of them (over the burst of 5) from one address.
+        for i in range(12):
+            resp, _ = self.call("/v1/charges?limit=1", keys[i % 3], flooder)
+            self.assertEqual(resp.status, 200, "call %d with a valid key: %r" % (i + 1, resp))
+        statuses = [self.call("/v1/charges", made_up_key(), flooder)[0].status for _ in range(5)]
+        self.assertEqual(statuses, [401] * 5)
+        refused, _ = self.call("/v1/charges", made_up_key(), flooder)
+        self.assertEqual(refused.status, 429, refused)
+        self.assertEqual(refused.json()["error"]["code"], "rate_limited")
+        self.assertRegex(refused.header("Retry-After") or "", r"^[1-9]\d*$")
+        self.assertEqual(refused.header("X-RateLimit-Limit"), "5")
+        # No key at all counts the same.
+        self.assertEqual(self.call("/v1/charges", None, flooder)[0].status, 429)
+        # The probes and another client are untouched.
+        self.assertEqual(self.call("/readyz", None, flooder)[0].status, 200)
+        self.assertEqual(self.call("/v1/charges", key, other)[0].status, 200)
+        # With the key table locked, a read of a key would wait for the lock (3 s):
+        # the flooder's made-up keys are refused at once, never read.
+        lock = TableLock(self.db, "api_keys")
+        try:
+            for _ in range(5):
+                resp, took = self.call("/v1/charges", made_up_key(), flooder)
+                self.assertEqual(resp.status, 429, resp)
+                self.assertLess(took, 1.0, "a refused key took %.1fs: it was read" % took)
+        finally:
+            lock.release()
+
+
+
+class AuthBurstOfValidKeysTest(h.ServiceTestCase):
+    """Every request reads its key (no cache), and the address's bucket holds 5."""
+
+    server_env = {"PAYMENTS_AUTH_RATE_LIMIT": "1", "PAYMENTS_AUTH_RATE_BURST": "5",
+                  "PAYMENTS_KEY_CACHE_TTL": "0"}
+
+    def test_valid_keys_read_at_once_spend_nothing(self):
+        """20 requests at once from one address, each reading its valid key, are all served: only failed keys spend the address's tokens"""
+        _, key = self.make_user("busy")
+        results = h.run_concurrently(20, lambda i: self.get("/v1/charges?limit=1", key).status)
+        self.assertEqual(results, [200] * 20)
+
+
+class UntrustedForwardedForTest(h.ServiceTestCase):
+    """No trusted proxy: X-Forwarded-For is the client's own claim and changes nothing."""
+
+    server_env = {"PAYMENTS_AUTH_RATE_LIMIT": "1", "PAYMENTS_AUTH_RATE_BURST": "3",
+                  "PAYMENTS_KEY_CACHE_TTL": "0"}
+
+    def test_a_forged_forwarded_for_does_not_escape_the_limit(self):
+        """Made-up keys with a new X-Forwarded-For each time are still one client: 429 after 3"""
+        statuses = []
+        for i in range(6):
+            resp = self.server.request("GET", "/v1/charges", None, {
+                "Authorization": "Bearer " + made_up_key(), "X-Forwarded-For": "203.0.113.%d" % (i + 1)})
+            statuses.append(resp.status)
+        self.assertEqual(statuses, [401, 401, 401, 429, 429, 429])
+
+
+class ConnectionCapTest(h.ServiceTestCase):
+    """
+    Each client address may hold 16 connections (128 worker threads, a 10 s
+    request timeout); the idle ones come from 127.0.0.2, the client that
+    must not wait from 127.0.0.1.
+    """
+
+    server_env = {"PAYMENTS_MAX_CONNECTIONS_PER_CLIENT": "16", "PAYMENTS_REQUEST_TIMEOUT": "10s",
+                  "PAYMENTS_THREADS": "128"}
+    IDLE_FROM = "127.0.0.2"
+
+    def idle_connections(self, n):
+        out = []
+        for _ in range(n):
+            out.append(socket.create_connection(("127.0.0.1", self.server.port), timeout=10,
+                                                source_address=(self.IDLE_FROM, 0)))
+        return out
+
+    def test_idle_connections_of_one_address_do_not_delay_another_clients_charge(self):
+        """300 idle connections from one address: another client's charge is answered 201 within 1 s, and the ones over the cap get a 503 at once"""
+        _, key = self.make_user("patient")
+        idle = self.idle_connections(300)
+        try:
+            start = time.monotonic()
+            resp = self.post_charge(key, h.charge_body(), h.new_key(), timeout=15)
+            took = time.monotonic() - start
+            self.assertEqual(resp.status, 201, resp)
+            self.assertLess(took, 1.0, "a charge waited %.2fs behind idle connections" % took)
+            # The last idle connection is over the cap: a 503 JSON error, then the server closes.
+            data, _, closed = b"", None, False
+            last = idle[-1]
+            last.settimeout(5)
+            try:
+                while True:
+                    chunk = last.recv(65536)
+                    if not chunk:
+                        closed = True
+                        break
+                    data += chunk
+            except OSError:
+                closed = True
+            self.assertTrue(closed)
+            refused = h.parse_raw_response(data)
+            self.assert_error(refused, 503, "service_unavailable")
+            self.assertEqual(refused.header("Retry-After"), "1")
+        finally:
+            for s in idle:
+                s.close()
+
+    def test_an_address_at_its_cap_gets_503_and_room_when_one_closes(self):
+        """With 16 idle connections open, a 17th from that address is answered 503 at once; once one closes, the next is served"""
+        idle = self.idle_connections(16)
+        try:
+            def healthz():
+                with socket.create_connection(("127.0.0.1", self.server.port), timeout=5,
+                                              source_address=(self.IDLE_FROM, 0)) as s:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    return h.parse_raw_response(data)
+            start = time.monotonic()
+            self.assert_error(healthz(), 503, "service_unavailable")
+            self.assertLess(time.monotonic() - start, 1.0)
+            idle.pop().close()
+            resp = h.poll(lambda: (lambda r: r if r.status == 200 else None)(healthz()), timeout=5,
+                          message="room for one more connection")
+            self.assertEqual(resp.status, 200)
+        finally:
+            for s in idle:
+                s.close()

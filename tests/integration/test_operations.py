@@ -31,13 +31,31 @@ def metric(text, name, labels=""):
 
 
 class MetricsTest(h.ServiceTestCase):
-    server_env = {"PAYMENTS_RATE_LIMIT": "0"}
+    metrics_port = h.free_port()
+    server_env = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_METRICS_LISTEN": "127.0.0.1:%d" % metrics_port}
 
     def scrape(self):
-        resp = self.get("/metrics")
-        self.assertEqual(resp.status, 200)
-        self.assertTrue(resp.header("Content-Type").startswith("text/plain"))
-        return resp.body.decode()
+        conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=10)
+        try:
+            conn.request("GET", "/metrics")
+            resp = conn.getresponse()
+            body = resp.read()
+            self.assertEqual(resp.status, 200)
+            self.assertTrue(resp.getheader("Content-Type").startswith("text/plain"))
+        finally:
+            conn.close()
+        return body.decode()
+
+    def test_metrics_are_not_public_on_the_api_port(self):
+        """GET /metrics on the API's port is 404 route_not_found; the metrics answer on PAYMENTS_METRICS_LISTEN only"""
+        self.assert_error(self.get("/metrics"), 404, "route_not_found")
+        self.assertIn("payments_http_requests_total", self.scrape())
+        conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=10)
+        try:
+            conn.request("GET", "/v1/charges")
+            self.assertEqual(conn.getresponse().status, 404)
+        finally:
+            conn.close()
 
     def test_counters_move_with_requests(self):
         """GET /metrics counts requests by route and status, replays, conflicts, latency and the pool"""

@@ -3,6 +3,8 @@
 import base64
 import json
 import re
+import socket
+import threading
 
 import harness as h
 import webhooks as wh
@@ -11,6 +13,8 @@ from harness import sql_literal as lit
 ENDPOINT_ID_RE = re.compile(r"^we_[0-9A-Za-z]{24}$")
 SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/]{43}=$")
 ENDPOINT_FIELDS = ["id", "object", "url", "enabled_events", "status", "created"]
+# What a tenant reads of every attempt that got no HTTP response (sender.h SENDER_NO_RESPONSE).
+NO_RESPONSE = "no HTTP response: the connection failed, was refused or timed out"
 
 
 def setUpModule():
@@ -249,7 +253,172 @@ class SenderGuardTest(wh.WebhookTestCase):
         (event_id, _, _), = self.events_of(user)
         d_id, status, attempts, code = self.delivery(event_id, ep["id"])
         self.assertEqual((status, attempts, code), ("dead", 1, None))
-        (a_code, a_error, _), = self.attempt_rows(d_id)
+        (a_code, a_error, a_ms), = self.attempt_rows(d_id)
         self.assertIsNone(a_code)
-        self.assertIn("private address", a_error)
+        # The tenant reads the one text of every failed connection; the operator's log says why.
+        self.assertEqual((a_error, a_ms), (NO_RESPONSE, 0))
+        (logged,) = self.relay.attempts(d_id)
+        self.assertIn("private address", logged.get("detail", ""))
         self.assertEqual(self.receiver.requests(), [], "the relay connected to a loopback address")
+
+    def test_relay_opens_no_connection_to_a_private_address(self):
+        """The address is judged before the socket is opened: a loopback listener never even sees a connection (no port probing)"""
+        peer = SilentPeer(answer=True)
+        try:
+            user, key = self.make_user()
+            ep = self.create_endpoint(key, "probe", url="http://127.0.0.1:%d/hook" % peer.port)
+            self.charge(key)
+            self.wait_settled(user)
+            (event_id, _, _), = self.events_of(user)
+            self.assertEqual(self.delivery(event_id, ep["id"])[1], "dead")
+            self.assertEqual(peer.conns, [], "the relay opened a connection to a loopback address")
+        finally:
+            peer.close()
+
+
+class SilentPeer:
+    """
+    A TCP listener on loopback that accepts connections and records what
+    they send; it answers every request line with 200 when answer is set,
+    otherwise never answers. Stands in for a proxy, or a host that hangs.
+    """
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.lines = []
+        self.conns = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        data = b""
+        try:
+            while not self.closed:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+                if b"\r\n" in data and not self.lines[-1:] == [data.split(b"\r\n", 1)[0]]:
+                    self.lines.append(data.split(b"\r\n", 1)[0])
+                    if self.answer:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        return
+        except OSError:
+            return
+        finally:
+            if self.answer:
+                conn.close()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+class FailureTextTest(wh.WebhookTestCase):
+    """A relay that may reach loopback, one attempt per delivery, a 1 s timeout."""
+
+    relay_env = {"PAYMENTS_WEBHOOK_MAX_ATTEMPTS": "1"}
+
+    def test_refused_and_timed_out_connections_read_the_same(self):
+        """A refused and a hanging receiver leave the same error text and duration 0 for the tenant; the relay's log tells them apart"""
+        hanging = SilentPeer(answer=False)
+        try:
+            user, key = self.make_user()
+            refused = self.create_endpoint(key, "refused", url="http://127.0.0.1:%d/hook" % h.free_port())
+            hangs = self.create_endpoint(key, "hangs", url="http://127.0.0.1:%d/hook" % hanging.port)
+            self.charge(key)
+            self.wait_settled(user)
+            (event_id, _, _), = self.events_of(user)
+            seen = {}
+            for name, ep in (("refused", refused), ("hangs", hangs)):
+                d_id, status, _, _ = self.delivery(event_id, ep["id"])
+                self.assertEqual(status, "dead")
+                (code, error, ms), = self.attempt_rows(d_id)
+                seen[name] = (code, error, ms)
+                shown = self.get_json(key, "/v1/webhook_deliveries?webhook_endpoint=" + ep["id"])["data"][0]
+                self.assertEqual(shown["last_error"], NO_RESPONSE)
+                self.assertEqual([(a["error"], a["duration_ms"]) for a in shown["attempt_history"]],
+                                 [(NO_RESPONSE, 0)])
+                (logged,) = self.relay.attempts(d_id)
+                seen[name + " log"] = logged.get("detail")
+            self.assertEqual(seen["refused"], (None, NO_RESPONSE, 0))
+            self.assertEqual(seen["hangs"], seen["refused"])
+            self.assertNotEqual(seen["refused log"], seen["hangs log"], seen)
+        finally:
+            hanging.close()
+
+
+class ProxyTest(wh.WebhookTestCase):
+    """Proxies: only the one PAYMENTS_WEBHOOK_PROXY names, never the environment's."""
+
+    start_relay = False
+
+    def test_proxy_variables_of_the_environment_are_ignored(self):
+        """With http_proxy, HTTPS_PROXY and ALL_PROXY set, webhooks still go straight to the receiver and the proxy sees nothing"""
+        proxy = SilentPeer(answer=True)
+        try:
+            url = "http://127.0.0.1:%d" % proxy.port
+            relay = self.new_relay({"http_proxy": url, "HTTP_PROXY": url, "https_proxy": url,
+                                    "HTTPS_PROXY": url, "ALL_PROXY": url, "all_proxy": url})
+            user, key = self.make_user()
+            self.create_endpoint(key, "direct")
+            charge_id, _, _ = self.charge(key)
+            self.wait_settled(user)
+            self.assertEqual(len(self.receiver.delivered("direct")), 1)
+            self.assertEqual(proxy.lines, [], "the relay went through the environment's proxy")
+            relay.stop()
+        finally:
+            proxy.close()
+
+    def test_the_configured_proxy_carries_webhooks(self):
+        """With PAYMENTS_WEBHOOK_PROXY set, the delivery goes through that proxy (an absolute-form POST)"""
+        proxy = SilentPeer(answer=True)
+        try:
+            relay = self.new_relay({"PAYMENTS_WEBHOOK_PROXY": "http://127.0.0.1:%d" % proxy.port})
+            user, key = self.make_user()
+            ep = self.create_endpoint(key, "proxied")
+            self.charge(key)
+            self.wait_settled(user)
+            self.assertEqual(self.receiver.delivered("proxied"), [])
+            self.assertEqual(proxy.lines, [b"POST %s HTTP/1.1" % ep["url"].encode()])
+            relay.stop()
+        finally:
+            proxy.close()
+
+
+class UnsignableSecretTest(wh.WebhookTestCase):
+    """An endpoint whose stored secret cannot sign (corrupted in the database), one attempt per delivery."""
+
+    relay_env = {"PAYMENTS_WEBHOOK_MAX_ATTEMPTS": "1"}
+
+    def test_a_delivery_that_cannot_be_signed_is_never_sent(self):
+        """With an unusable secret the receiver gets nothing (no unsigned webhook) and the attempt says why"""
+        user, key = self.make_user()
+        ep = self.create_endpoint(key, "unsignable")
+        self.db.query("UPDATE webhook_endpoints SET secret = 'whsec_%%%%' WHERE id = " + lit(ep["id"]))
+        self.charge(key)
+        self.wait_settled(user)
+        (event_id, _, _), = self.events_of(user)
+        d_id, status, attempts, _ = self.delivery(event_id, ep["id"])
+        self.assertEqual((status, attempts), ("dead", 1))
+        self.assertEqual(self.attempt_rows(d_id),
+                         [(None, "not sent: the endpoint's signing secret is unusable", 0)])
+        self.assertEqual(self.receiver.requests("unsignable"), [], "an unsigned webhook was sent")

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -222,6 +223,35 @@ static void test_user_valid_rejects_other_characters(void **state)
 	assert_false(apikey_user_valid("j\xC3\xB6rg"));
 }
 
+static void test_parse_public_accepts_the_public_name_or_the_id(void **state)
+{
+	char key[APIKEY_LEN + 1], id[APIKEY_ID_CHARS + 1], public_name[APIKEY_PUBLIC_LEN], got[APIKEY_ID_CHARS + 1];
+
+	(void)state;
+	apikey_generate(key);
+	assert_int_equal(apikey_parse(key, id), PAY_OK);
+	snprintf(public_name, sizeof(public_name), "sk_test_%s", id);
+	assert_int_equal(apikey_parse_public(public_name, got), PAY_OK);
+	assert_string_equal(got, id);
+	memset(got, 0, sizeof(got));
+	assert_int_equal(apikey_parse_public(id, got), PAY_OK);
+	assert_string_equal(got, id);
+}
+
+static void test_parse_public_refuses_the_whole_secret(void **state)
+{
+	char key[APIKEY_LEN + 1], got[APIKEY_ID_CHARS + 1];
+
+	(void)state;
+	apikey_generate(key);
+	assert_int_equal(apikey_parse_public(key, got), PAY_EAUTH_INVALID);
+	assert_int_equal(apikey_parse_public(key + 8, got), PAY_EAUTH_INVALID);
+	assert_int_equal(apikey_parse_public("sk_test_", got), PAY_EAUTH_INVALID);
+	assert_int_equal(apikey_parse_public("sk_test_ABCDEFGHIJK", got), PAY_EAUTH_INVALID);
+	assert_int_equal(apikey_parse_public("ABCDEFGHIJK_", got), PAY_EAUTH_INVALID);
+	assert_int_equal(apikey_parse_public(NULL, got), PAY_EAUTH_INVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +277,8 @@ int main(void)
 		cmocka_unit_test(test_user_valid_accepts_64_and_rejects_65_characters),
 		cmocka_unit_test(test_user_valid_rejects_empty_and_null),
 		cmocka_unit_test(test_user_valid_rejects_other_characters),
+		cmocka_unit_test(test_parse_public_accepts_the_public_name_or_the_id),
+		cmocka_unit_test(test_parse_public_refuses_the_whole_secret),
 	};
 
 	if (sodium_init() < 0)

@@ -345,6 +345,29 @@ static void test_load_rejects_invalid_flag_value(void **state)
 	assert_int_equal(cfg_load(&c, CFG_SERVE, 1, a5, &nargs), PAY_ECONFIG);
 }
 
+/* A retry after the TTL is a new request: it charges again. So the TTL is never short. */
+static void test_load_refuses_an_idempotency_ttl_under_an_hour(void **state)
+{
+	char *a1[] = { "--idempotency-ttl=1ms" };
+	char *a2[] = { "--idempotency-ttl=59m" };
+	char *a3[] = { "--idempotency-ttl=3599999ms" };
+	char *a4[] = { "--idempotency-ttl=1h" };
+	struct cfg c;
+	int nargs;
+
+	(void)state;
+	setenv("DATABASE_URL", DB_URL, 1);
+	assert_int_equal(cfg_load(&c, CFG_SERVE, 1, a1, &nargs), PAY_ECONFIG);
+	assert_int_equal(cfg_load(&c, CFG_SERVE, 1, a2, &nargs), PAY_ECONFIG);
+	assert_int_equal(cfg_load(&c, CFG_SERVE, 1, a3, &nargs), PAY_ECONFIG);
+	setenv("PAYMENTS_IDEMPOTENCY_TTL", "1s", 1);
+	assert_int_equal(cfg_load(&c, CFG_SERVE, 0, a4, &nargs), PAY_ECONFIG);
+	unsetenv("PAYMENTS_IDEMPOTENCY_TTL");
+	assert_int_equal(cfg_load(&c, CFG_SERVE, 1, a4, &nargs), PAY_OK);
+	assert_int_equal(c.idempotency_ttl_ms, 3600000);
+	cfg_fini(&c);
+}
+
 static void test_load_rejects_flag_without_value(void **state)
 {
 	char *argv[] = { "serve", "--threads" };
@@ -523,6 +546,7 @@ int main(void)
 		cmocka_unit_test_setup(test_load_leaves_out_of_scope_flag_as_argument, clear_env),
 		cmocka_unit_test_setup(test_load_does_not_match_flag_prefix, clear_env),
 		cmocka_unit_test_setup(test_fini_clears_strings, clear_env),
+		cmocka_unit_test_setup(test_load_refuses_an_idempotency_ttl_under_an_hour, clear_env),
 		cmocka_unit_test(test_wants_help_finds_help_flags),
 		cmocka_unit_test(test_usage_lists_only_settings_in_scope),
 		cmocka_unit_test(test_every_flag_is_its_variable_without_payments_in_lower_case),

@@ -266,19 +266,51 @@ static void test_urlcheck_ip_private_treats_unparseable_as_private(void **state)
 	assert_all_private(ips, NELEMS(ips));
 }
 
-static void test_urlcheck_host_public_accepts_public_literals(void **state)
+static void test_urlcheck_ip_private_refuses_translated_ipv6_forms(void **state)
 {
+	static const char *const ips[] = {
+		"::ffff:0:7f00:1",        /* SIIT ::ffff:0:127.0.0.1 */
+		"::ffff:0:127.0.0.1",
+		"::ffff:0:a00:1",         /* SIIT 10.0.0.1 */
+		"::ffff:0:a9fe:a9fe",     /* SIIT 169.254.169.254 */
+		"64:ff9b:1::7f00:1",      /* local-use NAT64 (RFC 8215) */
+		"64:ff9b:1::808:808",     /* local-use NAT64: whatever it embeds, the gateway is ours */
+		"64:ff9b:1:ffff::1",
+		"2001::1",                /* Teredo */
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2",
+		"2001:0:ffff:ffff:ffff:ffff:ffff:ffff",
+	};
+
 	(void)state;
-	assert_int_equal(urlcheck_host_public("8.8.8.8"), PAY_OK);
-	assert_int_equal(urlcheck_host_public("93.184.216.34"), PAY_OK);
-	assert_int_equal(urlcheck_host_public("2001:4860:4860::8888"), PAY_OK);
+	assert_all_private(ips, NELEMS(ips));
 }
 
-static void test_urlcheck_host_public_refuses_private_hosts(void **state)
+static void test_urlcheck_ip_private_accepts_public_neighbours_of_translated_forms(void **state)
+{
+	static const char *const ips[] = {
+		"::ffff:0:808:808",       /* SIIT 8.8.8.8 */
+		"64:ff9b:2::1",           /* just past 64:ff9b:1::/48 */
+		"2001:1::1",              /* just past 2001::/32 */
+		"2001:4860:4860::8888",
+	};
+
+	(void)state;
+	assert_all_public(ips, NELEMS(ips));
+}
+
+static void test_urlcheck_host_allowed_accepts_public_literals(void **state)
+{
+	(void)state;
+	assert_int_equal(urlcheck_host_allowed("8.8.8.8"), PAY_OK);
+	assert_int_equal(urlcheck_host_allowed("93.184.216.34"), PAY_OK);
+	assert_int_equal(urlcheck_host_allowed("2001:4860:4860::8888"), PAY_OK);
+}
+
+static void test_urlcheck_host_allowed_refuses_private_literals(void **state)
 {
 	static const char *const hosts[] = {
 		"127.0.0.1", "10.0.0.1", "169.254.169.254", "192.168.0.10", "100.64.1.1", "::1",
-		"fe80::1", "fd00::1", "::ffff:127.0.0.1", "0.0.0.0", "localhost",
+		"fe80::1", "fd00::1", "::ffff:127.0.0.1", "0.0.0.0", "::ffff:0:7f00:1", "2001::1",
 		/* Other spellings of loopback that the resolver accepts. */
 		"127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1",
 	};
@@ -286,17 +318,44 @@ static void test_urlcheck_host_public_refuses_private_hosts(void **state)
 
 	(void)state;
 	for (i = 0; i < NELEMS(hosts); i++) {
-		if (urlcheck_host_public(hosts[i]) != PAY_EPARAM_INVALID)
+		if (urlcheck_host_allowed(hosts[i]) != PAY_EPARAM_INVALID)
 			fail_msg("host '%s' was taken for a public one", hosts[i]);
 	}
 }
 
-static void test_urlcheck_host_public_refuses_unresolvable_name(void **state)
+static void test_urlcheck_host_allowed_refuses_names_that_are_always_local(void **state)
 {
+	static const char *const hosts[] = {
+		"", "localhost", "LOCALHOST", "localhost.", "api.localhost", "a.b.localhost.",
+		"no-such-host.invalid", "x.INVALID", "metadata", "intranet.", "db",
+	};
+	size_t i;
+
 	(void)state;
-	/* .invalid never resolves (RFC 6761). */
-	assert_int_equal(urlcheck_host_public("no-such-host.invalid"), PAY_EPARAM_INVALID);
-	assert_int_equal(urlcheck_host_public(""), PAY_EPARAM_INVALID);
+	for (i = 0; i < NELEMS(hosts); i++) {
+		if (urlcheck_host_allowed(hosts[i]) != PAY_EPARAM_INVALID)
+			fail_msg("host '%s' was accepted", hosts[i]);
+	}
+}
+
+/*
+ * A name is never looked up when an endpoint is created: the relay judges
+ * the addresses it connects to. Names under .example and .test resolve
+ * nowhere, so a look-up would refuse them.
+ */
+static void test_urlcheck_host_allowed_accepts_names_without_resolving(void **state)
+{
+	static const char *const hosts[] = {
+		"hooks.example.com", "no-such-host.example", "a.b.c.test", "shop.example.", "xn--bcher-kva.example",
+		"localhost.example.com", "invalid.example.com",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEMS(hosts); i++) {
+		if (urlcheck_host_allowed(hosts[i]) != PAY_OK)
+			fail_msg("host '%s' was refused", hosts[i]);
+	}
 }
 
 int main(void)
@@ -317,9 +376,12 @@ int main(void)
 		cmocka_unit_test(test_urlcheck_ip_private_refuses_ipv4_mapped_private),
 		cmocka_unit_test(test_urlcheck_ip_private_accepts_ipv4_mapped_public),
 		cmocka_unit_test(test_urlcheck_ip_private_treats_unparseable_as_private),
-		cmocka_unit_test(test_urlcheck_host_public_accepts_public_literals),
-		cmocka_unit_test(test_urlcheck_host_public_refuses_private_hosts),
-		cmocka_unit_test(test_urlcheck_host_public_refuses_unresolvable_name),
+		cmocka_unit_test(test_urlcheck_ip_private_refuses_translated_ipv6_forms),
+		cmocka_unit_test(test_urlcheck_ip_private_accepts_public_neighbours_of_translated_forms),
+		cmocka_unit_test(test_urlcheck_host_allowed_accepts_public_literals),
+		cmocka_unit_test(test_urlcheck_host_allowed_refuses_private_literals),
+		cmocka_unit_test(test_urlcheck_host_allowed_refuses_names_that_are_always_local),
+		cmocka_unit_test(test_urlcheck_host_allowed_accepts_names_without_resolving),
 	};
 
 	return cmocka_run_group_tests_name("urlcheck", tests, NULL, NULL);
