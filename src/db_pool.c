@@ -402,12 +402,14 @@ void db_pool_destroy(struct db_pool *p)
  * it was made before another connection of the pool broke (after a
  * failover, every connection to the old primary is gone, whether or not its
  * socket says so yet), or the server has closed its socket (a dead backend
- * or server; PQconsumeInput reads what is waiting without blocking).
+ * or server). PQconsumeInput reads what is waiting without blocking; it
+ * reads twice because a terminated backend sends an error before it closes,
+ * and the end of the stream shows only on a read after that message.
  */
 static bool db_conn_usable(struct db_conn *c, unsigned long epoch)
 {
 	return c->pg != NULL && !c->broken && c->epoch == epoch && PQconsumeInput(c->pg) == 1 &&
-	       PQstatus(c->pg) == CONNECTION_OK;
+	       PQconsumeInput(c->pg) == 1 && PQstatus(c->pg) == CONNECTION_OK;
 }
 
 int db_pool_acquire(struct db_pool *p, struct db_conn **out)
