@@ -73,11 +73,17 @@ ensure_dir() {
 	fi
 }
 
-# Runs a command as the owner of the data, with pg_autoctl's own files
-# (configuration, state, pid files) kept under the data folder too.
+# The environment of pg_autoctl: its configuration, state and pid files live
+# under the data folder too (XDG_RUNTIME_DIR must exist, or it uses /tmp).
+owner_env() {
+	env=(env "XDG_CONFIG_HOME=$real/xdg/config" "XDG_DATA_HOME=$real/xdg/data"
+		"XDG_RUNTIME_DIR=$real/xdg/run" "PG_CONFIG=$bin/pg_config" "PATH=$bin:$PATH")
+}
+
+# Runs a command as the owner of the data, in owner_env.
 as_owner() {
-	local env=(env "XDG_CONFIG_HOME=$real/xdg/config" "XDG_DATA_HOME=$real/xdg/data"
-		"PG_CONFIG=$bin/pg_config" "PATH=$bin:$PATH")
+	local env
+	owner_env
 	if [ "$(id -u)" = 0 ]; then
 		(cd / && runuser -u postgres -- "${env[@]}" "$@")
 	else
@@ -85,29 +91,39 @@ as_owner() {
 	fi
 }
 
-# The session of node $1's pg_autoctl service, which holds the service, its
-# postmaster and nothing else (each backend starts a session of its own).
-keeper_alive() {
+# The pid of node $1's pg_autoctl service, read from the pid file it keeps,
+# when that service runs; fails otherwise.
+keeper_pid() {
 	local pid
-	pid=$(cat "$real/$1.keeper.pid" 2>/dev/null) || return 1
+	pid=$(head -1 "$real/xdg/run/pg_autoctl$real/$1/pg_autoctl.pid" 2>/dev/null) || return 1
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
-		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "pg_autoctl run --pgdata $real/$1 $"
+		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "^pg_autoctl run --pgdata $real/$1 $" &&
+		echo "$pid"
+}
+
+keeper_alive() {
+	keeper_pid "$1" >/dev/null
 }
 
 # Starts the pg_autoctl service of node $1 in a session of its own (so
-# kill-primary can take the whole node down), unless it runs already.
+# kill-primary can take the whole node down), unless it runs already, and
+# waits (up to 10 s) for its pid file.
 run_keeper() {
-	local n=$1 env
+	local n=$1 env i
 	keeper_alive "$n" && return 0
-	env=(env "XDG_CONFIG_HOME=$real/xdg/config" "XDG_DATA_HOME=$real/xdg/data"
-		"PG_CONFIG=$bin/pg_config" "PATH=$bin:$PATH")
+	owner_env
 	if [ "$(id -u)" = 0 ]; then
 		(cd / && exec setsid runuser -u postgres -- "${env[@]}" pg_autoctl run --pgdata "$real/$n" \
 			>>"$real/$n.log" 2>&1 </dev/null) &
 	else
 		(exec setsid "${env[@]}" pg_autoctl run --pgdata "$real/$n" >>"$real/$n.log" 2>&1 </dev/null) &
 	fi
-	echo $! >"$real/$n.keeper.pid"
+	for i in $(seq 1 50); do
+		keeper_alive "$n" && return 0
+		sleep 0.2
+	done
+	echo "ha.sh: pg_autoctl run of $n did not start; see $real/$n.log" >&2
+	return 1
 }
 
 # Settings every data node gets on top of pg_auto_failover's (appended once,
@@ -204,7 +220,8 @@ create_node() {
 
 start() {
 	ensure_dir
-	mkdir -p "$real/xdg"
+	mkdir -p "$real/xdg/run"
+	chmod 700 "$real/xdg/run"
 	[ "$(id -u)" = 0 ] && chown -R postgres: "$real/xdg"
 	if [ ! -f "$real/monitor/PG_VERSION" ]; then
 		as_owner pg_autoctl create monitor --pgdata "$real/monitor" --pgctl "$bin/pg_ctl" \
@@ -241,12 +258,13 @@ primary() {
 	echo "127.0.0.1:$p"
 }
 
-# Every process of node $1: its keeper's session, its postmaster and the
-# postmaster's children.
+# Every process of node $1: the session of its pg_autoctl service (which
+# holds the service and the postmaster), the postmaster and its children
+# (each backend has a session of its own).
 node_pids() {
-	local n=$1 pm pids=()
-	if keeper_alive "$n"; then
-		pids+=($(ps -o pid= -s "$(cat "$real/$n.keeper.pid")"))
+	local n=$1 pid pm pids=()
+	if pid=$(keeper_pid "$n"); then
+		pids+=($(ps -o pid= -s "$(ps -o sid= -p "$pid")"))
 	fi
 	pm=$(head -1 "$real/$n/postmaster.pid" 2>/dev/null || true)
 	if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then
@@ -272,9 +290,10 @@ kill_primary() {
 }
 
 stop_node() {
-	local n=$1 i
-	if keeper_alive "$n"; then
-		as_owner pg_autoctl stop --pgdata "$real/$n" >/dev/null 2>&1 || kill "$(cat "$real/$n.keeper.pid")" 2>/dev/null || true
+	local n=$1 pid i
+	if pid=$(keeper_pid "$n"); then
+		# pg_autoctl stops its postgres (fast) on SIGTERM.
+		kill -TERM "$pid" 2>/dev/null || true
 		for i in $(seq 1 150); do
 			keeper_alive "$n" || break
 			sleep 0.2
@@ -283,7 +302,6 @@ stop_node() {
 	if [ -f "$real/$n/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$real/$n" status >/dev/null 2>&1; then
 		as_owner "$bin/pg_ctl" -D "$real/$n" -m fast -w stop >/dev/null 2>&1 || true
 	fi
-	rm -f "$real/$n.keeper.pid"
 }
 
 status() {
