@@ -262,9 +262,10 @@ primary() {
 # holds the service and the postmaster), the postmaster and its children
 # (each backend has a session of its own).
 node_pids() {
-	local n=$1 pid pm pids=()
+	local n=$1 pid sid pm pids=()
 	if pid=$(keeper_pid "$n"); then
-		pids+=($(ps -o pid= -s "$(ps -o sid= -p "$pid")"))
+		sid=$(ps -o sid= -p "$pid" | tr -d ' ')
+		pids+=($(ps -o pid= -s "$sid"))
 	fi
 	pm=$(head -1 "$real/$n/postmaster.pid" 2>/dev/null || true)
 	if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then
@@ -282,6 +283,10 @@ kill_primary() {
 		[ -n "$pids" ] || { echo "ha.sh: $n has no processes" >&2; exit 1; }
 		# shellcheck disable=SC2086 # a list of pids
 		kill -9 $pids 2>/dev/null || true
+		if keeper_alive "$n"; then
+			echo "ha.sh: the pg_autoctl service of $n survived kill -9" >&2
+			exit 1
+		fi
 		echo "killed $n ($p)"
 		return 0
 	done
