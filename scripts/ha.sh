@@ -216,6 +216,13 @@ create_node() {
 		>>"$real/$n.log" 2>&1 ||
 		echo "ha.sh: pg_autoctl create $n stopped early (see $real/$n.log); pg_autoctl run continues it" >&2
 	[ -f "$real/$n/PG_VERSION" ] || { tail -20 "$real/$n.log" >&2; exit 1; }
+	# A primary cut off from the monitor and the standby stops itself after
+	# this long (default 20 s): before the monitor promotes the standby (3 s
+	# unhealthy + 3 s demote timeout), and before PAYMENTS_REQUEST_TIMEOUT
+	# (10 s) cancels a commit's wait for the standby, which PostgreSQL would
+	# then acknowledge with the commit on the primary alone.
+	as_owner pg_autoctl config set --pgdata "$real/$n" timeout.network_partition_timeout 3 \
+		>>"$real/$n.log" 2>&1
 }
 
 start() {
