@@ -272,10 +272,12 @@ node_pids() {
 	local n=$1 pid sid pm pids=()
 	if pid=$(keeper_pid "$n"); then
 		sid=$(ps -o sid= -p "$pid" | tr -d ' ')
+		# shellcheck disable=SC2207 # pids: numbers, one a line
 		pids+=($(ps -o pid= -s "$sid"))
 	fi
 	pm=$(head -1 "$real/$n/postmaster.pid" 2>/dev/null || true)
 	if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then
+		# shellcheck disable=SC2207 # pids: numbers, one a line
 		pids+=("$pm" $(ps -o pid= --ppid "$pm"))
 	fi
 	echo "${pids[@]}"
