@@ -292,6 +292,10 @@ kill_primary() {
 		[ -n "$pids" ] || { echo "ha.sh: $n has no processes" >&2; exit 1; }
 		# shellcheck disable=SC2086 # a list of pids
 		kill -9 $pids 2>/dev/null || true
+		for _ in $(seq 1 50); do
+			keeper_alive "$n" || break
+			sleep 0.1
+		done
 		if keeper_alive "$n"; then
 			echo "ha.sh: the pg_autoctl service of $n survived kill -9" >&2
 			exit 1
