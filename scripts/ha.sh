@@ -2,7 +2,7 @@
 # ha.sh - a throwaway high-availability PostgreSQL 15 under the repo (.ha/):
 # a pg_auto_failover monitor, a primary and a synchronous standby on loopback.
 #
-# Usage: scripts/ha.sh start|stop|status|url|kill-primary|primary [DBNAME]
+# Usage: scripts/ha.sh start|stop|status|url|primary|kill-primary|kill-standby [DBNAME]
 #   start         create what is missing, start what is stopped (idempotent), wait
 #                 until one node is primary and the other its synchronous standby,
 #                 and print the multi-host DATABASE_URL of DBNAME on the last line
@@ -14,6 +14,8 @@
 #                 (the keeper would restart a lone postmaster within a second);
 #                 the monitor then promotes the standby. start brings it back as
 #                 the new standby.
+#   kill-standby  the same for the standby: the primary waits for it until the
+#                 monitor turns synchronous replication off, then goes on alone
 #   stop          stop the nodes, then the monitor
 # Settings: PAYMENTS_HA_DIR (default <repo>/.ha), PAYMENTS_HA_PORT (default 54370:
 #           the monitor; the nodes take the next two ports), PAYMENTS_PG_BIN
@@ -283,9 +285,17 @@ node_pids() {
 	echo "${pids[@]}"
 }
 
-kill_primary() {
-	local p n pids
-	p=$(primary)
+# The current synchronous standby's address.
+standby() {
+	local p
+	p=$(states | awk -F'|' '$3 == "secondary" && $4 == "secondary" { print $2 }')
+	[ -n "$p" ] || { echo "ha.sh: no standby now" >&2; return 1; }
+	echo "127.0.0.1:$p"
+}
+
+# kill -9 of every process of the node at address $1 (see node_pids).
+kill_node() {
+	local p=$1 n pids
 	for n in "${nodes[@]}"; do
 		[ "127.0.0.1:$(node_port "$n")" = "$p" ] || continue
 		pids=$(node_pids "$n")
@@ -303,7 +313,7 @@ kill_primary() {
 		echo "killed $n ($p)"
 		return 0
 	done
-	echo "ha.sh: the primary $p is not one of this topology's nodes" >&2
+	echo "ha.sh: $p is not one of this topology's nodes" >&2
 	exit 1
 }
 
@@ -335,7 +345,8 @@ start) start; url ;;
 url) url ;;
 status) status ;;
 primary) primary ;;
-kill-primary) kill_primary ;;
+kill-primary) kill_node "$(primary)" ;;
+kill-standby) kill_node "$(standby)" ;;
 stop) for n in node2 node1 monitor; do stop_node "$n"; done ;;
-*) sed -n '2,22p' "$0" >&2; exit 2 ;;
+*) sed -n '2,24p' "$0" >&2; exit 2 ;;
 esac
