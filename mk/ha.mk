@@ -2,8 +2,9 @@
 #
 #   make ha-test    install pg_auto_failover when missing, start scripts/ha.sh's monitor,
 #                   primary and synchronous standby (PAYMENTS_HA_PORT, 54370 and the next
-#                   two ports), kill -9 the primary under load and check that nothing
-#                   acknowledged was lost or doubled; about 30 s once the topology is up
+#                   two ports), kill -9 the primary under load, then the standby, and
+#                   check that nothing acknowledged was lost or doubled; about 40 s
+#                   once the topology is up (10-15 s to create it the first time)
 #   make ha-stop    stop the topology (its data stays in .ha/)
 #
 # Not part of make test: it needs a package of its own and three more servers.
