@@ -37,10 +37,20 @@ int db_conn_open_tool(const char *url, long long connect_timeout_ms, long long w
 	__attribute__((warn_unused_result));
 
 /*
- * Checks that c answers (SELECT 1). Returns PAY_OK, or PAY_EUNAVAILABLE
- * (the connection is then marked broken) or PAY_EINTERNAL.
+ * Checks that c answers (SELECT 1) and that its server takes writes (not a
+ * standby, not read-only). Returns PAY_OK, or PAY_EUNAVAILABLE (the
+ * connection is then marked broken, so the pool redials it) or PAY_EINTERNAL.
  */
 int db_ping(struct db_conn *c) __attribute__((warn_unused_result));
+
+/*
+ * Connects once to url, without preparing statements, and asks whether the
+ * server is a standby (SELECT pg_is_in_recovery()). Returns PAY_OK with
+ * *standby set, PAY_EUNAVAILABLE when no server accepted the connection, or
+ * PAY_EINTERNAL.
+ */
+int db_server_is_standby(const char *url, long long connect_timeout_ms, bool *standby)
+	__attribute__((warn_unused_result));
 
 /* The SQLSTATE and primary message of the last failed statement on c, or "". */
 const char *db_conn_sqlstate(const struct db_conn *c);
@@ -50,6 +60,12 @@ const char *db_conn_error(const struct db_conn *c);
  * A fixed-size pool. db_pool_acquire waits up to wait_ms for a free
  * connection, (re)connecting it if needed; returns PAY_OK or
  * PAY_EUNAVAILABLE. Every acquired connection goes back with db_pool_release.
+ * A connection that broke (connection lost, server shutting down, read-only)
+ * is closed on release, and every other connection made before it is
+ * redialled on its next acquisition; an idle connection whose server closed
+ * it is noticed before use. Dialling a multi-host URL with
+ * target_session_attrs=read-write reaches only a writable server, so after a
+ * failover the pool finds the new primary by itself.
  */
 struct db_pool *db_pool_create(const char *url, int size, long long wait_ms,
 			       long long connect_timeout_ms);

@@ -9,6 +9,7 @@
 struct db_conn {
 	PGconn *pg;
 	bool broken;
+	unsigned long epoch;         /* the pool's epoch when this connection was made */
 	char sqlstate[6];
 	char message[512];
 	struct db_conn *next_free;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "db.h"
 #include "err.h"
 #include "migrate.h"
 
@@ -24,6 +25,26 @@ static void migrate_usage(FILE *f)
 		"       payments migrate resolve N --applied|--rolled-back\n"
 		"                                  record an operator's decision on a failed migration\n\n");
 	cfg_usage(f, CFG_MIGRATE);
+}
+
+/*
+ * Returns true, after saying why, when DATABASE_URL leads to a standby: its
+ * writes would fail half-way, and a standby is never where a schema changes.
+ * A server that cannot be reached is left to the migration's own wait
+ * (PAYMENTS_MIGRATE_WAIT); with target_session_attrs=read-write, libpq never
+ * connects to a standby, so that wait also covers a failover.
+ */
+static bool migrate_refuses_standby(const struct cfg *cfg)
+{
+	bool standby = false;
+
+	if (db_server_is_standby(cfg->database_url, cfg->db_connect_timeout_ms, &standby) != PAY_OK ||
+	    !standby)
+		return false;
+	fprintf(stderr, "payments migrate: the database server is a standby (in recovery), which "
+		"cannot be migrated. Point DATABASE_URL at the primary, or list every node with "
+		"target_session_attrs=read-write.\n");
+	return true;
 }
 
 int cmd_migrate(int argc, char **argv)
@@ -59,6 +80,12 @@ int cmd_migrate(int argc, char **argv)
 			fprintf(stderr, "payments migrate: unknown argument '%s'\n", a);
 			goto out;
 		}
+	}
+	/* Only status and plan, which read, may run against a standby. */
+	if ((strcmp(cmd, "up") == 0 || strcmp(cmd, "verify") == 0 || strcmp(cmd, "resolve") == 0) &&
+	    migrate_refuses_standby(&cfg)) {
+		code = 1;
+		goto out;
 	}
 	if (strcmp(cmd, "up") == 0)
 		code = migrate_up(&cfg, &opts);

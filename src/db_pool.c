@@ -34,6 +34,7 @@ struct db_pool {
 	int size;
 	int in_use;
 	unsigned long long waits;   /* acquisitions that found no free connection */
+	unsigned long epoch;         /* bumped whenever a connection breaks: older ones are suspect */
 	struct db_conn *conns;       /* size slots; pg is NULL until connected */
 	struct db_conn *free_list;
 };
@@ -286,9 +287,52 @@ out:
 int db_ping(struct db_conn *c)
 {
 	struct db_result *r = NULL;
+	const char *standby, *read_only;
 	int rc = db_exec(c, DB_STMT_PING, NULL, false, &r);
 
 	db_result_free(r);
+	if (rc != PAY_OK)
+		return rc;
+	/*
+	 * The server reports both whenever they change (PostgreSQL 14 and
+	 * later), so after the round trip above they are current: a standby,
+	 * or a server that refuses writes, cannot take charges.
+	 */
+	standby = PQparameterStatus(c->pg, "in_hot_standby");
+	read_only = PQparameterStatus(c->pg, "default_transaction_read_only");
+	if ((standby != NULL && strcmp(standby, "on") == 0) ||
+	    (read_only != NULL && strcmp(read_only, "on") == 0)) {
+		snprintf(c->message, sizeof(c->message), "the server is a standby or read-only");
+		c->broken = true;   /* redial: target_session_attrs=read-write finds the primary */
+		rc = PAY_EUNAVAILABLE;
+	}
+	return rc;
+}
+
+int db_server_is_standby(const char *url, long long connect_timeout_ms, bool *standby)
+{
+	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
+	char timeout[32];
+	const char *vals[] = { url, timeout, "payments", NULL };
+	PGresult *res = NULL;
+	PGconn *pg = NULL;
+	int rc = PAY_EUNAVAILABLE;
+
+	*standby = false;
+	snprintf(timeout, sizeof(timeout), "%lld", (connect_timeout_ms + 999) / 1000);
+	pg = PQconnectdbParams(keys, vals, 1);
+	if (pg == NULL || PQstatus(pg) != CONNECTION_OK)
+		goto out;
+	res = PQexecParams(pg, "SELECT pg_is_in_recovery()", 0, NULL, NULL, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		rc = PAY_EINTERNAL;
+		goto out;
+	}
+	*standby = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	rc = PAY_OK;
+out:
+	PQclear(res);
+	PQfinish(pg);
 	return rc;
 }
 
@@ -392,10 +436,26 @@ void db_pool_destroy(struct db_pool *p)
 	free(p);
 }
 
+/*
+ * False when c can no longer be used without a round trip telling us so:
+ * it was made before another connection of the pool broke (after a
+ * failover, every connection to the old primary is gone, whether or not its
+ * socket says so yet), or the server has closed its socket (a dead backend
+ * or server). PQconsumeInput reads what is waiting without blocking; it
+ * reads twice because a terminated backend sends an error before it closes,
+ * and the end of the stream shows only on a read after that message.
+ */
+static bool db_conn_usable(struct db_conn *c, unsigned long epoch)
+{
+	return c->pg != NULL && !c->broken && c->epoch == epoch && PQconsumeInput(c->pg) == 1 &&
+	       PQconsumeInput(c->pg) == 1 && PQstatus(c->pg) == CONNECTION_OK;
+}
+
 int db_pool_acquire(struct db_pool *p, struct db_conn **out)
 {
 	struct timespec deadline;
 	struct db_conn *c = NULL;
+	unsigned long epoch = 0;
 	int rc = PAY_OK, wrc = 0;
 
 	*out = NULL;
@@ -410,14 +470,22 @@ int db_pool_acquire(struct db_pool *p, struct db_conn **out)
 		p->free_list = c->next_free;
 		p->in_use++;
 	}
+	epoch = p->epoch;
 	pthread_mutex_unlock(&p->lock);
 	if (c == NULL) {
 		log_printf(LOG_WARN, "no database connection free after %lld ms", p->wait_ms);
 		return PAY_EUNAVAILABLE;
 	}
-	/* Connect outside the lock: a slow server must not stall other threads. */
-	if (c->pg == NULL || c->broken || PQstatus(c->pg) != CONNECTION_OK)
+	/*
+	 * Connect outside the lock: a slow server must not stall other threads.
+	 * With a multi-host URL and target_session_attrs=read-write, libpq
+	 * tries each host and keeps only a writable one: after a failover this
+	 * is how the pool finds the new primary.
+	 */
+	if (!db_conn_usable(c, epoch)) {
 		rc = db_connect(c, p->url, p->connect_timeout_ms);
+		c->epoch = epoch;
+	}
 	if (rc != PAY_OK) {
 		db_pool_release(p, c);
 		return rc;
@@ -428,11 +496,16 @@ int db_pool_acquire(struct db_pool *p, struct db_conn **out)
 
 void db_pool_release(struct db_pool *p, struct db_conn *c)
 {
-	if (c->broken && c->pg != NULL) {
+	bool broke = c->broken && c->pg != NULL;
+
+	if (broke) {
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
 	pthread_mutex_lock(&p->lock);
+	/* One broken connection (the server went away, or became read-only): redial them all. */
+	if (broke)
+		p->epoch++;
 	c->next_free = p->free_list;
 	p->free_list = c;
 	p->in_use--;

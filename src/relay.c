@@ -70,7 +70,11 @@ static void relay_drop_conn(struct relay *r)
 	r->conn = NULL;
 }
 
-/* Makes sure r->conn is open, retrying with capped backoff. Returns PAY_OK or PAY_EUNAVAILABLE when stopping. */
+/*
+ * Makes sure r->conn is open, retrying with backoff capped at 1 s (during a
+ * failover, the multi-host URL finds the new primary within a second of its
+ * promotion). Returns PAY_OK or PAY_EUNAVAILABLE when stopping.
+ */
 static int relay_connect(struct relay *r)
 {
 	long long delay = 100;
@@ -82,7 +86,7 @@ static int relay_connect(struct relay *r)
 			break;
 		}
 		timing_sleep(delay, r->stop);
-		delay = delay * 2 > 5000 ? 5000 : delay * 2;
+		delay = delay * 2 > 1000 ? 1000 : delay * 2;
 	}
 	return r->conn != NULL ? PAY_OK : PAY_EUNAVAILABLE;
 }
