@@ -27,15 +27,22 @@ struct http_server {
 	struct http_app *app;
 	struct http_deadline *deadline;
 	struct connlimit *conns;   /* open connections per client address */
+	/*
+	 * Draining: once set, new requests are answered 503 (the client retries
+	 * elsewhere, with the same Idempotency-Key) and every response closes
+	 * its connection, while requests already in flight finish normally.
+	 */
+	int draining;
+	int in_flight;             /* requests being served now */
 };
 
-/*
- * Draining: once set, new requests are answered 503 (the client retries
- * elsewhere, with the same Idempotency-Key) and every response closes its
- * connection, while requests already in flight finish normally.
- */
-static int http_draining;
-static int http_in_flight;
+/* The server a civetweb callback runs for (the context's user data), or NULL. */
+static struct http_server *http_server_of(const struct mg_connection *conn)
+{
+	const struct mg_context *ctx = conn != NULL ? mg_get_context(conn) : NULL;
+
+	return ctx != NULL ? mg_get_user_data(ctx) : NULL;
+}
 
 typedef int (*http_handler_fn)(struct http_req *r);
 
@@ -239,6 +246,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	const struct http_route *route = NULL;
 	const char *path, *sent_id, *id = NULL;
 	char id_buf[IDS_MAX + 8], allow[64] = "";
+	struct http_server *s;
 	bool path_known = false;
 	size_t id_len = 0;
 	int i, rc = PAY_OK;
@@ -246,7 +254,8 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 	/* A connection refused at once (over its client's cap) was answered 503 already. */
 	if (http_deadline_conn_state(conn) != NULL && http_deadline_conn_state(conn)->refused)
 		return 503;
-	__atomic_add_fetch(&http_in_flight, 1, __ATOMIC_SEQ_CST);
+	s = http_server_of(conn);
+	__atomic_add_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
 	memset(&r, 0, sizeof(r));
 	r.route = -1;
 	clock_gettime(CLOCK_MONOTONIC, &r.start);
@@ -294,7 +303,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
 				 " several Content-Lengths, or a malformed one).");
 		goto done;
 	}
-	if (__atomic_load_n(&http_draining, __ATOMIC_SEQ_CST)) {
+	if (__atomic_load_n(&s->draining, __ATOMIC_SEQ_CST)) {
 		http_close_after(&r);
 		http_reply_error(&r, PAY_EUNAVAILABLE, NULL, "The server is shutting down. Retry.");
 		goto done;
@@ -320,7 +329,7 @@ done:
 	http_deadline_conn_request_done(conn);
 	http_access_log(&r, http_elapsed_us(&r));
 	free(r.body);
-	__atomic_sub_fetch(&http_in_flight, 1, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
 	return r.status;
 }
 
@@ -402,7 +411,7 @@ static void http_refuse_connection(struct mg_connection *conn, const struct mg_r
  */
 static int http_conn_open(const struct mg_connection *conn, void **conn_data)
 {
-	struct http_server *s = mg_get_user_data(mg_get_context(conn));
+	struct http_server *s = http_server_of(conn);
 	ptrdiff_t offset = __atomic_load_n(&http_ri_offset, __ATOMIC_RELAXED);
 	const struct mg_request_info *ri;
 	struct http_conn_state *c;
@@ -426,7 +435,7 @@ static int http_conn_open(const struct mg_connection *conn, void **conn_data)
 
 static void http_conn_close(const struct mg_connection *conn)
 {
-	struct http_server *s = mg_get_user_data(mg_get_context(conn));
+	struct http_server *s = http_server_of(conn);
 	struct http_conn_state *c = http_deadline_conn_state(conn);
 
 	if (c != NULL && c->counted)
@@ -436,9 +445,10 @@ static void http_conn_close(const struct mg_connection *conn)
 
 static int http_log_message(const struct mg_connection *conn, const char *message)
 {
-	(void)conn;
+	struct http_server *s = http_server_of(conn);
+
 	/* While draining, the shut-down listeners make civetweb's accept fail: not news. */
-	if (__atomic_load_n(&http_draining, __ATOMIC_SEQ_CST))
+	if (s != NULL && __atomic_load_n(&s->draining, __ATOMIC_SEQ_CST))
 		return 1;
 	log_write(LOG_WARN, "http server", json_pack("{s:s}", "detail", message));
 	return 1;
@@ -580,13 +590,12 @@ bool http_server_drain(struct http_server *s, long long timeout_ms)
 	struct timespec pause = { 0, 10 * 1000000L };
 	long long deadline = timing_now_ms() + timeout_ms;
 
-	(void)s;
-	__atomic_store_n(&http_draining, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->draining, 1, __ATOMIC_SEQ_CST);
 	http_stop_listening();
 	/* The clock, not a count of naps: a loaded machine oversleeps each one. */
-	while (__atomic_load_n(&http_in_flight, __ATOMIC_SEQ_CST) > 0 && timing_now_ms() < deadline)
+	while (__atomic_load_n(&s->in_flight, __ATOMIC_SEQ_CST) > 0 && timing_now_ms() < deadline)
 		nanosleep(&pause, NULL);
-	return __atomic_load_n(&http_in_flight, __ATOMIC_SEQ_CST) == 0;
+	return __atomic_load_n(&s->in_flight, __ATOMIC_SEQ_CST) == 0;
 }
 
 void http_server_stop(struct http_server *s)

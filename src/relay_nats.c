@@ -16,7 +16,7 @@
 #include "db_relay.h"
 #include "err.h"
 #include "log.h"
-#include "natspub.h"
+#include "relay_nats_pub.h"
 #include "timing.h"
 
 #define RELAY_STATUS_EVERY_MS (10 * 1000)
@@ -32,7 +32,7 @@ struct relay_nats {
 	atomic_int stop;
 	bool running;
 	pthread_t thread;
-	struct natspub *pub;
+	struct relay_nats_pub *pub;
 	struct db_conn *conn;
 	int failures;              /* consecutive failed rounds, for the retry delay */
 	long long next_status_ms;
@@ -46,14 +46,14 @@ bool relay_nats_enabled(const struct cfg *cfg)
 /* Refuses NATS settings that cannot work, before anything starts. Returns PAY_OK or PAY_ECONFIG. */
 int relay_nats_check(const struct cfg *cfg)
 {
-	long long bound = natspub_republish_bound_ms(cfg->relay_lease_ms);
+	long long bound = relay_nats_pub_republish_bound_ms(cfg->relay_lease_ms);
 
-	if (!natspub_valid_stream(cfg->nats_stream)) {
+	if (!relay_nats_pub_valid_stream(cfg->nats_stream)) {
 		log_printf(LOG_ERROR, "PAYMENTS_NATS_STREAM '%s' is not a stream name (1-%d characters, "
-			   "no spaces, '.', '*', '>', '/' or '\\')", cfg->nats_stream, NATSPUB_STREAM_MAX);
+			   "no spaces, '.', '*', '>', '/' or '\\')", cfg->nats_stream, RELAY_NATS_PUB_STREAM_MAX);
 		return PAY_ECONFIG;
 	}
-	if (!natspub_valid_prefix(cfg->nats_subject_prefix)) {
+	if (!relay_nats_pub_valid_prefix(cfg->nats_subject_prefix)) {
 		log_printf(LOG_ERROR, "PAYMENTS_NATS_SUBJECT_PREFIX '%s' is not a subject prefix "
 			   "(dot-separated tokens, no spaces, '*' or '>')", cfg->nats_subject_prefix);
 		return PAY_ECONFIG;
@@ -79,7 +79,7 @@ static void relay_nats_drop_conn(struct relay_nats *rn)
 
 static void relay_nats_drop_pub(struct relay_nats *rn)
 {
-	natspub_destroy(rn->pub);
+	relay_nats_pub_destroy(rn->pub);
 	rn->pub = NULL;
 }
 
@@ -113,10 +113,10 @@ static int relay_nats_connect(struct relay_nats *rn, char *err, size_t errlen)
 		return PAY_EUNAVAILABLE;
 	}
 	/* The connection does not reconnect by itself: a broken one is replaced, stream check included. */
-	if (rn->pub != NULL && !natspub_connected(rn->pub))
+	if (rn->pub != NULL && !relay_nats_pub_connected(rn->pub))
 		relay_nats_drop_pub(rn);
 	if (rn->pub == NULL) {
-		rc = natspub_create(cfg->nats_url, cfg->nats_stream, cfg->nats_subject_prefix,
+		rc = relay_nats_pub_create(cfg->nats_url, cfg->nats_stream, cfg->nats_subject_prefix,
 				    cfg->nats_duplicate_window_ms, &rn->pub, err, errlen);
 		if (rc != PAY_OK)
 			return rc;
@@ -139,7 +139,7 @@ static int relay_nats_round(struct relay_nats *rn, char *err, size_t errlen)
 {
 	const struct cfg *cfg = rn->cfg;
 	struct db_nats_job *jobs = NULL;
-	struct natspub_msg *msgs = NULL;
+	struct relay_nats_pub_msg *msgs = NULL;
 	long long *published = NULL, *failed = NULL;
 	int i, n = 0, npub = 0, nfail = 0, dups = 0, prc, rc;
 
@@ -163,9 +163,9 @@ static int relay_nats_round(struct relay_nats *rn, char *err, size_t errlen)
 		goto out;
 	}
 	for (i = 0; i < n; i++)
-		msgs[i] = (struct natspub_msg){ jobs[i].event_id, jobs[i].type, jobs[i].body,
+		msgs[i] = (struct relay_nats_pub_msg){ jobs[i].event_id, jobs[i].type, jobs[i].body,
 						jobs[i].body_len, false, false };
-	prc = natspub_publish(rn->pub, msgs, n);
+	prc = relay_nats_pub_publish(rn->pub, msgs, n);
 	for (i = 0; i < n; i++) {
 		if (msgs[i].acked)
 			published[npub++] = jobs[i].seq;
@@ -185,7 +185,7 @@ static int relay_nats_round(struct relay_nats *rn, char *err, size_t errlen)
 				    "failed", nfail));
 	if (prc != PAY_OK) {
 		snprintf(err, errlen, "%d of %d events not published: %s", nfail, n,
-			 natspub_error(rn->pub));
+			 relay_nats_pub_error(rn->pub));
 		relay_nats_drop_pub(rn);
 		rc = prc;
 	}
@@ -201,7 +201,7 @@ out:
 static void *relay_nats_main(void *arg)
 {
 	struct relay_nats *rn = arg;
-	char err[NATSPUB_ERROR_MAX + 64];
+	char err[RELAY_NATS_PUB_ERROR_MAX + 64];
 	long long delay;
 	int done;
 
@@ -210,7 +210,7 @@ static void *relay_nats_main(void *arg)
 		done = relay_nats_round(rn, err, sizeof(err));
 		if (done < 0) {
 			rn->failures++;
-			delay = natspub_retry_delay_ms(rn->failures, randombytes_random());
+			delay = relay_nats_pub_retry_delay_ms(rn->failures, randombytes_random());
 			log_write(done == PAY_ECONFIG ? LOG_ERROR : LOG_WARN,
 				  "NATS publishing failed; webhooks are not affected, events wait in the outbox",
 				  json_pack("{s:s, s:i, s:I}", "error", err, "failures", rn->failures,
@@ -264,7 +264,7 @@ void relay_nats_stop(struct relay_nats *rn)
 		return;
 	atomic_store(&rn->stop, 1);
 	pthread_join(rn->thread, NULL);
-	natspub_shutdown();
+	relay_nats_pub_shutdown();
 	free(rn);
 }
 

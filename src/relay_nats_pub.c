@@ -1,5 +1,5 @@
-/* natspub.c - publishing events to NATS JetStream (libnats): the stream, subjects, ids and acks. */
-#include "natspub.h"
+/* relay_nats_pub.c - publishing events to NATS JetStream (libnats): the stream, subjects, ids and acks. */
+#include "relay_nats_pub.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -11,49 +11,49 @@
 #include "err.h"
 #include "log.h"
 
-#define NATSPUB_MAX_SERVERS 16
-#define NATSPUB_NS_PER_MS 1000000LL
+#define RELAY_NATS_PUB_MAX_SERVERS 16
+#define RELAY_NATS_PUB_NS_PER_MS 1000000LL
 
-struct natspub {
+struct relay_nats_pub {
 	natsConnection *nc;
 	jsCtx *js;
-	char stream[NATSPUB_STREAM_MAX + 1];
-	char prefix[NATSPUB_PREFIX_MAX + 1];
+	char stream[RELAY_NATS_PUB_STREAM_MAX + 1];
+	char prefix[RELAY_NATS_PUB_PREFIX_MAX + 1];
 	/*
-	 * The batch being acknowledged. libnats calls natspub_on_ack on its own
+	 * The batch being acknowledged. libnats calls relay_nats_pub_on_ack on its own
 	 * thread, so the batch, the search hint and error are read and written
 	 * under lock; batch is NULL between calls, and late acks are ignored.
 	 */
 	pthread_mutex_t lock;
-	struct natspub_msg *batch;
+	struct relay_nats_pub_msg *batch;
 	int batch_n;
 	int hint;
-	char error[NATSPUB_ERROR_MAX];
+	char error[RELAY_NATS_PUB_ERROR_MAX];
 };
 
 /* --- pure helpers --- */
 
 /* True for a character allowed in a subject token or a stream name. */
-static bool natspub_plain_char(char c, const char *forbidden)
+static bool relay_nats_pub_plain_char(char c, const char *forbidden)
 {
 	return c > ' ' && c < 127 && strchr(forbidden, c) == NULL;
 }
 
-bool natspub_valid_stream(const char *name)
+bool relay_nats_pub_valid_stream(const char *name)
 {
 	size_t i, len = name != NULL ? strlen(name) : 0;
 
-	if (len == 0 || len > NATSPUB_STREAM_MAX)
+	if (len == 0 || len > RELAY_NATS_PUB_STREAM_MAX)
 		return false;
 	for (i = 0; i < len; i++) {
-		if (!natspub_plain_char(name[i], ".*>/\\"))
+		if (!relay_nats_pub_plain_char(name[i], ".*>/\\"))
 			return false;
 	}
 	return true;
 }
 
 /* Dot-separated non-empty tokens of plain characters, at most max long. */
-static bool natspub_valid_tokens(const char *s, size_t max)
+static bool relay_nats_pub_valid_tokens(const char *s, size_t max)
 {
 	size_t i, len = s != NULL ? strlen(s) : 0;
 
@@ -63,44 +63,44 @@ static bool natspub_valid_tokens(const char *s, size_t max)
 		if (s[i] == '.') {
 			if (s[i + 1] == '.')
 				return false;
-		} else if (!natspub_plain_char(s[i], "*>")) {
+		} else if (!relay_nats_pub_plain_char(s[i], "*>")) {
 			return false;
 		}
 	}
 	return true;
 }
 
-bool natspub_valid_prefix(const char *prefix)
+bool relay_nats_pub_valid_prefix(const char *prefix)
 {
-	return natspub_valid_tokens(prefix, NATSPUB_PREFIX_MAX);
+	return relay_nats_pub_valid_tokens(prefix, RELAY_NATS_PUB_PREFIX_MAX);
 }
 
-int natspub_subject(const char *prefix, const char *type, char *buf, size_t size)
+int relay_nats_pub_subject(const char *prefix, const char *type, char *buf, size_t size)
 {
 	int n;
 
-	if (!natspub_valid_prefix(prefix) || !natspub_valid_tokens(type, NATSPUB_SUBJECT_MAX))
+	if (!relay_nats_pub_valid_prefix(prefix) || !relay_nats_pub_valid_tokens(type, RELAY_NATS_PUB_SUBJECT_MAX))
 		return PAY_EPARAM_INVALID;
 	n = snprintf(buf, size, "%s.%s", prefix, type);
 	return n > 0 && (size_t)n < size ? PAY_OK : PAY_EPARAM_INVALID;
 }
 
-long long natspub_republish_bound_ms(long long lease_ms)
+long long relay_nats_pub_republish_bound_ms(long long lease_ms)
 {
-	long long held = lease_ms > NATSPUB_ACK_WAIT_MS ? lease_ms : NATSPUB_ACK_WAIT_MS;
+	long long held = lease_ms > RELAY_NATS_PUB_ACK_WAIT_MS ? lease_ms : RELAY_NATS_PUB_ACK_WAIT_MS;
 
-	return held + NATSPUB_RETRY_MAX_MS;
+	return held + RELAY_NATS_PUB_RETRY_MAX_MS;
 }
 
-long long natspub_retry_delay_ms(int failures, uint32_t rnd)
+long long relay_nats_pub_retry_delay_ms(int failures, uint32_t rnd)
 {
-	long long d = NATSPUB_RETRY_MIN_MS;
+	long long d = RELAY_NATS_PUB_RETRY_MIN_MS;
 	int i;
 
-	for (i = 1; i < failures && d < NATSPUB_RETRY_MAX_MS; i++)
+	for (i = 1; i < failures && d < RELAY_NATS_PUB_RETRY_MAX_MS; i++)
 		d *= 2;
-	if (d > NATSPUB_RETRY_MAX_MS)
-		d = NATSPUB_RETRY_MAX_MS;
+	if (d > RELAY_NATS_PUB_RETRY_MAX_MS)
+		d = RELAY_NATS_PUB_RETRY_MAX_MS;
 	/* Jitter only downwards, so the cap stays the cap the duplicate window is checked against. */
 	return d - d / 5 * (long long)(rnd % 1001) / 1000;
 }
@@ -108,7 +108,7 @@ long long natspub_retry_delay_ms(int failures, uint32_t rnd)
 /* --- the connection --- */
 
 /* Formats "what: libnats' last error" into err. */
-static void natspub_describe(char *err, size_t errlen, const char *what, natsStatus s)
+static void relay_nats_pub_describe(char *err, size_t errlen, const char *what, natsStatus s)
 {
 	natsStatus last = NATS_OK;
 	const char *text = nats_GetLastError(&last);
@@ -121,9 +121,9 @@ static void natspub_describe(char *err, size_t errlen, const char *what, natsSta
  * The acknowledgement callback, on a libnats thread: records which event of
  * the current batch the stream holds, or the first error. Owns msg.
  */
-static void natspub_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+static void relay_nats_pub_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
-	struct natspub *np = closure;
+	struct relay_nats_pub *np = closure;
 	const char *id = NULL;
 	int i, k;
 
@@ -161,16 +161,16 @@ static void natspub_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 }
 
 /* Sets opts' servers from a comma-separated list. */
-static natsStatus natspub_set_servers(natsOptions *opts, const char *url)
+static natsStatus relay_nats_pub_set_servers(natsOptions *opts, const char *url)
 {
-	const char *servers[NATSPUB_MAX_SERVERS];
+	const char *servers[RELAY_NATS_PUB_MAX_SERVERS];
 	char *copy = strdup(url), *save = NULL, *tok;
 	int n = 0;
 	natsStatus s;
 
 	if (copy == NULL)
 		return NATS_NO_MEMORY;
-	for (tok = strtok_r(copy, ", ", &save); tok != NULL && n < NATSPUB_MAX_SERVERS;
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL && n < RELAY_NATS_PUB_MAX_SERVERS;
 	     tok = strtok_r(NULL, ", ", &save))
 		servers[n++] = tok;
 	s = n > 0 ? natsOptions_SetServers(opts, servers, n) : NATS_INVALID_ARG;
@@ -179,7 +179,7 @@ static natsStatus natspub_set_servers(natsOptions *opts, const char *url)
 }
 
 /* True when the stream's subjects include subject exactly. */
-static bool natspub_has_subject(const jsStreamConfig *c, const char *subject)
+static bool relay_nats_pub_has_subject(const jsStreamConfig *c, const char *subject)
 {
 	int i;
 
@@ -190,12 +190,12 @@ static bool natspub_has_subject(const jsStreamConfig *c, const char *subject)
 	return false;
 }
 
-/* Creates the stream, or checks it and raises its duplicate window. See natspub_create. */
-static int natspub_ensure_stream(struct natspub *np, long long window_ms, char *err, size_t errlen)
+/* Creates the stream, or checks it and raises its duplicate window. See relay_nats_pub_create. */
+static int relay_nats_pub_ensure_stream(struct relay_nats_pub *np, long long window_ms, char *err, size_t errlen)
 {
-	char subject[NATSPUB_SUBJECT_MAX];
+	char subject[RELAY_NATS_PUB_SUBJECT_MAX];
 	const char *subjects[1] = { subject };
-	int64_t window_ns = (int64_t)window_ms * NATSPUB_NS_PER_MS;
+	int64_t window_ns = (int64_t)window_ms * RELAY_NATS_PUB_NS_PER_MS;
 	jsStreamInfo *si = NULL;
 	jsStreamConfig sc;
 	jsErrCode jerr = 0;
@@ -214,7 +214,7 @@ static int natspub_ensure_stream(struct natspub *np, long long window_ms, char *
 		jerr = 0;
 		s = js_AddStream(NULL, np->js, &sc, NULL, &jerr);
 		if (s != NATS_OK) {
-			natspub_describe(err, errlen, "cannot create the stream", s);
+			relay_nats_pub_describe(err, errlen, "cannot create the stream", s);
 			/* The server refused the configuration (e.g. subjects another stream holds). */
 			rc = jerr != 0 ? PAY_ECONFIG : PAY_EUNAVAILABLE;
 			goto out;
@@ -226,10 +226,10 @@ static int natspub_ensure_stream(struct natspub *np, long long window_ms, char *
 		goto out;
 	}
 	if (s != NATS_OK) {
-		natspub_describe(err, errlen, "cannot read the stream (is JetStream enabled?)", s);
+		relay_nats_pub_describe(err, errlen, "cannot read the stream (is JetStream enabled?)", s);
 		goto out;
 	}
-	if (!natspub_has_subject(si->Config, subject) || si->Config->Storage != js_FileStorage) {
+	if (!relay_nats_pub_has_subject(si->Config, subject) || si->Config->Storage != js_FileStorage) {
 		snprintf(err, errlen, "stream %s exists without subject %s or without file storage",
 			 np->stream, subject);
 		rc = PAY_ECONFIG;
@@ -241,7 +241,7 @@ static int natspub_ensure_stream(struct natspub *np, long long window_ms, char *
 		jerr = 0;
 		s = js_UpdateStream(NULL, np->js, &sc, NULL, &jerr);
 		if (s != NATS_OK) {
-			natspub_describe(err, errlen, "cannot raise the stream's duplicate window", s);
+			relay_nats_pub_describe(err, errlen, "cannot raise the stream's duplicate window", s);
 			rc = jerr != 0 ? PAY_ECONFIG : PAY_EUNAVAILABLE;
 			goto out;
 		}
@@ -255,10 +255,10 @@ out:
 	return rc;
 }
 
-int natspub_create(const char *url, const char *stream, const char *prefix, long long window_ms,
-		   struct natspub **out, char *err, size_t errlen)
+int relay_nats_pub_create(const char *url, const char *stream, const char *prefix, long long window_ms,
+		   struct relay_nats_pub **out, char *err, size_t errlen)
 {
-	struct natspub *np = calloc(1, sizeof(*np));
+	struct relay_nats_pub *np = calloc(1, sizeof(*np));
 	natsOptions *opts = NULL;
 	jsOptions jo;
 	natsStatus s;
@@ -273,38 +273,38 @@ int natspub_create(const char *url, const char *stream, const char *prefix, long
 	snprintf(np->prefix, sizeof(np->prefix), "%s", prefix);
 	s = natsOptions_Create(&opts);
 	if (s == NATS_OK)
-		s = natspub_set_servers(opts, url);
+		s = relay_nats_pub_set_servers(opts, url);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(opts, "payments-relay");
 	if (s == NATS_OK)
-		s = natsOptions_SetTimeout(opts, NATSPUB_CONNECT_TIMEOUT_MS);
+		s = natsOptions_SetTimeout(opts, RELAY_NATS_PUB_CONNECT_TIMEOUT_MS);
 	if (s == NATS_OK)
-		s = natsOptions_SetWriteDeadline(opts, NATSPUB_CONNECT_TIMEOUT_MS);
+		s = natsOptions_SetWriteDeadline(opts, RELAY_NATS_PUB_CONNECT_TIMEOUT_MS);
 	/* Reconnecting is the caller's job, after its own backoff, with a fresh stream check. */
 	if (s == NATS_OK)
 		s = natsOptions_SetAllowReconnect(opts, false);
 	if (s != NATS_OK) {
-		natspub_describe(err, errlen, "invalid NATS options", s);
+		relay_nats_pub_describe(err, errlen, "invalid NATS options", s);
 		rc = s == NATS_NO_MEMORY ? PAY_ENOMEM : PAY_ECONFIG;
 		goto fail;
 	}
 	s = natsConnection_Connect(&np->nc, opts);
 	if (s != NATS_OK) {
-		natspub_describe(err, errlen, "cannot connect to NATS", s);
+		relay_nats_pub_describe(err, errlen, "cannot connect to NATS", s);
 		rc = PAY_EUNAVAILABLE;
 		goto fail;
 	}
 	jsOptions_Init(&jo);
-	jo.Wait = NATSPUB_ACK_WAIT_MS;
-	jo.PublishAsync.AckHandler = natspub_on_ack;
+	jo.Wait = RELAY_NATS_PUB_ACK_WAIT_MS;
+	jo.PublishAsync.AckHandler = relay_nats_pub_on_ack;
 	jo.PublishAsync.AckHandlerClosure = np;
 	s = natsConnection_JetStream(&np->js, np->nc, &jo);
 	if (s != NATS_OK) {
-		natspub_describe(err, errlen, "cannot use JetStream", s);
+		relay_nats_pub_describe(err, errlen, "cannot use JetStream", s);
 		rc = PAY_EUNAVAILABLE;
 		goto fail;
 	}
-	rc = natspub_ensure_stream(np, window_ms, err, errlen);
+	rc = relay_nats_pub_ensure_stream(np, window_ms, err, errlen);
 	if (rc != PAY_OK)
 		goto fail;
 	natsOptions_Destroy(opts);
@@ -313,11 +313,11 @@ int natspub_create(const char *url, const char *stream, const char *prefix, long
 	return PAY_OK;
 fail:
 	natsOptions_Destroy(opts);
-	natspub_destroy(np);
+	relay_nats_pub_destroy(np);
 	return rc;
 }
 
-void natspub_destroy(struct natspub *np)
+void relay_nats_pub_destroy(struct relay_nats_pub *np)
 {
 	if (np == NULL)
 		return;
@@ -330,27 +330,27 @@ void natspub_destroy(struct natspub *np)
 	free(np);
 }
 
-bool natspub_connected(struct natspub *np)
+bool relay_nats_pub_connected(struct relay_nats_pub *np)
 {
 	return np->nc != NULL && natsConnection_Status(np->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-const char *natspub_error(struct natspub *np)
+const char *relay_nats_pub_error(struct relay_nats_pub *np)
 {
 	return np->error;
 }
 
-void natspub_shutdown(void)
+void relay_nats_pub_shutdown(void)
 {
 	nats_Close();
 }
 
 /*
  * Takes back the messages still waiting for an acknowledgement, so that no
- * callback of this batch runs after natspub_publish returns, then waits a
+ * callback of this batch runs after relay_nats_pub_publish returns, then waits a
  * little for callbacks already running.
  */
-static void natspub_abandon(struct natspub *np)
+static void relay_nats_pub_abandon(struct relay_nats_pub *np)
 {
 	natsMsgList pending;
 	jsPubOptions po;
@@ -363,9 +363,9 @@ static void natspub_abandon(struct natspub *np)
 	(void)js_PublishAsyncComplete(np->js, &po);
 }
 
-int natspub_publish(struct natspub *np, struct natspub_msg *msgs, int n)
+int relay_nats_pub_publish(struct relay_nats_pub *np, struct relay_nats_pub_msg *msgs, int n)
 {
-	char subject[NATSPUB_SUBJECT_MAX];
+	char subject[RELAY_NATS_PUB_SUBJECT_MAX];
 	natsMsg *m = NULL;
 	jsPubOptions po;
 	natsStatus s = NATS_OK;
@@ -381,10 +381,10 @@ int natspub_publish(struct natspub *np, struct natspub_msg *msgs, int n)
 	pthread_mutex_unlock(&np->lock);
 
 	jsPubOptions_Init(&po);
-	po.MaxWait = NATSPUB_ACK_WAIT_MS;   /* each message times out by itself */
+	po.MaxWait = RELAY_NATS_PUB_ACK_WAIT_MS;   /* each message times out by itself */
 	po.ExpectStream = np->stream;       /* stored by another stream is a failure */
 	for (i = 0; i < n; i++) {
-		if (natspub_subject(np->prefix, msgs[i].type, subject, sizeof(subject)) != PAY_OK) {
+		if (relay_nats_pub_subject(np->prefix, msgs[i].type, subject, sizeof(subject)) != PAY_OK) {
 			pthread_mutex_lock(&np->lock);
 			if (np->error[0] == '\0')
 				snprintf(np->error, sizeof(np->error), "event %s: type '%s' is not a subject",
@@ -406,14 +406,14 @@ int natspub_publish(struct natspub *np, struct natspub_msg *msgs, int n)
 	if (s != NATS_OK) {
 		pthread_mutex_lock(&np->lock);
 		if (np->error[0] == '\0')
-			natspub_describe(np->error, sizeof(np->error), "cannot publish", s);
+			relay_nats_pub_describe(np->error, sizeof(np->error), "cannot publish", s);
 		pthread_mutex_unlock(&np->lock);
 	}
 	if (sent > 0) {
 		jsPubOptions_Init(&po);
-		po.MaxWait = NATSPUB_ACK_WAIT_MS + 1000;
+		po.MaxWait = RELAY_NATS_PUB_ACK_WAIT_MS + 1000;
 		if (js_PublishAsyncComplete(np->js, &po) != NATS_OK)
-			natspub_abandon(np);
+			relay_nats_pub_abandon(np);
 	}
 
 	pthread_mutex_lock(&np->lock);
