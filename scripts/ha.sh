@@ -26,6 +26,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=${PAYMENTS_HA_DIR:-$repo/.ha}
+# shellcheck source=scripts/datadir.sh
+. "$repo/scripts/datadir.sh"
 port=${PAYMENTS_HA_PORT:-54370}
 bin=${PAYMENTS_PG_BIN:-/usr/lib/postgresql/15/bin}
 wait_s=${PAYMENTS_HA_WAIT:-120}
@@ -55,24 +57,8 @@ locate() {
 }
 
 ensure_dir() {
-	if [ "$(id -u)" = 0 ]; then
-		id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
-		mkdir -p "$dir"
-		locate
-		if ! runuser -u postgres -- test -x "$real/" 2>/dev/null; then
-			local alt
-			alt=/tmp/payments-ha-$(echo "$repo" | md5sum | cut -c1-12)
-			mkdir -p "$alt"
-			chmod 700 "$alt"
-			rmdir "$dir" 2>/dev/null || true
-			ln -sfn "$alt" "$dir"
-		fi
-		locate
-		chown postgres: "$real"
-	else
-		mkdir -p "$dir"
-		locate
-	fi
+	datadir_ensure "$dir" payments-ha
+	locate
 }
 
 # The environment of pg_autoctl: its configuration, state and pid files live

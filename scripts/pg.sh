@@ -12,6 +12,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=${PAYMENTS_PG_DIR:-$repo/.pg}
+# shellcheck source=scripts/datadir.sh
+. "$repo/scripts/datadir.sh"
 port=${PAYMENTS_PG_PORT:-54329}
 bin=${PAYMENTS_PG_BIN:-/usr/lib/postgresql/15/bin}
 db=${2:-payments}
@@ -40,23 +42,8 @@ locate() {
 }
 
 ensure_dir() {
-	if [ "$(id -u)" = 0 ]; then
-		id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
-		mkdir -p "$dir"
-		locate
-		if ! runuser -u postgres -- test -x "$real/" 2>/dev/null; then
-			local alt
-			alt=/tmp/payments-pg-$(echo "$repo" | md5sum | cut -c1-12)
-			mkdir -p "$alt"
-			chmod 700 "$alt"
-			rmdir "$dir" 2>/dev/null || true
-			ln -sfn "$alt" "$dir"
-		fi
-		locate
-		chown postgres: "$real"
-	else
-		mkdir -p "$dir"
-	fi
+	datadir_ensure "$dir" payments-pg
+	locate
 }
 
 running() {
