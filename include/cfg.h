@@ -37,6 +37,7 @@ struct cfg {
 	int migrate_lock_retries;
 	char *sql_tests_dir;
 	int webhook_allow_private;
+	int webhook_endpoints_max;
 	char *webhook_schedule;
 	int webhook_max_attempts;
 	long long webhook_connect_timeout_ms;

@@ -2,7 +2,7 @@
 -- their R__ files), and how the relay's relay_fanout, relay_claim, relay_record and relay_replay
 -- behave.
 BEGIN;
-SELECT plan(119);
+SELECT plan(125);
 
 -- Short names for the fixed ids of the behaviour tests: pg_temp.ch('A') is a charge id, and so on.
 CREATE FUNCTION pg_temp.ch(t text) RETURNS text LANGUAGE sql IMMUTABLE
@@ -449,6 +449,25 @@ SELECT is((SELECT count(*) FROM webhook_attempts a
     'and their attempts with them.');
 SELECT throws_ok($$DELETE FROM webhook_endpoints WHERE id = pg_temp.we('2')$$, '23503', NULL,
     'An endpoint with deliveries cannot be deleted outright (the API soft-deletes it).');
+
+-- create_webhook_endpoint: at most p_max live endpoints per user.
+SELECT lives_ok($$SELECT create_webhook_endpoint('we_limit' || lpad(n::text, 19, '0'), 'limit_user',
+                    'https://shop.example/' || n, '["*"]', 'whsec_x', 2)
+                    FROM generate_series(1, 2) n$$,
+    'create_webhook_endpoint creates endpoints up to the limit.');
+SELECT throws_ok($$SELECT create_webhook_endpoint('we_limit0000000000000000003', 'limit_user',
+                    'https://shop.example/3', '["*"]', 'whsec_x', 2)$$,
+    'PR021', NULL, 'One more than the limit is refused with PR021, webhook_endpoints_limit.');
+SELECT is((SELECT count(*) FROM webhook_endpoints WHERE user_id = 'limit_user'), 2::bigint,
+    'and stores nothing.');
+SELECT ok(delete_webhook_endpoint('we_limit0000000000000000001', 'limit_user'), 'Deleting one endpoint');
+SELECT is(create_webhook_endpoint('we_limit0000000000000000004', 'limit_user',
+            'https://shop.example/4', '["charge.succeeded"]', 'whsec_x', 2)->>'id',
+          'we_limit0000000000000000004',
+    'makes room for another: deleted endpoints do not count.');
+SELECT is(create_webhook_endpoint('we_limit0000000000000000005', 'limit_user_2',
+            'https://shop.example/5', '["*"]', 'whsec_x', 2)->>'object', 'webhook_endpoint',
+    'The limit is per user, and the answer is the endpoint object.');
 
 SELECT * FROM finish();
 ROLLBACK;

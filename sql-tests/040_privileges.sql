@@ -2,7 +2,7 @@
 -- functions meant for it (0004_least_privilege.sql, kept by every R__ file), and the migration
 -- history is complete.
 BEGIN;
-SELECT plan(87);
+SELECT plan(88);
 
 -- The role itself: a group role, with no power beyond what it is granted.
 SELECT has_role('payments_app', 'The role payments_app exists.');
@@ -78,6 +78,9 @@ SELECT function_privs_are('public', 'purge_idempotency_keys', ARRAY['integer'],
     'payments_app', ARRAY['EXECUTE'], 'payments_app may execute purge_idempotency_keys.');
 SELECT function_privs_are('public', 'purge_published_events', ARRAY['bigint', 'integer'],
     'payments_app', ARRAY['EXECUTE'], 'payments_app may execute purge_published_events.');
+SELECT function_privs_are('public', 'create_webhook_endpoint',
+    ARRAY['text', 'text', 'text', 'json', 'text', 'integer'],
+    'payments_app', ARRAY['EXECUTE'], 'payments_app may execute create_webhook_endpoint.');
 SELECT function_privs_are('public', 'delete_webhook_endpoint', ARRAY['text', 'text'],
     'payments_app', ARRAY['EXECUTE'], 'payments_app may execute delete_webhook_endpoint.');
 SELECT function_privs_are('public', 'relay_nats_claim', ARRAY['integer', 'bigint'],
@@ -104,7 +107,7 @@ SELECT set_eq(
           'webhook_delivery_object', 'idempotency_lookup', 'list_page', 'create_charge',
           'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_release', 'relay_replay',
           'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
-          'delete_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
+          'delete_webhook_endpoint', 'create_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
           'purge_published_events_nats'],
     'payments_app may execute exactly the object renderers, the reads and the writing functions.');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
@@ -122,7 +125,7 @@ SELECT set_eq(
        WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef$$,
     ARRAY['create_charge', 'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_release',
           'relay_replay', 'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
-          'delete_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
+          'delete_webhook_endpoint', 'create_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
           'purge_published_events_nats'],
     'Exactly the writing functions are SECURITY DEFINER.');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p

@@ -31,10 +31,8 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT purge_idempotency_keys(p_batch => $1)", 1 },
 	[DB_STMT_PING] = { "ping", "SELECT 1", 0 },
 	[DB_STMT_WEBHOOK_CREATE] = { "webhook_create",
-		"WITH w AS (INSERT INTO webhook_endpoints (id, user_id, url, enabled_events, secret)"
-		" VALUES ($1, $2, $3, ARRAY(SELECT json_array_elements_text($4::json)), $5)"
-		" RETURNING *) SELECT webhook_endpoint_object(ROW(w.*)::webhook_endpoints)::text FROM w",
-		5 },
+		"SELECT create_webhook_endpoint(p_id => $1, p_user_id => $2, p_url => $3,"
+		" p_enabled_events => $4::json, p_secret => $5, p_max => $6)::text", 6 },
 	[DB_STMT_WEBHOOK_LIST] = { "webhook_list",
 		"SELECT coalesce(json_agg(webhook_endpoint_object(w) ORDER BY w.created DESC, w.id DESC),"
 		" '[]')::text FROM (SELECT * FROM webhook_endpoints WHERE user_id = $1"

@@ -209,6 +209,72 @@ class EndpointsApiTest(wh.WebhookTestCase):
                 self.assertEqual(self.assert_json_response(resp, 201)["url"], url)
 
 
+class EndpointLimitTest(wh.WebhookTestCase):
+    """PAYMENTS_WEBHOOK_ENDPOINTS_MAX (16 by default, as Stripe) caps each user's endpoints."""
+
+    start_relay = False
+    server_env = dict(wh.WebhookTestCase.server_env, PAYMENTS_RATE_LIMIT="0")
+
+    def post_endpoint(self, key, n):
+        return self.server.request("POST", "/v1/webhook_endpoints",
+                                   {"url": "http://127.0.0.1:9/limit-%d" % n,
+                                    "enabled_events": ["*"]}, self.auth(key))
+
+    def live(self, user):
+        return self.db.count("webhook_endpoints", "user_id = %s AND deleted_at IS NULL" % lit(user))
+
+    def test_twenty_concurrent_creates_make_exactly_sixteen(self):
+        """Twenty concurrent creates of one user give sixteen endpoints and four 400 webhook_endpoints_limit; another user is not held back"""
+        user, key = self.make_user()
+        other, other_key = self.make_user("other")
+        results = h.run_concurrently(20, lambda i: self.post_endpoint(key, i))
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        self.assertEqual(sorted(r.status for r in results), [201] * 16 + [400] * 4,
+                         "statuses %r" % [r.status for r in results])
+        for r in results:
+            if r.status == 400:
+                err = self.assert_error(r, 400, "webhook_endpoints_limit", "invalid_request_error",
+                                        param=None)
+                self.assertIn("16", err["message"])
+                self.assertEqual(r.header("Stripe-Should-Retry"), "false")
+        self.assertEqual(self.live(user), 16)
+        self.assertEqual(self.db.count("webhook_endpoints", "user_id = %s" % lit(user)), 16,
+                         "a refused create left a row behind")
+        # The limit is per user.
+        self.assert_json_response(self.post_endpoint(other_key, 0), 201)
+        self.assertEqual(self.live(other), 1)
+
+    def test_deleting_an_endpoint_makes_room(self):
+        """At the limit a create is refused; after a DELETE the next create succeeds"""
+        user, key = self.make_user()
+        ids = [self.assert_json_response(self.post_endpoint(key, i), 201)["id"] for i in range(16)]
+        self.assert_error(self.post_endpoint(key, 16), 400, "webhook_endpoints_limit")
+        resp = self.server.request("DELETE", "/v1/webhook_endpoints/" + ids[0], None, self.auth(key))
+        self.assert_json_response(resp, 200)
+        self.assert_json_response(self.post_endpoint(key, 17), 201)
+        self.assertEqual(self.live(user), 16)
+
+
+class EndpointLimitSettingTest(wh.WebhookTestCase):
+    """The limit is a setting."""
+
+    start_relay = False
+    server_env = dict(wh.WebhookTestCase.server_env, PAYMENTS_WEBHOOK_ENDPOINTS_MAX="2")
+
+    def test_the_limit_follows_the_setting(self):
+        """With PAYMENTS_WEBHOOK_ENDPOINTS_MAX=2 the third endpoint is refused, naming the limit"""
+        _, key = self.make_user()
+        for i in range(2):
+            self.create_endpoint(key, "setting-%d" % i)
+        resp = self.server.request("POST", "/v1/webhook_endpoints",
+                                   {"url": "http://127.0.0.1:9/x", "enabled_events": ["*"]},
+                                   self.auth(key))
+        err = self.assert_error(resp, 400, "webhook_endpoints_limit", param=None)
+        self.assertIn("2 webhook endpoints", err["message"])
+
+
 class PrivateUrlRefusedTest(wh.WebhookTestCase):
     """The API server started without PAYMENTS_WEBHOOK_ALLOW_PRIVATE."""
 
