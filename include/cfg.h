@@ -45,6 +45,7 @@ struct cfg {
 	long long webhook_retry_after_max_ms;
 	char *webhook_proxy;
 	int relay_batch;
+	int relay_endpoint_in_flight;
 	int relay_workers;
 	long long relay_poll_ms;
 	long long relay_lease_ms;

@@ -144,8 +144,8 @@ SELECT has_index('webhook_attempts', 'webhook_attempts_delivery_idx', ARRAY['del
 SELECT function_returns('event_object', ARRAY['outbox_events'], 'json', 'event_object(outbox_events) returns json.');
 SELECT function_returns('random_id', ARRAY['text'], 'text', 'random_id(text) returns text.');
 SELECT function_returns('relay_fanout', ARRAY['integer'], 'integer', 'relay_fanout(integer) returns integer.');
-SELECT function_returns('relay_claim', ARRAY['integer', 'bigint'], 'setof record',
-    'relay_claim(integer, bigint) returns a set of rows.');
+SELECT function_returns('relay_claim', ARRAY['integer', 'bigint', 'integer', 'json'], 'setof record',
+    'relay_claim(integer, bigint, integer, json) returns a set of rows.');
 SELECT function_returns('relay_record', ARRAY['json'], 'void', 'relay_record(json) returns void.');
 SELECT function_returns('relay_replay', ARRAY['text', 'text'], 'json', 'relay_replay(text, text) returns json.');
 SELECT function_returns('webhook_endpoint_object', ARRAY['webhook_endpoints'], 'json',
@@ -154,7 +154,7 @@ SELECT function_returns('webhook_delivery_object', ARRAY['webhook_deliveries'], 
     'webhook_delivery_object(webhook_deliveries) returns json.');
 SELECT ok(pg_get_functiondef('relay_fanout(integer)'::regprocedure) ~* 'for\s+update\s+skip\s+locked',
     'relay_fanout claims events FOR UPDATE SKIP LOCKED, so relays share the work.');
-SELECT ok(pg_get_functiondef('relay_claim(integer, bigint)'::regprocedure) ~* 'for\s+update\s+skip\s+locked',
+SELECT ok(pg_get_functiondef('relay_claim(integer, bigint, integer, json)'::regprocedure) ~* 'for\s+update\s+skip\s+locked',
     'relay_claim claims deliveries FOR UPDATE SKIP LOCKED, so relays share the work.');
 SELECT ok(random_id('wd_') ~ '^wd_[0-9A-Za-z]{24}$' AND random_id('wd_') <> random_id('wd_'),
     'random_id gives the prefix and 24 random characters, different each time.');

@@ -98,6 +98,10 @@ static const struct cfg_setting cfg_settings[] = {
 	  " and the like in the environment are never used)" },
 	{ "relay-batch", "PAYMENTS_RELAY_BATCH", CFG_INT, "200", CFG_AT(relay_batch), 1, 10000,
 	  CFG_RELAY, "events fanned out and deliveries sent (in parallel) per round" },
+	{ "relay-endpoint-in-flight", "PAYMENTS_RELAY_ENDPOINT_IN_FLIGHT", CFG_INT, "50",
+	  CFG_AT(relay_endpoint_in_flight), 1, 10000, CFG_RELAY,
+	  "attempts one webhook endpoint may have in flight per worker (a hanging receiver holds"
+	  " no more of the pipeline); each claim also takes at most this many per endpoint" },
 	{ "relay-workers", "PAYMENTS_RELAY_WORKERS", CFG_INT, "2", CFG_AT(relay_workers), 1, 64,
 	  CFG_RELAY, "webhook pipelines the relay runs side by side, each with its own connection" },
 	{ "relay-poll", "PAYMENTS_RELAY_POLL", CFG_DURATION, "50ms", CFG_AT(relay_poll_ms), 1,

@@ -54,7 +54,8 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 	[DB_STMT_RELAY_FANOUT] = { "relay_fanout", "SELECT relay_fanout(p_batch => $1)", 1 },
 	[DB_STMT_RELAY_CLAIM] = { "relay_claim",
 		"SELECT delivery_id, event_id, endpoint_id, attempts, url, secret, body, lease, created"
-		" FROM relay_claim(p_batch => $1, p_lease_ms => $2)", 2 },
+		" FROM relay_claim(p_batch => $1, p_lease_ms => $2, p_per_endpoint => $3,"
+		" p_in_flight => $4::json)", 4 },
 	[DB_STMT_RELAY_RECORD] = { "relay_record", "SELECT relay_record(p_results => $1::json)", 1 },
 	[DB_STMT_RELAY_REPLAY_DEAD] = { "relay_replay_dead",
 		"SELECT relay_replay_dead(p_endpoint_id => $1)", 1 },
