@@ -18,9 +18,6 @@
 int db_webhook_create(struct db_conn *c, const char *id, const char *user_id, const char *url,
 		      const char *events_json, const char *secret, int max, char **json)
 	__attribute__((warn_unused_result));
-/* The user's endpoints, newest first, as a JSON array (at most 100). */
-int db_webhook_list(struct db_conn *c, const char *user_id, char **json)
-	__attribute__((warn_unused_result));
 int db_webhook_get(struct db_conn *c, const char *user_id, const char *id, char **json)
 	__attribute__((warn_unused_result));
 /* Deletes (disables) the endpoint; its pending deliveries die. Returns PAY_OK or PAY_ENOT_FOUND. */

@@ -70,25 +70,6 @@ out:
 	return r->status;
 }
 
-int api_webhooks_list(struct http_req *r)
-{
-	struct db_conn *conn = NULL;
-	char *json = NULL;
-	int rc;
-
-	rc = db_pool_acquire(r->app->pool, &conn);
-	if (rc == PAY_OK) {
-		rc = db_webhook_list(conn, r->user_id, &json);
-		db_pool_release(r->app->pool, conn);
-	}
-	if (rc == PAY_OK)
-		http_reply_list(r, "/v1/webhook_endpoints", json, false);
-	else
-		http_reply_error(r, rc, NULL, NULL);
-	free(json);
-	return r->status;
-}
-
 int api_webhooks_get(struct http_req *r)
 {
 	return api_reply_object(r, "we_", db_webhook_get, "webhook endpoint");

@@ -33,10 +33,6 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 	[DB_STMT_WEBHOOK_CREATE] = { "webhook_create",
 		"SELECT create_webhook_endpoint(p_id => $1, p_user_id => $2, p_url => $3,"
 		" p_enabled_events => $4::json, p_secret => $5, p_max => $6)::text", 6 },
-	[DB_STMT_WEBHOOK_LIST] = { "webhook_list",
-		"SELECT coalesce(json_agg(webhook_endpoint_object(w) ORDER BY w.created DESC, w.id DESC),"
-		" '[]')::text FROM (SELECT * FROM webhook_endpoints WHERE user_id = $1"
-		" AND deleted_at IS NULL ORDER BY created DESC, id DESC LIMIT 100) w", 1 },
 	[DB_STMT_WEBHOOK_GET] = { "webhook_get",
 		"SELECT webhook_endpoint_object(w)::text FROM webhook_endpoints w"
 		" WHERE w.id = $1 AND w.user_id = $2 AND w.deleted_at IS NULL", 2 },

@@ -23,14 +23,6 @@ int db_webhook_create(struct db_conn *c, const char *id, const char *user_id, co
 	return db_query_text(c, DB_STMT_WEBHOOK_CREATE, &p, json);
 }
 
-int db_webhook_list(struct db_conn *c, const char *user_id, char **json)
-{
-	struct db_params p = { 0 };
-
-	db_param_text(&p, user_id);
-	return db_query_text(c, DB_STMT_WEBHOOK_LIST, &p, json);
-}
-
 int db_webhook_get(struct db_conn *c, const char *user_id, const char *id, char **json)
 {
 	struct db_params p = { 0 };

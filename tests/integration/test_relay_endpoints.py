@@ -96,6 +96,56 @@ class EndpointsApiTest(wh.WebhookTestCase):
         for e in body["data"]:
             self.assertEqual(list(e.keys()), ENDPOINT_FIELDS)
 
+    def test_list_pages_with_cursors(self):
+        """GET /v1/webhook_endpoints pages 12 endpoints by limit, starting_after and ending_before with has_more, skipping deleted ones"""
+        _, key = self.make_user()
+        _, other_key = self.make_user("other")
+        ids = [self.create_endpoint(key, "page-%d" % i, ["charge.succeeded"])["id"] for i in range(13)]
+        # Several endpoints share a second: the order is (created, id), newest first.
+        newest_first = self.db.query(
+            "SELECT string_agg(id, ',' ORDER BY created DESC, id DESC) FROM webhook_endpoints"
+            " WHERE id IN (%s)" % ",".join(lit(i) for i in ids)).split(",")
+        deleted = newest_first.pop(5)
+        resp = self.server.request("DELETE", "/v1/webhook_endpoints/" + deleted, None, self.auth(key))
+        self.assert_json_response(resp, 200)
+        theirs = self.create_endpoint(other_key, "page-other")["id"]
+
+        # No limit: 10, as the other lists, and more to come.
+        first = self.get_json(key, "/v1/webhook_endpoints")
+        self.assertEqual([e["id"] for e in first["data"]], newest_first[:10])
+        self.assertIs(first["has_more"], True)
+        # Forward through pages of 5.
+        seen, after, pages = [], None, 0
+        while True:
+            path = "/v1/webhook_endpoints?limit=5" + ("&starting_after=" + after if after else "")
+            page = self.get_json(key, path)
+            self.assertEqual(page["url"], "/v1/webhook_endpoints")
+            seen += [e["id"] for e in page["data"]]
+            pages += 1
+            if not page["has_more"]:
+                break
+            after = page["data"][-1]["id"]
+        self.assertEqual(seen, newest_first)
+        self.assertEqual(pages, 3)
+        self.assertNotIn(deleted, seen)
+        self.assertNotIn(theirs, seen)
+        # Backward from the oldest: the 5 just newer than it, newest first.
+        page = self.get_json(key, "/v1/webhook_endpoints?limit=5&ending_before=" + newest_first[-1])
+        self.assertEqual([e["id"] for e in page["data"]], newest_first[-6:-1])
+        self.assertIs(page["has_more"], True)
+        page = self.get_json(key, "/v1/webhook_endpoints?limit=100&ending_before=" + newest_first[2])
+        self.assertEqual([e["id"] for e in page["data"]], newest_first[:2])
+        self.assertIs(page["has_more"], False)
+        # A deleted endpoint still works as a cursor; another user's does not.
+        page = self.get_json(key, "/v1/webhook_endpoints?limit=100&starting_after=" + deleted)
+        self.assertEqual([e["id"] for e in page["data"]], newest_first[5:])
+        self.assert_error(self.get("/v1/webhook_endpoints?starting_after=" + theirs, key), 400,
+                          "parameter_invalid", param="starting_after")
+        self.assert_error(self.get("/v1/webhook_endpoints?starting_after=we_nope", key), 400,
+                          "parameter_invalid", param="starting_after")
+        self.assert_error(self.get("/v1/webhook_endpoints?limit=101", key), 400,
+                          "parameter_invalid", param="limit")
+
     def test_another_users_endpoint_is_not_found(self):
         """Another user's endpoint is 404 on GET and DELETE, stays alive, and is not in their list"""
         _, key = self.make_user()
