@@ -313,6 +313,12 @@ static int relay_turn(struct relay *r)
 		int rrc = relay_record_done(r, r->done, finished);
 
 		rc = rc == PAY_OK ? rrc : rc;
+		/*
+		 * Finished attempts give their endpoints room under
+		 * PAYMENTS_RELAY_ENDPOINT_IN_FLIGHT: look again at once, or one busy
+		 * endpoint's deliveries would go out a share per poll interval.
+		 */
+		r->next_claim_ms = timing_now_ms();
 	}
 	if (rc == PAY_OK && r->index == 0) {
 		relay_purge(r, now);
