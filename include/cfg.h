@@ -37,6 +37,7 @@ struct cfg {
 	int migrate_lock_retries;
 	char *sql_tests_dir;
 	int webhook_allow_private;
+	int webhook_endpoints_max;
 	char *webhook_schedule;
 	int webhook_max_attempts;
 	long long webhook_connect_timeout_ms;
@@ -44,6 +45,7 @@ struct cfg {
 	long long webhook_retry_after_max_ms;
 	char *webhook_proxy;
 	int relay_batch;
+	int relay_endpoint_in_flight;
 	int relay_workers;
 	long long relay_poll_ms;
 	long long relay_lease_ms;

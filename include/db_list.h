@@ -1,4 +1,4 @@
-/* db_list.h - keyset-paginated lists of charges, refunds and events, and single events. */
+/* db_list.h - keyset-paginated lists of charges, refunds, events and webhook endpoints, and single events. */
 #ifndef PAYMENTS_DB_LIST_H
 #define PAYMENTS_DB_LIST_H
 
@@ -8,7 +8,7 @@
 
 /* One list request; NULL / -1 means "not given". */
 struct db_list_query {
-	const char *kind;            /* "charges", "refunds" or "events" */
+	const char *kind;            /* "charges", "refunds", "events" or "webhook_endpoints" */
 	int limit;
 	const char *starting_after;
 	const char *ending_before;

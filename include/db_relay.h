@@ -45,9 +45,21 @@ struct db_relay_status {
 /* Fans out up to batch unpublished events; *n is how many were published. */
 int db_relay_fanout(struct db_conn *c, int batch, int *n) __attribute__((warn_unused_result));
 
-/* Leases up to batch due deliveries for lease_ms. *jobs (n entries) is freed with db_relay_jobs_free. */
-int db_relay_claim(struct db_conn *c, int batch, long long lease_ms, struct db_delivery_job **jobs,
-		   int *n) __attribute__((warn_unused_result));
+/* How many attempts one endpoint has in flight in the calling worker. */
+struct db_endpoint_load {
+	char endpoint_id[IDS_MAX];
+	int in_flight;
+};
+
+/*
+ * Leases up to batch due deliveries, at most per_endpoint of them in flight
+ * per endpoint counting the nload endpoints of load that already have
+ * attempts in flight (an endpoint at its share gets none). On PAY_OK *jobs
+ * holds *n jobs the caller frees with db_relay_jobs_free.
+ */
+int db_relay_claim(struct db_conn *c, int batch, int per_endpoint, const struct db_endpoint_load *load,
+		   int nload, long long lease_ms, struct db_delivery_job **jobs, int *n)
+	__attribute__((warn_unused_result));
 void db_relay_jobs_free(struct db_delivery_job *jobs, int n);
 /* Frees the strings one job owns (for a job moved out of its array). */
 void db_relay_job_fini(struct db_delivery_job *job);

@@ -9,12 +9,14 @@
  * PAY_ENOT_FOUND when the object is missing or another user's, or a db error.
  */
 
-/* Inserts an endpoint; events_json is a JSON array of event types. *json is the object without the secret. */
+/*
+ * Inserts an endpoint unless the user already has max of them (then
+ * PAY_EWEBHOOK_ENDPOINTS_LIMIT; the database counts under a lock of the user,
+ * so concurrent creates cannot pass it); events_json is a JSON array of
+ * event types. *json is the object without the secret.
+ */
 int db_webhook_create(struct db_conn *c, const char *id, const char *user_id, const char *url,
-		      const char *events_json, const char *secret, char **json)
-	__attribute__((warn_unused_result));
-/* The user's endpoints, newest first, as a JSON array (at most 100). */
-int db_webhook_list(struct db_conn *c, const char *user_id, char **json)
+		      const char *events_json, const char *secret, int max, char **json)
 	__attribute__((warn_unused_result));
 int db_webhook_get(struct db_conn *c, const char *user_id, const char *id, char **json)
 	__attribute__((warn_unused_result));

@@ -47,6 +47,8 @@ enum pay_err {
 	PAY_EHEADERS = -34,          /* more request headers than the server keeps */
 	PAY_EMALFORMED = -35,        /* the HTTP layer could not read the request */
 	PAY_EFORM = -36,             /* body is not a valid form (application/x-www-form-urlencoded) */
+	PAY_ECHARGE_BUSY = -37,      /* another request held the charge past the wait: 409, retry */
+	PAY_EWEBHOOK_ENDPOINTS_LIMIT = -38,   /* the user has PAYMENTS_WEBHOOK_ENDPOINTS_MAX endpoints */
 };
 
 struct err_info {

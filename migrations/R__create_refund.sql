@@ -9,7 +9,8 @@
  * can never exceed the amount), and the refund.created and charge.refunded
  * events. Refusals raise an SQLSTATE of class PR that src/err.c maps to
  * the API's error: PR404 no such charge of this user, PR001
- * amount_too_large, PR002 charge_already_refunded, PR003 charge_failed;
+ * amount_too_large, PR002 charge_already_refunded, PR003 charge_failed,
+ * PR409 the charge stayed locked by another refund past p_wait_ms;
  * nothing is stored for them.
  * Replay, mismatch and the concurrent-key wait behave as in create_charge.
  */
@@ -47,6 +48,15 @@ BEGIN
         END IF;
         RETURN;
     END IF;
+
+    -- The charge's row lock first, in a block of its own, so that a wait for
+    -- it that outlasts lock_timeout (another refund of the charge holding it)
+    -- is told apart from a wait for the idempotency key: PR409, charge_busy.
+    BEGIN
+        PERFORM FROM charges WHERE id = p_charge_id AND user_id = p_user_id FOR NO KEY UPDATE;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'charge_busy' USING ERRCODE = 'PR409';
+    END;
 
     -- One conditional UPDATE does the check and the write. With no amount,
     -- refund what is left: compare-and-set on the value seen, retried if a

@@ -3,7 +3,8 @@
 -- First created in migration 0003; the versioned files keep its history.
 
 /*
- * list_page: one page of a user's charges, refunds or events, newest first,
+ * list_page: one page of a user's charges, refunds, events or webhook
+ * endpoints (those not deleted; a deleted one still works as a cursor), newest first,
  * by keyset on (created, id) — stable while rows are inserted, no OFFSET.
  * p_after / p_before are cursor ids (Stripe's starting_after /
  * ending_before) that must belong to the user (else SQLSTATE PR400 with the
@@ -24,11 +25,16 @@ DECLARE
     v_dir text := CASE WHEN p_before IS NULL THEN 'DESC' ELSE 'ASC' END;
     v_cmp text := CASE WHEN p_before IS NULL THEN '<' ELSE '>' END;
     v_sql text;
+    v_live text := '';
 BEGIN
     CASE p_kind
         WHEN 'charges' THEN v_table := 'charges'; v_object := 'charge_object';
         WHEN 'refunds' THEN v_table := 'refunds'; v_object := 'refund_object';
         WHEN 'events' THEN v_table := 'outbox_events'; v_object := 'event_object';
+        WHEN 'webhook_endpoints' THEN
+            v_table := 'webhook_endpoints'; v_object := 'webhook_endpoint_object';
+            -- Served by webhook_endpoints_user_idx, which holds only these.
+            v_live := ' AND t.deleted_at IS NULL';
         ELSE RAISE EXCEPTION 'unknown list %', p_kind;
     END CASE;
     IF p_filter_col IS NOT NULL AND p_filter_col NOT IN ('charge_id', 'type') THEN
@@ -47,7 +53,7 @@ BEGIN
         END IF;
     END IF;
     v_sql := format(
-        'WITH page AS (SELECT t FROM %1$I t WHERE t.user_id = $1'
+        'WITH page AS (SELECT t FROM %1$I t WHERE t.user_id = $1%6$s'
         '   AND ($2::text IS NULL OR (t.created, t.id) %2$s ($3, $2))'
         '   AND ($4::timestamptz IS NULL OR t.created >= $4)'
         '   AND ($5::timestamptz IS NULL OR t.created < $5)'
@@ -57,7 +63,7 @@ BEGIN
         '        FILTER (WHERE p.n <= $7), ''[]'')::text, count(*) > $7'
         '   FROM (SELECT t, row_number() OVER (ORDER BY (t).created %4$s, (t).id %4$s) AS n'
         '           FROM page) p',
-        v_table, v_cmp, coalesce(p_filter_col, 'id'), v_dir, v_object);
+        v_table, v_cmp, coalesce(p_filter_col, 'id'), v_dir, v_object, v_live);
     EXECUTE v_sql INTO data, has_more
       USING p_user_id, v_cursor, v_created, p_gte, p_lt, p_filter_val, p_limit;
 END

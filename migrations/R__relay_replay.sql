@@ -8,6 +8,8 @@
  * (the operator's CLI) skips the ownership check. Returns the delivery
  * object, or NULL when there is no such delivery of that user; a delivery
  * whose endpoint was deleted is refused with SQLSTATE PR004 (src/err.c).
+ * A replayed delivery keeps its last 50 attempts (what its object shows)
+ * and forgets older ones, so repeated replays cannot grow it without bound.
  */
 CREATE OR REPLACE FUNCTION relay_replay(p_id text, p_user_id text) RETURNS json
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -24,7 +26,12 @@ BEGIN
      WHERE id = p_id AND (p_user_id IS NULL OR user_id = p_user_id)
        AND status IN ('dead', 'succeeded')
     RETURNING * INTO d;
-    IF NOT FOUND THEN
+    IF FOUND THEN
+        DELETE FROM webhook_attempts
+         WHERE delivery_id = d.id
+           AND seq < (SELECT a.seq FROM webhook_attempts a WHERE a.delivery_id = d.id
+                       ORDER BY a.seq DESC OFFSET 49 LIMIT 1);
+    ELSE
         SELECT * INTO d FROM webhook_deliveries
          WHERE id = p_id AND (p_user_id IS NULL OR user_id = p_user_id);
         IF NOT FOUND THEN

@@ -2,7 +2,9 @@
 -- Repeatable: edit it in place; 'migrate up' runs it again whenever it changes.
 -- First created in migration 0002; the versioned files keep its history.
 
--- A delivery with its attempts, for the dead-letter API.
+-- A delivery with its last 50 attempts (oldest of them first), for the dead-letter API.
+-- Replays keep no more than those 50 of the attempts before them (relay_replay,
+-- relay_replay_dead), so a delivery replayed over and over stays small.
 CREATE OR REPLACE FUNCTION webhook_delivery_object(d webhook_deliveries) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -23,7 +25,8 @@ BEGIN
                (SELECT coalesce(json_agg(row_to_json(a) ORDER BY a.seq), '[]')
                   FROM (SELECT seq, status_code, error, duration_ms,
                                floor(extract(epoch FROM at))::bigint AS at
-                          FROM webhook_attempts WHERE delivery_id = d.id) a) AS attempt_history
+                          FROM webhook_attempts WHERE delivery_id = d.id
+                         ORDER BY seq DESC LIMIT 50) a) AS attempt_history
     ) o);
 END
 $$;

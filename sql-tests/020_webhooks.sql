@@ -2,7 +2,7 @@
 -- their R__ files), and how the relay's relay_fanout, relay_claim, relay_record and relay_replay
 -- behave.
 BEGIN;
-SELECT plan(119);
+SELECT plan(131);
 
 -- Short names for the fixed ids of the behaviour tests: pg_temp.ch('A') is a charge id, and so on.
 CREATE FUNCTION pg_temp.ch(t text) RETURNS text LANGUAGE sql IMMUTABLE
@@ -144,8 +144,8 @@ SELECT has_index('webhook_attempts', 'webhook_attempts_delivery_idx', ARRAY['del
 SELECT function_returns('event_object', ARRAY['outbox_events'], 'json', 'event_object(outbox_events) returns json.');
 SELECT function_returns('random_id', ARRAY['text'], 'text', 'random_id(text) returns text.');
 SELECT function_returns('relay_fanout', ARRAY['integer'], 'integer', 'relay_fanout(integer) returns integer.');
-SELECT function_returns('relay_claim', ARRAY['integer', 'bigint'], 'setof record',
-    'relay_claim(integer, bigint) returns a set of rows.');
+SELECT function_returns('relay_claim', ARRAY['integer', 'bigint', 'integer', 'json'], 'setof record',
+    'relay_claim(integer, bigint, integer, json) returns a set of rows.');
 SELECT function_returns('relay_record', ARRAY['json'], 'void', 'relay_record(json) returns void.');
 SELECT function_returns('relay_replay', ARRAY['text', 'text'], 'json', 'relay_replay(text, text) returns json.');
 SELECT function_returns('webhook_endpoint_object', ARRAY['webhook_endpoints'], 'json',
@@ -154,7 +154,7 @@ SELECT function_returns('webhook_delivery_object', ARRAY['webhook_deliveries'], 
     'webhook_delivery_object(webhook_deliveries) returns json.');
 SELECT ok(pg_get_functiondef('relay_fanout(integer)'::regprocedure) ~* 'for\s+update\s+skip\s+locked',
     'relay_fanout claims events FOR UPDATE SKIP LOCKED, so relays share the work.');
-SELECT ok(pg_get_functiondef('relay_claim(integer, bigint)'::regprocedure) ~* 'for\s+update\s+skip\s+locked',
+SELECT ok(pg_get_functiondef('relay_claim(integer, bigint, integer, json)'::regprocedure) ~* 'for\s+update\s+skip\s+locked',
     'relay_claim claims deliveries FOR UPDATE SKIP LOCKED, so relays share the work.');
 SELECT ok(random_id('wd_') ~ '^wd_[0-9A-Za-z]{24}$' AND random_id('wd_') <> random_id('wd_'),
     'random_id gives the prefix and 24 random characters, different each time.');
@@ -449,6 +449,63 @@ SELECT is((SELECT count(*) FROM webhook_attempts a
     'and their attempts with them.');
 SELECT throws_ok($$DELETE FROM webhook_endpoints WHERE id = pg_temp.we('2')$$, '23503', NULL,
     'An endpoint with deliveries cannot be deleted outright (the API soft-deletes it).');
+
+-- create_webhook_endpoint: at most p_max live endpoints per user.
+SELECT lives_ok($$SELECT create_webhook_endpoint('we_limit' || lpad(n::text, 19, '0'), 'limit_user',
+                    'https://shop.example/' || n, '["*"]', 'whsec_x', 2)
+                    FROM generate_series(1, 2) n$$,
+    'create_webhook_endpoint creates endpoints up to the limit.');
+SELECT throws_ok($$SELECT create_webhook_endpoint('we_limit0000000000000000003', 'limit_user',
+                    'https://shop.example/3', '["*"]', 'whsec_x', 2)$$,
+    'PR021', NULL, 'One more than the limit is refused with PR021, webhook_endpoints_limit.');
+SELECT is((SELECT count(*) FROM webhook_endpoints WHERE user_id = 'limit_user'), 2::bigint,
+    'and stores nothing.');
+SELECT ok(delete_webhook_endpoint('we_limit0000000000000000001', 'limit_user'), 'Deleting one endpoint');
+SELECT is(create_webhook_endpoint('we_limit0000000000000000004', 'limit_user',
+            'https://shop.example/4', '["charge.succeeded"]', 'whsec_x', 2)->>'id',
+          'we_limit0000000000000000004',
+    'makes room for another: deleted endpoints do not count.');
+SELECT is(create_webhook_endpoint('we_limit0000000000000000005', 'limit_user_2',
+            'https://shop.example/5', '["*"]', 'whsec_x', 2)->>'object', 'webhook_endpoint',
+    'The limit is per user, and the answer is the endpoint object.');
+
+-- attempt_history is bounded: the object shows the last 50 attempts, and a replay forgets older ones.
+INSERT INTO webhook_endpoints (id, user_id, url, enabled_events, secret)
+VALUES ('we_hist00000000000000000001', 'hist_user', 'https://hist.example/', '{*}', 'whsec_x');
+INSERT INTO charges (id, user_id, amount, currency, source, status)
+SELECT 'ch_hist0000000000000000000' || n, 'hist_user', 1000, 'usd', 'tok_visa', 'succeeded'
+  FROM generate_series(1, 2) n;
+INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data, published_at)
+VALUES ('evt_hist00000000000000000001', 'hist_user', 'charge.succeeded', 'ch_hist00000000000000000001',
+        'ch_hist00000000000000000001', '{}', now()),
+       ('evt_hist00000000000000000002', 'hist_user', 'charge.succeeded', 'ch_hist00000000000000000002',
+        'ch_hist00000000000000000002', '{}', now());
+INSERT INTO webhook_deliveries (id, event_seq, event_id, endpoint_id, user_id, charge_id, status, attempts)
+SELECT 'wd_hist0000000000000000000' || n, e.seq, e.id, 'we_hist00000000000000000001', 'hist_user',
+       e.charge_id, 'dead', 120
+  FROM generate_series(1, 2) n JOIN outbox_events e ON e.id = 'evt_hist0000000000000000000' || n;
+INSERT INTO webhook_attempts (delivery_id, status_code, error, duration_ms)
+SELECT 'wd_hist0000000000000000000' || n, 500, 'attempt ' || i, i
+  FROM generate_series(1, 2) n, generate_series(1, 120) i ORDER BY n, i;
+SELECT is((SELECT json_array_length(webhook_delivery_object(d)->'attempt_history')
+             FROM webhook_deliveries d WHERE id = 'wd_hist00000000000000000001'), 50,
+    'A delivery object shows at most 50 attempts');
+SELECT is((SELECT array_agg((a->>'duration_ms')::int) FROM webhook_deliveries d,
+                  json_array_elements(webhook_delivery_object(d)->'attempt_history') a
+            WHERE d.id = 'wd_hist00000000000000000001'),
+          ARRAY(SELECT generate_series(71, 120)),
+    'the last 50, oldest of them first.');
+SELECT is((relay_replay('wd_hist00000000000000000001', 'hist_user')->>'status'), 'pending',
+    'A replay puts the delivery back in the queue');
+SELECT is((SELECT array_agg(duration_ms ORDER BY seq) FROM webhook_attempts
+            WHERE delivery_id = 'wd_hist00000000000000000001'),
+          ARRAY(SELECT generate_series(71, 120)),
+    'and keeps only its last 50 attempts.');
+SELECT is(relay_replay_dead('we_hist00000000000000000001'), 1::bigint,
+    'relay_replay_dead replays the other dead delivery');
+SELECT is((SELECT count(*) FROM webhook_attempts WHERE delivery_id = 'wd_hist00000000000000000002'),
+          50::bigint,
+    'and it too keeps only its last 50 attempts.');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -8,7 +8,7 @@
 -- unpublished event?" check, which under a real backlog's stale statistics the
 -- 0002 plan answered by walking the whole unpublished-events index.
 BEGIN;
-SELECT plan(4);
+SELECT plan(9);
 
 CREATE FUNCTION pg_temp.rows_read(t text) RETURNS bigint LANGUAGE sql VOLATILE
     AS $$ SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
@@ -38,6 +38,37 @@ SELECT cmp_ok(pg_temp.rows_read('webhook_deliveries') - (SELECT deliveries FROM 
     'Claiming 10 reads fewer than 100 delivery rows, not the whole backlog.');
 SELECT cmp_ok(pg_temp.rows_read('outbox_events') - (SELECT events FROM before), '<', 100::bigint,
     'Claiming 10 reads fewer than 100 outbox rows, not every unpublished event per candidate.');
+
+-- Fairness: a second endpoint (another tenant) whose 10 deliveries come due
+-- after the first's 2,000 is not held back by them.
+INSERT INTO webhook_endpoints (id, user_id, url, enabled_events, secret)
+VALUES ('we_' || pg_temp.idn(2), 'cost_v', 'https://other.example/hooks', '{*}',
+        'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+INSERT INTO charges (id, user_id, amount, currency, source, status)
+SELECT 'ch_' || pg_temp.idn(n), 'cost_v', 1000, 'usd', 'tok_visa', 'succeeded'
+  FROM generate_series(5001, 5010) n;
+INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data, published_at)
+SELECT 'evt_' || pg_temp.idn(n), 'cost_v', 'charge.succeeded', 'ch_' || pg_temp.idn(n),
+       'ch_' || pg_temp.idn(n), '{}', now()
+  FROM generate_series(5001, 5010) n ORDER BY n;
+-- Due at the same now() as the first endpoint's, and later in event order: behind all 2,000.
+INSERT INTO webhook_deliveries (id, event_seq, event_id, endpoint_id, user_id, charge_id)
+SELECT 'wd_' || pg_temp.idn(n), e.seq, e.id, 'we_' || pg_temp.idn(2), 'cost_v', e.charge_id
+  FROM generate_series(5001, 5010) n JOIN outbox_events e ON e.id = 'evt_' || pg_temp.idn(n);
+CREATE TEMP TABLE before2 AS SELECT pg_temp.rows_read('webhook_deliveries') AS deliveries;
+CREATE TEMP TABLE fair AS SELECT * FROM relay_claim(10, 60000, 5, '{}');
+SELECT is((SELECT count(*) FROM fair WHERE endpoint_id = 'we_' || pg_temp.idn(1)), 5::bigint,
+    'With a share of 5 per endpoint, a claim of 10 takes 5 of the backlogged endpoint''s deliveries');
+SELECT is((SELECT count(*) FROM fair WHERE endpoint_id = 'we_' || pg_temp.idn(2)), 5::bigint,
+    'and 5 of the other tenant''s, whose deliveries came due after all 2,000.');
+CREATE TEMP TABLE busy AS
+SELECT * FROM relay_claim(10, 60000, 5, json_build_object('we_' || pg_temp.idn(1), 5));
+SELECT is((SELECT count(*) FROM busy WHERE endpoint_id = 'we_' || pg_temp.idn(1)), 0::bigint,
+    'An endpoint that already has its share in flight gets nothing more (a hanging receiver)');
+SELECT is((SELECT count(*) FROM busy WHERE endpoint_id = 'we_' || pg_temp.idn(2)), 5::bigint,
+    'while the other endpoint gets its share.');
+SELECT cmp_ok(pg_temp.rows_read('webhook_deliveries') - (SELECT deliveries FROM before2), '<', 150::bigint,
+    'Both fair claims read fewer than 150 delivery rows, not the backlog they pass over.');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,4 +1,4 @@
-/* api_lists.c - GET /v1/charges, /v1/refunds, /v1/events (keyset pages) and GET /v1/events/{id}. */
+/* api_lists.c - GET /v1/charges, /v1/refunds, /v1/events, /v1/webhook_endpoints (keyset pages) and GET /v1/events/{id}. */
 #include "api.h"
 
 #include <stdlib.h>
@@ -172,6 +172,14 @@ int api_events_list(struct http_req *r)
 {
 	static const struct api_list_spec spec = { "events", "/v1/events", "evt_", true, "type", "type",
 						   api_list_event_type };
+
+	return api_list(r, &spec);
+}
+
+int api_webhooks_list(struct http_req *r)
+{
+	static const struct api_list_spec spec = { "webhook_endpoints", "/v1/webhook_endpoints", "we_",
+						   false, NULL, NULL, NULL };
 
 	return api_list(r, &spec);
 }

@@ -48,36 +48,25 @@ int api_webhooks_create(struct http_req *r)
 	whsign_secret_generate(secret);
 	rc = db_pool_acquire(r->app->pool, &conn);
 	if (rc == PAY_OK) {
-		rc = db_webhook_create(conn, id, r->user_id, req.url, req.events_json, secret, &json);
+		rc = db_webhook_create(conn, id, r->user_id, req.url, req.events_json, secret,
+				       r->app->cfg->webhook_endpoints_max, &json);
 		db_pool_release(r->app->pool, conn);
 	}
-	if (rc != PAY_OK)
+	if (rc == PAY_EWEBHOOK_ENDPOINTS_LIMIT) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "You have %d webhook endpoints, the most allowed. Delete one first.",
+			 r->app->cfg->webhook_endpoints_max);
+		http_reply_error(r, rc, NULL, msg);
+	} else if (rc != PAY_OK) {
 		http_reply_error(r, rc, NULL, NULL);
-	else   /* the secret is shown here, once */
+	} else {   /* the secret is shown here, once */
 		http_reply_with_member(r, 201, json, "secret", secret);
+	}
 out:
 	sodium_memzero(secret, sizeof(secret));
 	free(json);
 	webhookreq_fini(&req);
-	return r->status;
-}
-
-int api_webhooks_list(struct http_req *r)
-{
-	struct db_conn *conn = NULL;
-	char *json = NULL;
-	int rc;
-
-	rc = db_pool_acquire(r->app->pool, &conn);
-	if (rc == PAY_OK) {
-		rc = db_webhook_list(conn, r->user_id, &json);
-		db_pool_release(r->app->pool, conn);
-	}
-	if (rc == PAY_OK)
-		http_reply_list(r, "/v1/webhook_endpoints", json, false);
-	else
-		http_reply_error(r, rc, NULL, NULL);
-	free(json);
 	return r->status;
 }
 

@@ -1,4 +1,4 @@
-/* db_list.c - keyset-paginated lists of charges, refunds and events, and single events. */
+/* db_list.c - keyset-paginated lists of charges, refunds, events and webhook endpoints, and single events. */
 #include "db_list.h"
 
 #include <stdio.h>

@@ -49,27 +49,22 @@ typedef int (*db_claim_fill_fn)(void *elem, const struct db_result *r, int i);
 typedef void (*db_claim_fini_fn)(void *elem);
 
 /*
- * Runs a claim statement (batch, lease_ms) and copies its rows out into a
+ * Runs a claim statement with parameters p and copies its rows out into a
  * new array of elements of size bytes, one fill per row. On PAY_OK *rows
  * (NULL when nothing was due) holds *n elements and belongs to the caller;
  * on failure nothing is kept.
  */
-static int db_relay_claim_rows(struct db_conn *c, enum db_stmt stmt, int batch, long long lease_ms,
+static int db_relay_claim_rows(struct db_conn *c, enum db_stmt stmt, const struct db_params *p,
 			       size_t size, db_claim_fill_fn fill, db_claim_fini_fn fini, void **rows,
 			       int *n)
 {
-	struct db_params p = { 0 };
 	struct db_result *r = NULL;
-	char limit[16], lease[24], *elems = NULL;
+	char *elems = NULL;
 	int i, count = 0, rc;
 
 	*rows = NULL;
 	*n = 0;
-	snprintf(limit, sizeof(limit), "%d", batch);
-	snprintf(lease, sizeof(lease), "%lld", lease_ms);
-	db_param_text(&p, limit);
-	db_param_text(&p, lease);
-	rc = db_exec(c, stmt, &p, false, &r);
+	rc = db_exec(c, stmt, p, false, &r);
 	if (rc != PAY_OK)
 		goto out;
 	count = db_result_rows(r);
@@ -118,15 +113,38 @@ static void db_relay_delivery_fini(void *elem)
 	db_relay_job_fini(elem);
 }
 
-int db_relay_claim(struct db_conn *c, int batch, long long lease_ms, struct db_delivery_job **jobs,
-		   int *n)
+int db_relay_claim(struct db_conn *c, int batch, int per_endpoint, const struct db_endpoint_load *load,
+		   int nload, long long lease_ms, struct db_delivery_job **jobs, int *n)
 {
+	struct db_params p = { 0 };
+	char limit[16], lease[24], share[16], *in_flight = NULL;
+	json_t *obj = json_object();
 	void *rows = NULL;
-	int rc;
+	int i, rc = PAY_ENOMEM;
 
-	rc = db_relay_claim_rows(c, DB_STMT_RELAY_CLAIM, batch, lease_ms, sizeof(**jobs),
-				 db_relay_delivery_fill, db_relay_delivery_fini, &rows, n);
+	*jobs = NULL;
+	*n = 0;
+	/* {"we_...": attempts in flight}: the endpoints that already hold part of their share. */
+	for (i = 0; obj != NULL && i < nload; i++) {
+		if (json_object_set_new(obj, load[i].endpoint_id, json_integer(load[i].in_flight)) != 0)
+			goto out;
+	}
+	in_flight = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+	if (in_flight == NULL)
+		goto out;
+	snprintf(limit, sizeof(limit), "%d", batch);
+	snprintf(lease, sizeof(lease), "%lld", lease_ms);
+	snprintf(share, sizeof(share), "%d", per_endpoint);
+	db_param_text(&p, limit);
+	db_param_text(&p, lease);
+	db_param_text(&p, share);
+	db_param_text(&p, in_flight);
+	rc = db_relay_claim_rows(c, DB_STMT_RELAY_CLAIM, &p, sizeof(**jobs), db_relay_delivery_fill,
+				 db_relay_delivery_fini, &rows, n);
 	*jobs = rows;
+out:
+	free(in_flight);
+	json_decref(obj);
 	return rc;
 }
 
@@ -285,11 +303,17 @@ void db_relay_nats_jobs_free(struct db_nats_job *jobs, int n)
 int db_relay_nats_claim(struct db_conn *c, int batch, long long lease_ms, struct db_nats_job **jobs,
 			int *n)
 {
+	struct db_params p = { 0 };
+	char limit[16], lease[24];
 	void *rows = NULL;
 	int rc;
 
-	rc = db_relay_claim_rows(c, DB_STMT_RELAY_NATS_CLAIM, batch, lease_ms, sizeof(**jobs),
-				 db_relay_nats_fill, db_relay_nats_fini, &rows, n);
+	snprintf(limit, sizeof(limit), "%d", batch);
+	snprintf(lease, sizeof(lease), "%lld", lease_ms);
+	db_param_text(&p, limit);
+	db_param_text(&p, lease);
+	rc = db_relay_claim_rows(c, DB_STMT_RELAY_NATS_CLAIM, &p, sizeof(**jobs), db_relay_nats_fill,
+				 db_relay_nats_fini, &rows, n);
 	*jobs = rows;
 	return rc;
 }

@@ -31,14 +31,8 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT purge_idempotency_keys(p_batch => $1)", 1 },
 	[DB_STMT_PING] = { "ping", "SELECT 1", 0 },
 	[DB_STMT_WEBHOOK_CREATE] = { "webhook_create",
-		"WITH w AS (INSERT INTO webhook_endpoints (id, user_id, url, enabled_events, secret)"
-		" VALUES ($1, $2, $3, ARRAY(SELECT json_array_elements_text($4::json)), $5)"
-		" RETURNING *) SELECT webhook_endpoint_object(ROW(w.*)::webhook_endpoints)::text FROM w",
-		5 },
-	[DB_STMT_WEBHOOK_LIST] = { "webhook_list",
-		"SELECT coalesce(json_agg(webhook_endpoint_object(w) ORDER BY w.created DESC, w.id DESC),"
-		" '[]')::text FROM (SELECT * FROM webhook_endpoints WHERE user_id = $1"
-		" AND deleted_at IS NULL ORDER BY created DESC, id DESC LIMIT 100) w", 1 },
+		"SELECT create_webhook_endpoint(p_id => $1, p_user_id => $2, p_url => $3,"
+		" p_enabled_events => $4::json, p_secret => $5, p_max => $6)::text", 6 },
 	[DB_STMT_WEBHOOK_GET] = { "webhook_get",
 		"SELECT webhook_endpoint_object(w)::text FROM webhook_endpoints w"
 		" WHERE w.id = $1 AND w.user_id = $2 AND w.deleted_at IS NULL", 2 },
@@ -56,7 +50,8 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 	[DB_STMT_RELAY_FANOUT] = { "relay_fanout", "SELECT relay_fanout(p_batch => $1)", 1 },
 	[DB_STMT_RELAY_CLAIM] = { "relay_claim",
 		"SELECT delivery_id, event_id, endpoint_id, attempts, url, secret, body, lease, created"
-		" FROM relay_claim(p_batch => $1, p_lease_ms => $2)", 2 },
+		" FROM relay_claim(p_batch => $1, p_lease_ms => $2, p_per_endpoint => $3,"
+		" p_in_flight => $4::json)", 4 },
 	[DB_STMT_RELAY_RECORD] = { "relay_record", "SELECT relay_record(p_results => $1::json)", 1 },
 	[DB_STMT_RELAY_REPLAY_DEAD] = { "relay_replay_dead",
 		"SELECT relay_replay_dead(p_endpoint_id => $1)", 1 },

@@ -8,24 +8,19 @@
 #include "err.h"
 
 int db_webhook_create(struct db_conn *c, const char *id, const char *user_id, const char *url,
-		      const char *events_json, const char *secret, char **json)
+		      const char *events_json, const char *secret, int max, char **json)
 {
 	struct db_params p = { 0 };
+	char max_text[16];
 
 	db_param_text(&p, id);
 	db_param_text(&p, user_id);
 	db_param_text(&p, url);
 	db_param_text(&p, events_json);
 	db_param_text(&p, secret);
+	snprintf(max_text, sizeof(max_text), "%d", max);
+	db_param_text(&p, max_text);
 	return db_query_text(c, DB_STMT_WEBHOOK_CREATE, &p, json);
-}
-
-int db_webhook_list(struct db_conn *c, const char *user_id, char **json)
-{
-	struct db_params p = { 0 };
-
-	db_param_text(&p, user_id);
-	return db_query_text(c, DB_STMT_WEBHOOK_LIST, &p, json);
 }
 
 int db_webhook_get(struct db_conn *c, const char *user_id, const char *id, char **json)

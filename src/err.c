@@ -77,6 +77,10 @@ static const struct err_info err_table[] = {
 		"The request could not be read.", 0 },
 	[-PAY_EFORM] = { 400, "invalid_request_error", "invalid_form",
 		"The request body is not a valid application/x-www-form-urlencoded form.", 0 },
+	[-PAY_ECHARGE_BUSY] = { 409, "invalid_request_error", "charge_busy",
+		"Another request is changing this charge right now. Retry later.", 0 },
+	[-PAY_EWEBHOOK_ENDPOINTS_LIMIT] = { 400, "invalid_request_error", "webhook_endpoints_limit",
+		"You have as many webhook endpoints as allowed. Delete one first.", 0 },
 };
 
 /*
@@ -93,7 +97,9 @@ static const struct {
 	{ "PR004", PAY_ESTATE },               /* relay_replay: the endpoint was deleted */
 	{ "PR011", PAY_EPARAM_INVALID },       /* list_page: starting_after is no object of the user */
 	{ "PR012", PAY_EPARAM_INVALID },       /* list_page: ending_before, likewise */
+	{ "PR021", PAY_EWEBHOOK_ENDPOINTS_LIMIT }, /* create_webhook_endpoint: the user has the most */
 	{ "PR404", PAY_ENOT_FOUND },           /* create_refund: no such charge of the user */
+	{ "PR409", PAY_ECHARGE_BUSY },         /* create_refund: the charge stayed locked past the wait */
 };
 
 int err_from_refusal(const char *sqlstate)

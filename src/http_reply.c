@@ -158,7 +158,8 @@ int http_reply_error(struct http_req *r, int err, const char *param, const char 
 	struct http_header extra[2];
 	char retry[24] = "1";
 	size_t nextra = 0;
-	bool transient = info->status == 503 || err == PAY_EIDEM_IN_USE || err == PAY_ERATE_LIMITED;
+	bool transient = info->status == 503 || err == PAY_EIDEM_IN_USE || err == PAY_ECHARGE_BUSY ||
+			 err == PAY_ERATE_LIMITED;
 	json_t *obj = NULL;
 	char *text = NULL;
 	static const char fallback[] =

@@ -2,6 +2,7 @@
 #include "relay.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,6 +38,12 @@
  * they share the work exactly as separate relay processes do (leases and
  * SKIP LOCKED), so while one waits for the database another sends. Worker 0
  * also purges old events and reads the backlog for the log and metrics.
+ *
+ * Fairness: a worker counts its attempts in flight per endpoint (load) and
+ * claims nothing more for an endpoint that has PAYMENTS_RELAY_ENDPOINT_IN_FLIGHT
+ * of them, so a receiver that hangs holds at most that many of the
+ * pipeline's PAYMENTS_RELAY_BATCH slots, and relay_claim goes round the
+ * endpoints rather than down one tenant's backlog.
  */
 struct relay {
 	const struct cfg *cfg;
@@ -48,6 +55,8 @@ struct relay {
 	struct sender *sender;
 	struct db_conn *conn;
 	struct sender_done *done;       /* room for relay_batch finished transfers */
+	struct db_endpoint_load *load;  /* endpoints with attempts in flight (room for relay_batch) */
+	int nload;
 	long long next_claim_ms;
 	long long next_purge_ms;
 	long long next_status_log_ms;
@@ -91,6 +100,29 @@ static int relay_connect(struct relay *r)
 	return r->conn != NULL ? PAY_OK : PAY_EUNAVAILABLE;
 }
 
+/*
+ * Adds delta to the attempts in flight of endpoint_id; an endpoint whose
+ * count drops to zero leaves the table. There are never more endpoints in
+ * it than attempts in flight, so relay_batch entries are enough.
+ */
+static void relay_load_add(struct relay *r, const char *endpoint_id, int delta)
+{
+	int i;
+
+	for (i = 0; i < r->nload && strcmp(r->load[i].endpoint_id, endpoint_id) != 0; i++)
+		;
+	if (i == r->nload) {
+		if (delta <= 0 || r->nload == r->cfg->relay_batch)
+			return;
+		snprintf(r->load[i].endpoint_id, sizeof(r->load[i].endpoint_id), "%s", endpoint_id);
+		r->load[i].in_flight = 0;
+		r->nload++;
+	}
+	r->load[i].in_flight += delta;
+	if (r->load[i].in_flight <= 0)
+		r->load[i] = r->load[--r->nload];
+}
+
 static void relay_log_attempt(const struct relay *r, const struct db_delivery_job *j,
 			      const struct sender_result *res, const struct db_delivery_outcome *o)
 {
@@ -131,6 +163,7 @@ static int relay_record_done(struct relay *r, struct sender_done *done, int n)
 		out[i].delay_ms = res->ok ? 0 :
 			backoff_next_delay(&r->backoff, attempts, res->retry_after_ms, randombytes_random());
 		relay_log_attempt(r, j, res, &out[i]);
+		relay_load_add(r, j->endpoint_id, -1);
 		metrics_delivery(out[i].ok, out[i].dead);
 		if (out[i].ok)
 			metrics_delivery_lag(now - j->created);
@@ -179,6 +212,7 @@ static int relay_start_jobs(struct relay *r, struct db_delivery_job *jobs, int n
 		if (whsign_sign(job->secret, job->event_id, now, job->body, job->body_len, sig) != PAY_OK ||
 		    whsign_stripe_sign(job->secret, now, job->body, job->body_len, stripe_sig) != PAY_OK) {
 			unsent[nunsent].tag = job;   /* owned by unsent until recorded */
+			relay_load_add(r, job->endpoint_id, 1);
 			unsent[nunsent].result = (struct sender_result){ .retry_after_ms = -1 };
 			snprintf(unsent[nunsent].result.error, sizeof(unsent[nunsent].result.error), "%s",
 				 RELAY_UNSIGNED_ERROR);
@@ -191,7 +225,9 @@ static int relay_start_jobs(struct relay *r, struct db_delivery_job *jobs, int n
 			db_relay_job_fini(job);
 			free(job);
 			rc = PAY_ENOMEM;
+			continue;
 		}
+		relay_load_add(r, job->endpoint_id, 1);
 	}
 	free(jobs);   /* the array shell only: every job moved out */
 	if (nunsent > 0) {
@@ -261,7 +297,8 @@ static int relay_turn(struct relay *r)
 	if (room > 0 && now >= r->next_claim_ms) {
 		rc = db_relay_fanout(r->conn, cfg->relay_batch, &fanned);
 		if (rc == PAY_OK)
-			rc = db_relay_claim(r->conn, room, cfg->relay_lease_ms, &jobs, &claimed);
+			rc = db_relay_claim(r->conn, room, cfg->relay_endpoint_in_flight, r->load, r->nload,
+					    cfg->relay_lease_ms, &jobs, &claimed);
 		if (rc == PAY_OK && claimed > 0)
 			rc = relay_start_jobs(r, jobs, claimed);
 		else
@@ -276,6 +313,12 @@ static int relay_turn(struct relay *r)
 		int rrc = relay_record_done(r, r->done, finished);
 
 		rc = rc == PAY_OK ? rrc : rc;
+		/*
+		 * Finished attempts give their endpoints room under
+		 * PAYMENTS_RELAY_ENDPOINT_IN_FLIGHT: look again at once, or one busy
+		 * endpoint's deliveries would go out a share per poll interval.
+		 */
+		r->next_claim_ms = timing_now_ms();
 	}
 	if (rc == PAY_OK && r->index == 0) {
 		relay_purge(r, now);
@@ -312,6 +355,7 @@ static void relay_drain(struct relay *r)
 							n) != PAY_OK)
 			log_printf(LOG_WARN, "could not release %d leases; they expire by themselves", n);
 		for (i = 0; i < n; i++) {
+			relay_load_add(r, left[i]->endpoint_id, -1);
 			db_relay_job_fini(left[i]);
 			free(left[i]);
 		}
@@ -348,6 +392,7 @@ static void relay_fini(struct relay *r)
 	relay_drop_conn(r);
 	sender_destroy(r->sender);
 	free(r->done);
+	free(r->load);
 }
 
 /* Sets up worker i with the parsed schedule. Returns PAY_OK or PAY_ENOMEM. */
@@ -360,9 +405,10 @@ static int relay_init(struct relay *r, const struct cfg *cfg, atomic_int *stop, 
 	r->backoff = *backoff;
 	r->nats_on = nats_on;
 	r->done = calloc((size_t)cfg->relay_batch, sizeof(*r->done));
+	r->load = calloc((size_t)cfg->relay_batch, sizeof(*r->load));
 	r->sender = sender_create(cfg->webhook_connect_timeout_ms, cfg->webhook_timeout_ms,
 				  cfg->relay_batch, cfg->webhook_allow_private != 0, cfg->webhook_proxy);
-	return r->done != NULL && r->sender != NULL ? PAY_OK : PAY_ENOMEM;
+	return r->done != NULL && r->load != NULL && r->sender != NULL ? PAY_OK : PAY_ENOMEM;
 }
 
 int relay_run(const struct cfg *cfg, atomic_int *stop)

@@ -7,6 +7,7 @@ amount_refunded, idempotency keys and the outbox events refund.created and charg
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -539,3 +540,49 @@ class RefundReadTest(RefundTestCase):
         page = self.assert_json_response(self.get("/v1/refunds?limit=100", key), 200)
         self.assertEqual(len(page["data"]), 4)
         self.assertEqual({r["charge"] for r in page["data"]}, {c1["id"], c2["id"]})
+
+
+class RefundChargeBusyTest(RefundTestCase):
+    """A refund that waits too long for its charge's row says so, rather than blaming its key."""
+
+    # A short wait, so a refund behind another transaction on its charge gives up quickly.
+    server_env = dict(SERVER_ENV, PAYMENTS_IDEMPOTENCY_WAIT="300ms")
+
+    def test_refund_of_a_charge_locked_by_another_session_is_charge_busy(self):
+        """A refund whose charge another transaction holds answers 409 charge_busy with Retry-After, stores nothing, and succeeds with the same key once it ends"""
+        user, key = self.make_user()
+        charge = self.make_charge(key, amount=1000)
+        marker = "it_charge_locker_" + new_key().replace("-", "_")
+        # Another session locks the charge's row and sits in its transaction, as a slow refund would.
+        blocker = subprocess.Popen(
+            ["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", self.db.url, "-c",
+             "BEGIN; SELECT 1 FROM charges WHERE id = %s FOR UPDATE;"
+             " SELECT pg_sleep(30) AS %s; ROLLBACK;" % (sql_literal(charge["id"]), marker)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        idem = new_key()
+        try:
+            harness.poll(lambda: self.db.query(
+                "SELECT pid FROM pg_stat_activity WHERE state = 'active'"
+                " AND query LIKE %s AND pid <> pg_backend_pid()" % sql_literal("%" + marker + "%")),
+                message="the locking transaction to start")
+            started = time.monotonic()
+            resp = self.post_refund(key, {"charge": charge["id"], "amount": 100}, idem)
+            took = time.monotonic() - started
+            self.assert_error(resp, 409, "charge_busy", "invalid_request_error", param=None)
+            self.assertIsNotNone(resp.header("Retry-After"))
+            self.assertEqual(resp.header("Stripe-Should-Retry"), "true")
+            self.assertGreaterEqual(took, 0.25, "answered before PAYMENTS_IDEMPOTENCY_WAIT ran out")
+            self.assertLess(took, 5, "waited far longer than PAYMENTS_IDEMPOTENCY_WAIT")
+            # Nothing stored: no refund, no events, and the key is free for the retry.
+            self.assertEqual(self.refund_rows(charge["id"]), [])
+            self.assertEqual(self.amount_refunded(charge["id"]), 0)
+            self.assertEqual(self.db.count("idempotency_keys", "key = %s" % sql_literal(idem)), 0)
+        finally:
+            self.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE query LIKE %s AND pid <> pg_backend_pid()"
+                          % sql_literal("%" + marker + "%"))
+            blocker.wait(timeout=10)
+        resp = self.post_refund(key, {"charge": charge["id"], "amount": 100}, idem)
+        self.assert_json_response(resp, 201)
+        self.assertEqual(resp.header("Idempotent-Replayed"), "false")
+        self.assertEqual(self.amount_refunded(charge["id"]), 100)

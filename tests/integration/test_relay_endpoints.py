@@ -96,6 +96,56 @@ class EndpointsApiTest(wh.WebhookTestCase):
         for e in body["data"]:
             self.assertEqual(list(e.keys()), ENDPOINT_FIELDS)
 
+    def test_list_pages_with_cursors(self):
+        """GET /v1/webhook_endpoints pages 12 endpoints by limit, starting_after and ending_before with has_more, skipping deleted ones"""
+        _, key = self.make_user()
+        _, other_key = self.make_user("other")
+        ids = [self.create_endpoint(key, "page-%d" % i, ["charge.succeeded"])["id"] for i in range(13)]
+        # Several endpoints share a second: the order is (created, id), newest first.
+        newest_first = self.db.query(
+            "SELECT string_agg(id, ',' ORDER BY created DESC, id DESC) FROM webhook_endpoints"
+            " WHERE id IN (%s)" % ",".join(lit(i) for i in ids)).split(",")
+        deleted = newest_first.pop(5)
+        resp = self.server.request("DELETE", "/v1/webhook_endpoints/" + deleted, None, self.auth(key))
+        self.assert_json_response(resp, 200)
+        theirs = self.create_endpoint(other_key, "page-other")["id"]
+
+        # No limit: 10, as the other lists, and more to come.
+        first = self.get_json(key, "/v1/webhook_endpoints")
+        self.assertEqual([e["id"] for e in first["data"]], newest_first[:10])
+        self.assertIs(first["has_more"], True)
+        # Forward through pages of 5.
+        seen, after, pages = [], None, 0
+        while True:
+            path = "/v1/webhook_endpoints?limit=5" + ("&starting_after=" + after if after else "")
+            page = self.get_json(key, path)
+            self.assertEqual(page["url"], "/v1/webhook_endpoints")
+            seen += [e["id"] for e in page["data"]]
+            pages += 1
+            if not page["has_more"]:
+                break
+            after = page["data"][-1]["id"]
+        self.assertEqual(seen, newest_first)
+        self.assertEqual(pages, 3)
+        self.assertNotIn(deleted, seen)
+        self.assertNotIn(theirs, seen)
+        # Backward from the oldest: the 5 just newer than it, newest first.
+        page = self.get_json(key, "/v1/webhook_endpoints?limit=5&ending_before=" + newest_first[-1])
+        self.assertEqual([e["id"] for e in page["data"]], newest_first[-6:-1])
+        self.assertIs(page["has_more"], True)
+        page = self.get_json(key, "/v1/webhook_endpoints?limit=100&ending_before=" + newest_first[2])
+        self.assertEqual([e["id"] for e in page["data"]], newest_first[:2])
+        self.assertIs(page["has_more"], False)
+        # A deleted endpoint still works as a cursor; another user's does not.
+        page = self.get_json(key, "/v1/webhook_endpoints?limit=100&starting_after=" + deleted)
+        self.assertEqual([e["id"] for e in page["data"]], newest_first[5:])
+        self.assert_error(self.get("/v1/webhook_endpoints?starting_after=" + theirs, key), 400,
+                          "parameter_invalid", param="starting_after")
+        self.assert_error(self.get("/v1/webhook_endpoints?starting_after=we_nope", key), 400,
+                          "parameter_invalid", param="starting_after")
+        self.assert_error(self.get("/v1/webhook_endpoints?limit=101", key), 400,
+                          "parameter_invalid", param="limit")
+
     def test_another_users_endpoint_is_not_found(self):
         """Another user's endpoint is 404 on GET and DELETE, stays alive, and is not in their list"""
         _, key = self.make_user()
@@ -207,6 +257,72 @@ class EndpointsApiTest(wh.WebhookTestCase):
             with self.subTest(url=url):
                 resp = self.post_endpoint(key, {"url": url, "enabled_events": ["*"]})
                 self.assertEqual(self.assert_json_response(resp, 201)["url"], url)
+
+
+class EndpointLimitTest(wh.WebhookTestCase):
+    """PAYMENTS_WEBHOOK_ENDPOINTS_MAX (16 by default, as Stripe) caps each user's endpoints."""
+
+    start_relay = False
+    server_env = dict(wh.WebhookTestCase.server_env, PAYMENTS_RATE_LIMIT="0")
+
+    def post_endpoint(self, key, n):
+        return self.server.request("POST", "/v1/webhook_endpoints",
+                                   {"url": "http://127.0.0.1:9/limit-%d" % n,
+                                    "enabled_events": ["*"]}, self.auth(key))
+
+    def live(self, user):
+        return self.db.count("webhook_endpoints", "user_id = %s AND deleted_at IS NULL" % lit(user))
+
+    def test_twenty_concurrent_creates_make_exactly_sixteen(self):
+        """Twenty concurrent creates of one user give sixteen endpoints and four 400 webhook_endpoints_limit; another user is not held back"""
+        user, key = self.make_user()
+        other, other_key = self.make_user("other")
+        results = h.run_concurrently(20, lambda i: self.post_endpoint(key, i))
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        self.assertEqual(sorted(r.status for r in results), [201] * 16 + [400] * 4,
+                         "statuses %r" % [r.status for r in results])
+        for r in results:
+            if r.status == 400:
+                err = self.assert_error(r, 400, "webhook_endpoints_limit", "invalid_request_error",
+                                        param=None)
+                self.assertIn("16", err["message"])
+                self.assertEqual(r.header("Stripe-Should-Retry"), "false")
+        self.assertEqual(self.live(user), 16)
+        self.assertEqual(self.db.count("webhook_endpoints", "user_id = %s" % lit(user)), 16,
+                         "a refused create left a row behind")
+        # The limit is per user.
+        self.assert_json_response(self.post_endpoint(other_key, 0), 201)
+        self.assertEqual(self.live(other), 1)
+
+    def test_deleting_an_endpoint_makes_room(self):
+        """At the limit a create is refused; after a DELETE the next create succeeds"""
+        user, key = self.make_user()
+        ids = [self.assert_json_response(self.post_endpoint(key, i), 201)["id"] for i in range(16)]
+        self.assert_error(self.post_endpoint(key, 16), 400, "webhook_endpoints_limit")
+        resp = self.server.request("DELETE", "/v1/webhook_endpoints/" + ids[0], None, self.auth(key))
+        self.assert_json_response(resp, 200)
+        self.assert_json_response(self.post_endpoint(key, 17), 201)
+        self.assertEqual(self.live(user), 16)
+
+
+class EndpointLimitSettingTest(wh.WebhookTestCase):
+    """The limit is a setting."""
+
+    start_relay = False
+    server_env = dict(wh.WebhookTestCase.server_env, PAYMENTS_WEBHOOK_ENDPOINTS_MAX="2")
+
+    def test_the_limit_follows_the_setting(self):
+        """With PAYMENTS_WEBHOOK_ENDPOINTS_MAX=2 the third endpoint is refused, naming the limit"""
+        _, key = self.make_user()
+        for i in range(2):
+            self.create_endpoint(key, "setting-%d" % i)
+        resp = self.server.request("POST", "/v1/webhook_endpoints",
+                                   {"url": "http://127.0.0.1:9/x", "enabled_events": ["*"]},
+                                   self.auth(key))
+        err = self.assert_error(resp, 400, "webhook_endpoints_limit", param=None)
+        self.assertIn("2 webhook endpoints", err["message"])
 
 
 class PrivateUrlRefusedTest(wh.WebhookTestCase):
