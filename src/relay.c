@@ -45,7 +45,7 @@
  * pipeline's PAYMENTS_RELAY_BATCH slots, and relay_claim goes round the
  * endpoints rather than down one tenant's backlog.
  */
-struct relay {
+struct relay_worker {
 	const struct cfg *cfg;
 	atomic_int *stop;
 	int index;
@@ -73,7 +73,7 @@ static double relay_wall_s(void)
 }
 
 /* Drops a broken connection; the next turn reconnects. */
-static void relay_drop_conn(struct relay *r)
+static void relay_drop_conn(struct relay_worker *r)
 {
 	db_conn_close(r->conn);
 	r->conn = NULL;
@@ -84,7 +84,7 @@ static void relay_drop_conn(struct relay *r)
  * failover, the multi-host URL finds the new primary within a second of its
  * promotion). Returns PAY_OK or PAY_EUNAVAILABLE when stopping.
  */
-static int relay_connect(struct relay *r)
+static int relay_connect(struct relay_worker *r)
 {
 	long long delay = 100;
 
@@ -105,7 +105,7 @@ static int relay_connect(struct relay *r)
  * count drops to zero leaves the table. There are never more endpoints in
  * it than attempts in flight, so relay_batch entries are enough.
  */
-static void relay_load_add(struct relay *r, const char *endpoint_id, int delta)
+static void relay_load_add(struct relay_worker *r, const char *endpoint_id, int delta)
 {
 	int i;
 
@@ -123,7 +123,7 @@ static void relay_load_add(struct relay *r, const char *endpoint_id, int delta)
 		r->load[i] = r->load[--r->nload];
 }
 
-static void relay_log_attempt(const struct relay *r, const struct db_delivery_job *j,
+static void relay_log_attempt(const struct relay_worker *r, const struct db_delivery_job *j,
 			      const struct sender_result *res, const struct db_delivery_outcome *o)
 {
 	log_write(o->ok ? LOG_INFO : LOG_WARN, "webhook delivery attempt",
@@ -140,7 +140,7 @@ static void relay_log_attempt(const struct relay *r, const struct db_delivery_jo
 #define RELAY_UNSIGNED_ERROR "not sent: the endpoint's signing secret is unusable"
 
 /* Records n finished attempts (done[i].tag is each job) in one round trip, then frees their jobs. */
-static int relay_record_done(struct relay *r, struct sender_done *done, int n)
+static int relay_record_done(struct relay_worker *r, struct sender_done *done, int n)
 {
 	struct db_delivery_outcome *out = calloc((size_t)(n > 0 ? n : 1), sizeof(*out));
 	double now = relay_wall_s();
@@ -188,7 +188,7 @@ out:
  * any other, so an operator who repairs the secret sees it go out.
  * Returns PAY_OK or PAY_ENOMEM.
  */
-static int relay_start_jobs(struct relay *r, struct db_delivery_job *jobs, int n)
+static int relay_start_jobs(struct relay_worker *r, struct db_delivery_job *jobs, int n)
 {
 	char sig[WHSIGN_SIGNATURE_MAX], stripe_sig[WHSIGN_STRIPE_SIGNATURE_MAX];
 	struct db_delivery_job *job;
@@ -240,7 +240,7 @@ static int relay_start_jobs(struct relay *r, struct db_delivery_job *jobs, int n
 }
 
 /* Reads the backlog for the log (every 10 s) and the metrics gauges (every second). */
-static void relay_status(struct relay *r, long long now)
+static void relay_status(struct relay_worker *r, long long now)
 {
 	struct metrics_relay_gauges g;
 	struct db_relay_status st;
@@ -264,7 +264,7 @@ static void relay_status(struct relay *r, long long now)
 			    "in_flight", sender_in_flight(r->sender)));
 }
 
-static void relay_purge(struct relay *r, long long now)
+static void relay_purge(struct relay_worker *r, long long now)
 {
 	long long n = 0;
 
@@ -286,7 +286,7 @@ static void relay_purge(struct relay *r, long long now)
  * events and claim due deliveries; then drive the transfers a little and
  * record what finished. Returns the work done (0: idle) or a negative error.
  */
-static int relay_turn(struct relay *r)
+static int relay_turn(struct relay_worker *r)
 {
 	const struct cfg *cfg = r->cfg;
 	struct db_delivery_job *jobs = NULL;
@@ -332,7 +332,7 @@ static int relay_turn(struct relay *r)
  * to PAYMENTS_SHUTDOWN_TIMEOUT and record them, then give back the leases
  * of any still running, so another relay takes them over at once.
  */
-static void relay_drain(struct relay *r)
+static void relay_drain(struct relay_worker *r)
 {
 	long long deadline = timing_now_ms() + r->cfg->shutdown_timeout_ms;
 	struct db_delivery_job **left = NULL;
@@ -367,7 +367,7 @@ static void relay_drain(struct relay *r)
 /* A worker's thread: the pipeline until stop, then its drain. */
 static void *relay_worker(void *arg)
 {
-	struct relay *r = arg;
+	struct relay_worker *r = arg;
 	int done;
 
 	while (!atomic_load(r->stop)) {
@@ -387,7 +387,7 @@ static void *relay_worker(void *arg)
 }
 
 /* Frees one worker's resources (its thread has ended or never started). */
-static void relay_fini(struct relay *r)
+static void relay_fini(struct relay_worker *r)
 {
 	relay_drop_conn(r);
 	sender_destroy(r->sender);
@@ -396,7 +396,7 @@ static void relay_fini(struct relay *r)
 }
 
 /* Sets up worker i with the parsed schedule. Returns PAY_OK or PAY_ENOMEM. */
-static int relay_init(struct relay *r, const struct cfg *cfg, atomic_int *stop, int i,
+static int relay_init(struct relay_worker *r, const struct cfg *cfg, atomic_int *stop, int i,
 		      const struct backoff *backoff, bool nats_on)
 {
 	r->cfg = cfg;
@@ -415,7 +415,7 @@ int relay_run(const struct cfg *cfg, atomic_int *stop)
 {
 	struct relay_metrics *metrics = NULL;
 	struct relay_nats *nats = NULL;
-	struct relay *w = NULL;
+	struct relay_worker *w = NULL;
 	struct backoff backoff;
 	bool nats_on = relay_nats_enabled(cfg);
 	int i, n = cfg->relay_workers, code = 1;
