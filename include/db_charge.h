@@ -2,6 +2,7 @@
 #ifndef PAYMENTS_DB_CHARGE_H
 #define PAYMENTS_DB_CHARGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -25,6 +26,7 @@ struct db_charge_new {
 	const char *decline_code;
 	const char *error_body;      /* the 402 body when declined */
 	const char *request_id;
+	bool capture;                /* false: authorize only */
 };
 
 /*

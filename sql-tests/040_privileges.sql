@@ -58,7 +58,7 @@ SELECT sequence_privs_are('public', 'webhook_attempts_seq_seq', 'payments_app', 
 -- The writing functions: payments_app may execute each.
 SELECT function_privs_are('public', 'create_charge',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
-          'text', 'json', 'text', 'text', 'text', 'text'],
+          'text', 'json', 'text', 'text', 'text', 'text', 'boolean'],
     'payments_app', ARRAY['EXECUTE'], 'payments_app may execute create_charge.');
 SELECT function_privs_are('public', 'create_refund',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'json',
@@ -133,7 +133,7 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
           'Every SECURITY DEFINER function pins search_path to public, pg_temp.');
 SELECT is_definer('public', 'create_charge',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
-          'text', 'json', 'text', 'text', 'text', 'text'],
+          'text', 'json', 'text', 'text', 'text', 'text', 'boolean'],
     'create_charge is SECURITY DEFINER.');
 SELECT isnt_definer('public', 'list_page',
     ARRAY['text', 'text', 'integer', 'text', 'text', 'timestamp with time zone',

@@ -77,6 +77,7 @@ int api_charges_create(struct http_req *r)
 	in.decline_code = charge_decline_code(req.outcome);
 	in.error_body = decline_body;
 	in.request_id = r->request_id;
+	in.capture = req.capture;
 
 	rc = db_pool_acquire(r->app->pool, &conn);
 	if (rc == PAY_OK) {

@@ -32,6 +32,7 @@ int db_charge_create(struct db_conn *c, const struct db_charge_new *in, struct d
 	db_param_text(&p, in->decline_code);
 	db_param_text(&p, in->error_body);
 	db_param_text(&p, in->request_id);
+	db_param_text(&p, in->capture ? "true" : "false");
 	return db_idem_exec(c, DB_STMT_CHARGE_CREATE, &p, out);
 }
 

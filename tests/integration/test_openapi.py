@@ -559,6 +559,7 @@ class ValidatorTest(ContractMixin, unittest.TestCase):
     CHARGE = {"id": "ch_" + "A" * 24, "object": "charge", "amount": 5000, "currency": "usd",
               "status": "succeeded", "source": "tok_visa", "description": None,
               "metadata": {"order_id": "123"}, "amount_refunded": 0, "refunded": False,
+              "captured": True, "amount_captured": 5000, "released_at": None, "release_reason": None,
               "failure_code": None, "decline_code": None, "created": 1795318526}
 
     def test_validator_accepts_a_charge_and_rejects_wrong_ones(self):
