@@ -1,4 +1,4 @@
-/* db_charge.h - charge queries: the one-round-trip create and the scoped read. */
+/* db_charge.h - charge queries: the one-round-trip create and capture, and the scoped read. */
 #ifndef PAYMENTS_DB_CHARGE_H
 #define PAYMENTS_DB_CHARGE_H
 
@@ -36,6 +36,30 @@ struct db_charge_new {
  */
 int db_charge_create(struct db_conn *c, const struct db_charge_new *in, struct db_idem_result *out)
 	__attribute__((warn_unused_result));
+
+/* Everything capture_charge() needs; strings borrowed from the caller. */
+struct db_charge_capture {
+	const char *user_id;
+	const char *idempotency_key;
+	const unsigned char *fingerprint;   /* 32 bytes */
+	long long ttl_ms;
+	long long wait_ms;
+	const char *charge_id;
+	long long amount;
+	bool has_amount;             /* false: the whole authorized amount */
+	const char *event_id;
+	const char *request_id;
+};
+
+/*
+ * Runs capture_charge() in one round trip. Returns PAY_OK with *out filled
+ * (status 200 and the charge object, or a replay or mismatch),
+ * PAY_ENOT_FOUND (no such charge of this user), PAY_EALREADY_CAPTURED,
+ * PAY_EEXPIRED_FOR_CAPTURE, PAY_ENOT_CAPTURABLE, PAY_EAMOUNT_TOO_LARGE,
+ * PAY_EIDEM_IN_USE, or a db error.
+ */
+int db_charge_capture(struct db_conn *c, const struct db_charge_capture *in,
+		      struct db_idem_result *out) __attribute__((warn_unused_result));
 
 /*
  * Reads the charge object JSON of id if it belongs to user_id. Returns

@@ -47,6 +47,9 @@ enum pay_err {
 	PAY_EHEADERS = -34,          /* more request headers than the server keeps */
 	PAY_EMALFORMED = -35,        /* the HTTP layer could not read the request */
 	PAY_EFORM = -36,             /* body is not a valid form (application/x-www-form-urlencoded) */
+	PAY_EALREADY_CAPTURED = -37, /* capture of a charge already captured */
+	PAY_EEXPIRED_FOR_CAPTURE = -38, /* capture of an authorization released or expired */
+	PAY_ENOT_CAPTURABLE = -39,   /* capture of a failed charge */
 };
 
 struct err_info {

@@ -31,7 +31,7 @@ ALTER TABLE charges
         CHECK (NOT captured OR amount_refunded <= coalesce(amount_captured, amount))
         NOT VALID,
     ADD CONSTRAINT charges_uncaptured_refund_is_release
-        CHECK (captured OR amount_refunded = 0 OR release_reason = 'refunded')
+        CHECK (captured OR amount_refunded = 0 OR release_reason IS NOT DISTINCT FROM 'refunded')
         NOT VALID,
     ADD CONSTRAINT charges_release_consistent
         CHECK ((released_at IS NULL) = (release_reason IS NULL)

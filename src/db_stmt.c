@@ -97,4 +97,8 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 	[DB_STMT_EVENT_PURGE_NATS] = { "event_purge_nats",
 		"SELECT purge_published_events_nats(p_retention_ms => $1, p_batch => $2)", 2 },
 	[DB_STMT_RELAY_RELEASE] = { "relay_release", "SELECT relay_release(p_leases => $1::json)", 1 },
+	[DB_STMT_CHARGE_CAPTURE] = { "charge_capture",
+		"SELECT outcome, status_code, body FROM capture_charge("
+		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
+		" p_charge_id => $6, p_amount => $7, p_event_id => $8, p_request_id => $9)", 9 },
 };

@@ -127,3 +127,182 @@ class AuthorizeTest(CaptureTestCase):
         self.assert_error(self.post_charge(key, form, new_key(), content_type=FORM), 400,
                           "parameter_invalid_type", param="capture")
         self.assertEqual(self.counts(user)[0], 0)
+
+
+class CaptureTest(CaptureTestCase):
+    """POST /v1/charges/{id}/capture: the capture, its event, its key, its refusals."""
+
+    def test_capture_in_full_answers_200_and_emits_charge_captured(self):
+        """A capture without amount answers 200 with the charge captured in full, stores it and its key, and emits charge.captured"""
+        user, key = self.make_user()
+        auth = self.authorize(key, amount=1200)
+        idem = new_key()
+        resp = self.post_capture(key, auth["id"], idem=idem)
+        obj = self.assert_json_response(resp, 200)
+        self.assertEqual(resp.header("Idempotent-Replayed"), "false")
+        self.assertEqual(obj, dict(auth, captured=True, amount_captured=1200))
+        self.assertEqual(self.charge_row(auth["id"]),
+                         {"captured": True, "amount_captured": 1200, "amount_refunded": 0,
+                          "released": False, "release_reason": None})
+        self.assertEqual(self.event_types(auth["id"]), ["charge.succeeded", "charge.captured"])
+        self.assertEqual(self.event_data(auth["id"], "charge.captured"), obj)
+        self.assertEqual(self.db.query(
+            "SELECT status_code || '|' || object_id FROM idempotency_keys WHERE user_id = %s AND key = %s"
+            % (sql_literal(user), sql_literal(idem))), "200|" + auth["id"])
+        self.assertEqual(self.assert_json_response(self.get("/v1/charges/" + auth["id"], key), 200), obj)
+
+    def test_partial_capture_takes_the_amount_and_releases_the_rest(self):
+        """A capture of 600 of 1000 captures 600; refunds are then bounded by 600"""
+        user, key = self.make_user()
+        auth = self.authorize(key, amount=1000)
+        obj = self.assert_json_response(self.post_capture(key, auth["id"], {"amount": 600}), 200)
+        self.assertEqual((obj["captured"], obj["amount_captured"], obj["amount"]), (True, 600, 1000))
+
+    def test_a_retry_replays_byte_for_byte_and_another_body_conflicts(self):
+        """The same key and body replay the stored answer byte for byte; another body with the key is 409"""
+        user, key = self.make_user()
+        auth = self.authorize(key, amount=1000)
+        idem = new_key()
+        first = self.post_capture(key, auth["id"], {"amount": 500}, idem=idem)
+        self.assertEqual(first.status, 200)
+        again = self.post_capture(key, auth["id"], {"amount": 500}, idem=idem)
+        self.assertEqual((again.status, again.body), (200, first.body))
+        self.assertEqual(again.header("Idempotent-Replayed"), "true")
+        self.assert_error(self.post_capture(key, auth["id"], {"amount": 400}, idem=idem), 409,
+                          "idempotency_key_reused")
+        other = self.authorize(key, amount=1000)
+        self.assert_error(self.post_capture(key, other["id"], {"amount": 500}, idem=idem), 409,
+                          "idempotency_key_reused")
+        self.assertEqual(self.event_types(auth["id"]), ["charge.succeeded", "charge.captured"])
+
+    def test_form_bodies_and_an_empty_body_capture(self):
+        """A form amount, an empty form and an empty JSON body all capture"""
+        user, key = self.make_user()
+        a, b, c = (self.authorize(key, amount=1000) for _ in range(3))
+        obj = self.assert_json_response(self.post_capture(key, a["id"], "amount=300", content_type=FORM), 200)
+        self.assertEqual(obj["amount_captured"], 300)
+        obj = self.assert_json_response(self.post_capture(key, b["id"], "", content_type=FORM), 200)
+        self.assertEqual(obj["amount_captured"], 1000)
+        obj = self.assert_json_response(self.post_capture(key, c["id"], ""), 200)
+        self.assertEqual(obj["amount_captured"], 1000)
+
+    def test_refusals_answer_their_errors_and_store_nothing(self):
+        """Already captured, failed, too large, unknown, another user's, malformed: each its error, no key, no event"""
+        user, key = self.make_user()
+        _, other_key = self.make_user()
+        captured = self.assert_json_response(self.post_charge(key, harness.charge_body(), new_key()), 201)
+        resp = self.post_charge(key, harness.charge_body(source="tok_chargeDeclined", capture=False), new_key())
+        failed = self.assert_error(resp, 402, "card_declined")["charge"]
+        auth = self.authorize(key, amount=1000)
+        before = self.counts(user)
+        self.assert_error(self.post_capture(key, captured["id"]), 400, "charge_already_captured")
+        self.assert_error(self.post_capture(key, failed), 400, "charge_not_capturable")
+        self.assert_error(self.post_capture(key, auth["id"], {"amount": 1001}), 400,
+                          "amount_too_large", param="amount")
+        self.assert_error(self.post_capture(key, "ch_" + "A" * 24), 404, "resource_missing", param="id")
+        self.assert_error(self.post_capture(other_key, auth["id"]), 404, "resource_missing", param="id")
+        self.assert_error(self.post_capture(key, "ch_bad"), 404, "resource_missing", param="id")
+        self.assert_error(self.post_capture(key, auth["id"], {"amount": 0}), 400, "amount_too_small",
+                          param="amount")
+        self.assert_error(self.post_capture(key, auth["id"], {"amount_to_capture": 5}), 400,
+                          "parameter_unknown", param="amount_to_capture")
+        self.assert_error(self.post_capture(key, auth["id"], idem=None), 400, "idempotency_key_missing")
+        self.assertEqual(self.counts(user), before)
+        self.assertEqual(self.charge_row(auth["id"])["captured"], False)
+        self.assert_json_response(self.post_capture(key, auth["id"]), 200)
+        self.assert_error(self.post_capture(key, auth["id"]), 400, "charge_already_captured")
+
+    def test_twenty_concurrent_captures_exactly_one_wins(self):
+        """20 concurrent captures of one authorization, each with its own key: one 200, nineteen charge_already_captured, one event"""
+        user, key = self.make_user()
+        auth = self.authorize(key, amount=1000)
+        results = run_concurrently(20, lambda i: self.post_capture(key, auth["id"], {"amount": 100 + i}))
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        ok = [r for r in results if r.status == 200]
+        self.assertEqual(len(ok), 1, [r.status for r in results])
+        for r in results:
+            if r.status != 200:
+                self.assert_error(r, 400, "charge_already_captured")
+        won = ok[0].json()["amount_captured"]
+        self.assertEqual(self.charge_row(auth["id"])["amount_captured"], won)
+        self.assertEqual(self.event_types(auth["id"]), ["charge.succeeded", "charge.captured"])
+        self.assertEqual(int(self.db.query(
+            "SELECT count(*) FROM idempotency_keys WHERE user_id = %s AND object_id = %s"
+            " AND status_code = 200" % (sql_literal(user), sql_literal(auth["id"])))), 1,
+            "only the winning capture stored its key")
+
+
+class ReleaseTest(CaptureTestCase):
+    """A refund of an uncaptured charge releases it; refunds never exceed what was captured."""
+
+    def post_refund(self, key, body):
+        return self.post_charge(key, body, new_key(), path="/v1/refunds")
+
+    def test_a_refund_of_an_uncaptured_charge_releases_it(self):
+        """A refund of an authorization answers 201 for the whole amount, marks it refunded and released, emits charge.refunded, and then no capture is possible"""
+        user, key = self.make_user()
+        auth = self.authorize(key, amount=800)
+        refund = self.assert_json_response(self.post_refund(key, {"charge": auth["id"]}), 201)
+        self.assertEqual(refund["amount"], 800)
+        got = self.assert_json_response(self.get("/v1/charges/" + auth["id"], key), 200)
+        self.assertEqual((got["refunded"], got["captured"], got["amount_captured"], got["amount_refunded"],
+                          got["release_reason"]), (True, False, 0, 800, "refunded"))
+        self.assertIsInstance(got["released_at"], int)
+        self.assertEqual(self.event_types(auth["id"]),
+                         ["charge.succeeded", "refund.created", "charge.refunded"])
+        self.assertEqual(self.event_data(auth["id"], "charge.refunded"), got)
+        self.assert_error(self.post_capture(key, auth["id"]), 400, "charge_expired_for_capture")
+        self.assert_error(self.post_refund(key, {"charge": auth["id"]}), 400, "charge_already_refunded")
+
+    def test_a_partial_refund_of_an_uncaptured_charge_is_refused(self):
+        """A refund of part of an authorization is 400 parameter_invalid (amount); the whole amount releases it"""
+        user, key = self.make_user()
+        auth = self.authorize(key, amount=800)
+        self.assert_error(self.post_refund(key, {"charge": auth["id"], "amount": 300}), 400,
+                          "parameter_invalid", param="amount")
+        self.assertEqual(self.charge_row(auth["id"])["released"], False)
+        refund = self.assert_json_response(self.post_refund(key, {"charge": auth["id"], "amount": 800}), 201)
+        self.assertEqual(refund["amount"], 800)
+
+    def test_refunds_never_exceed_the_captured_amount(self):
+        """After capturing 600 of 1000, a refund of 601 is amount_too_large, a full refund takes 600 and makes it refunded"""
+        user, key = self.make_user()
+        auth = self.authorize(key, amount=1000)
+        self.assert_json_response(self.post_capture(key, auth["id"], {"amount": 600}), 200)
+        self.assert_error(self.post_refund(key, {"charge": auth["id"], "amount": 601}), 400,
+                          "amount_too_large", param="amount")
+        self.assert_json_response(self.post_refund(key, {"charge": auth["id"], "amount": 100}), 201)
+        refund = self.assert_json_response(self.post_refund(key, {"charge": auth["id"]}), 201)
+        self.assertEqual(refund["amount"], 500)
+        got = self.assert_json_response(self.get("/v1/charges/" + auth["id"], key), 200)
+        self.assertEqual((got["amount_refunded"], got["amount_captured"], got["refunded"]), (600, 600, True))
+        self.assert_error(self.post_refund(key, {"charge": auth["id"]}), 400, "charge_already_refunded")
+
+    def test_concurrent_captures_and_releases_exactly_one_wins(self):
+        """10 captures and 10 releasing refunds at once: either one capture wins (and at most one refund then refunds it) or one release wins and every capture is refused"""
+        user, key = self.make_user()
+        auth = self.authorize(key, amount=1000)
+
+        def call(i):
+            if i % 2:
+                return ("capture", self.post_capture(key, auth["id"]))
+            return ("refund", self.post_charge(key, {"charge": auth["id"]}, new_key(), path="/v1/refunds"))
+        results = run_concurrently(20, call)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        captures = [r for kind, r in results if kind == "capture" and r.status == 200]
+        refunds = [r for kind, r in results if kind == "refund" and r.status == 201]
+        row = self.charge_row(auth["id"])
+        self.assertLessEqual(len(captures), 1)
+        self.assertEqual(len(refunds), 1, [(k, r.status, r.body[:80]) for k, r in results])
+        if captures:
+            # The capture came first: the one refund refunded the captured amount.
+            self.assertEqual((row["captured"], row["released"], row["amount_refunded"]), (True, False, 1000))
+        else:
+            self.assertEqual((row["captured"], row["release_reason"]), (False, "refunded"))
+            for kind, r in results:
+                if kind == "capture":
+                    self.assert_error(r, 400, "charge_expired_for_capture")
