@@ -62,6 +62,14 @@ int db_charge_capture(struct db_conn *c, const struct db_charge_capture *in,
 		      struct db_idem_result *out) __attribute__((warn_unused_result));
 
 /*
+ * Releases up to batch authorizations older than ttl_ms (expire_authorizations(),
+ * one transaction, each with its charge.expired event). Returns PAY_OK with
+ * *expired set, or a db error.
+ */
+int db_charge_expire(struct db_conn *c, long long ttl_ms, int batch, long long *expired)
+	__attribute__((warn_unused_result));
+
+/*
  * Reads the charge object JSON of id if it belongs to user_id. Returns
  * PAY_OK with *json (caller frees with free()), PAY_ENOT_FOUND, or a db error.
  */

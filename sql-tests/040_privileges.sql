@@ -105,7 +105,7 @@ SELECT set_eq(
           'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_release', 'relay_replay',
           'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
           'delete_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
-          'purge_published_events_nats', 'capture_charge'],
+          'purge_published_events_nats', 'capture_charge', 'expire_authorizations'],
     'payments_app may execute exactly the object renderers, the reads and the writing functions.');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'public'::regnamespace
@@ -123,7 +123,7 @@ SELECT set_eq(
     ARRAY['create_charge', 'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_release',
           'relay_replay', 'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
           'delete_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
-          'purge_published_events_nats', 'capture_charge'],
+          'purge_published_events_nats', 'capture_charge', 'expire_authorizations'],
     'Exactly the writing functions are SECURITY DEFINER.');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef

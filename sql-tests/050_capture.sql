@@ -1,7 +1,7 @@
 -- 050_capture: migrations 0010/0011 and capture_charge: authorize now, capture later, the
 -- constraints that bound captures and refunds, and releases by refund.
 BEGIN;
-SELECT plan(35);
+SELECT plan(43);
 
 INSERT INTO charges (id, user_id, amount, currency, source, status, captured, amount_captured)
 VALUES ('ch_capture000000000000000A1', 'alice', 1000, 'usd', 'tok_visa', 'succeeded', false, 0),
@@ -129,6 +129,31 @@ SELECT throws_ok($$SELECT * FROM create_refund('alice', 'cap-r3', sha256('cap-r3
                      're_capture000000000000000R3', 'ch_capture000000000000000A3', 10, NULL, '{}',
                      'req', 'evt_capture000000000000000R5', 'evt_capture000000000000000R6')$$,
                  'PR024', NULL, 'A refund of part of an uncaptured charge raises PR024.');
+
+-- expire_authorizations and the index that serves it.
+SELECT has_index('charges', 'charges_uncaptured_created_idx', ARRAY['created'],
+    'charges_uncaptured_created_idx indexes uncaptured charges by created.');
+SELECT ok((SELECT indisvalid FROM pg_index WHERE indexrelid = 'charges_uncaptured_created_idx'::regclass),
+    'charges_uncaptured_created_idx is valid (built CONCURRENTLY by 0012).');
+SELECT ok(pg_get_indexdef('charges_uncaptured_created_idx'::regclass) ~ 'WHERE .*NOT captured',
+    'charges_uncaptured_created_idx is partial: only uncaptured charges.');
+SELECT is_definer('public', 'expire_authorizations', ARRAY['bigint', 'integer'],
+    'expire_authorizations is SECURITY DEFINER.');
+UPDATE charges SET created = now() - interval '8 days'
+ WHERE id IN ('ch_capture000000000000000A3', 'ch_capture000000000000000L1', 'ch_capture000000000000000F1');
+UPDATE charges SET created = now() - interval '8 days' WHERE id = 'ch_capture000000000000000N1';
+SELECT is(expire_authorizations(7 * 86400000, 1), 1::bigint,
+          'A batch of one expires one authorization past the TTL.');
+SELECT is(expire_authorizations(7 * 86400000, 100), 1::bigint,
+          'The next batch expires the other; captured, failed and released charges are left alone.');
+SELECT results_eq(
+    $$SELECT id, release_reason FROM charges WHERE release_reason = 'expired' ORDER BY id$$,
+    $$VALUES ('ch_capture000000000000000A3', 'expired'), ('ch_capture000000000000000N1', 'expired')$$,
+    'Exactly the two old uncaptured authorizations are released as expired.');
+SELECT is((SELECT count(*) FROM outbox_events WHERE type = 'charge.expired'
+             AND charge_id IN ('ch_capture000000000000000A3', 'ch_capture000000000000000N1')
+             AND (data ->> 'release_reason') = 'expired'),
+          2::bigint, 'Each expiry wrote a charge.expired event with the released charge.');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -58,6 +58,24 @@ int db_charge_capture(struct db_conn *c, const struct db_charge_capture *in,
 	return db_idem_exec(c, DB_STMT_CHARGE_CAPTURE, &p, out);
 }
 
+int db_charge_expire(struct db_conn *c, long long ttl_ms, int batch, long long *expired)
+{
+	struct db_params p = { 0 };
+	char ttl[24], limit[16], *v = NULL;
+	int rc;
+
+	*expired = 0;
+	snprintf(ttl, sizeof(ttl), "%lld", ttl_ms);
+	snprintf(limit, sizeof(limit), "%d", batch);
+	db_param_text(&p, ttl);
+	db_param_text(&p, limit);
+	rc = db_query_text(c, DB_STMT_CHARGE_EXPIRE, &p, &v);
+	if (rc == PAY_OK)
+		*expired = atoll(v);
+	free(v);
+	return rc;
+}
+
 int db_charge_get(struct db_conn *c, const char *user_id, const char *id, char **json)
 {
 	struct db_params p = { 0 };

@@ -101,4 +101,7 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT outcome, status_code, body FROM capture_charge("
 		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
 		" p_charge_id => $6, p_amount => $7, p_event_id => $8, p_request_id => $9)", 9 },
+	[DB_STMT_CHARGE_EXPIRE] = { "charge_expire",
+		/* Small batches, skipping rows a capture or refund holds right now. */
+		"SELECT expire_authorizations(p_ttl_ms => $1, p_batch => $2)", 2 },
 };

@@ -8,6 +8,7 @@ columns, the idempotency key and the outbox events.
 import json
 import os
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -306,3 +307,77 @@ class ReleaseTest(CaptureTestCase):
             for kind, r in results:
                 if kind == "capture":
                     self.assert_error(r, 400, "charge_expired_for_capture")
+
+
+class ExpiryTest(CaptureTestCase):
+    """An authorization not captured within PAYMENTS_AUTHORIZATION_TTL is released by serve's sweep."""
+
+    TTL_S = 1.0
+    server_env = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_AUTHORIZATION_TTL": "1s",
+                  "PAYMENTS_PURGE_INTERVAL": "50ms"}
+
+    def wait_released(self, charge_id, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = self.charge_row(charge_id)
+            if row["released"]:
+                return row
+            time.sleep(0.05)
+        self.fail("%s was not released within %ss" % (charge_id, timeout))
+
+    def test_an_authorization_past_its_ttl_expires_with_a_charge_expired_event(self):
+        """Past the TTL the charge is released (expired), charge.expired is emitted, and capture and refund are refused"""
+        user, key = self.make_user()
+        auth = self.authorize(key, amount=900)
+        row = self.wait_released(auth["id"])
+        self.assertEqual((row["captured"], row["release_reason"], row["amount_refunded"]),
+                         (False, "expired", 0))
+        got = self.assert_json_response(self.get("/v1/charges/" + auth["id"], key), 200)
+        self.assertEqual((got["release_reason"], got["refunded"], got["captured"]), ("expired", False, False))
+        self.assertIsInstance(got["released_at"], int)
+        self.assertEqual(self.event_types(auth["id"]), ["charge.succeeded", "charge.expired"])
+        self.assertEqual(self.event_data(auth["id"], "charge.expired"), got)
+        self.assert_error(self.post_capture(key, auth["id"]), 400, "charge_expired_for_capture")
+        self.assert_error(self.post_charge(key, {"charge": auth["id"]}, new_key(), path="/v1/refunds"),
+                          400, "charge_expired_for_capture")
+
+    def test_charges_captured_at_creation_and_captured_ones_never_expire(self):
+        """A charge captured at creation, or captured before its TTL, is left alone by the sweep"""
+        user, key = self.make_user()
+        plain = self.assert_json_response(self.post_charge(key, harness.charge_body(), new_key()), 201)
+        auth = self.authorize(key)
+        self.assert_json_response(self.post_capture(key, auth["id"]), 200)
+        probe = self.authorize(key)
+        self.wait_released(probe["id"])
+        for cid in (plain["id"], auth["id"]):
+            row = self.charge_row(cid)
+            self.assertEqual((row["captured"], row["released"]), (True, False))
+            self.assertNotIn("charge.expired", self.event_types(cid))
+
+    def test_captures_racing_the_expiry_exactly_one_wins_per_charge(self):
+        """20 authorizations captured around the moment they expire: each is either captured or expired, never both, and its answer and events agree"""
+        user, key = self.make_user()
+        auths = [self.authorize(key, amount=500) for _ in range(20)]
+        # Aim the captures at the TTL: the sweep runs every 50 ms from then on.
+        time.sleep(max(0.0, self.TTL_S - 0.15))
+        results = run_concurrently(20, lambda i: (time.sleep(0.015 * i),
+                                                  self.post_capture(key, auths[i]["id"]))[1])
+        outcomes = []
+        for auth, resp in zip(auths, results):
+            if isinstance(resp, BaseException):
+                raise resp
+            if resp.status != 200:
+                self.assert_error(resp, 400, "charge_expired_for_capture")
+            row = self.charge_row(auth["id"])
+            types = self.event_types(auth["id"])
+            if resp.status == 200:
+                self.assertEqual((row["captured"], row["released"]), (True, False))
+                self.assertEqual(types, ["charge.succeeded", "charge.captured"])
+            else:
+                self.assertEqual((row["captured"], row["release_reason"]), (False, "expired"))
+                self.assertEqual(types, ["charge.succeeded", "charge.expired"])
+            outcomes.append(resp.status)
+        # Let the sweep pass once more: nothing captured is ever expired afterwards.
+        time.sleep(0.3)
+        for auth, status in zip(auths, outcomes):
+            self.assertEqual(self.charge_row(auth["id"])["captured"], status == 200)
