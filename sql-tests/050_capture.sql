@@ -1,7 +1,7 @@
 -- 050_capture: migrations 0010/0011 and capture_charge: authorize now, capture later, the
 -- constraints that bound captures and refunds, and releases by refund.
 BEGIN;
-SELECT plan(43);
+SELECT plan(47);
 
 INSERT INTO charges (id, user_id, amount, currency, source, status, captured, amount_captured)
 VALUES ('ch_capture000000000000000A1', 'alice', 1000, 'usd', 'tok_visa', 'succeeded', false, 0),
@@ -154,6 +154,35 @@ SELECT is((SELECT count(*) FROM outbox_events WHERE type = 'charge.expired'
              AND charge_id IN ('ch_capture000000000000000A3', 'ch_capture000000000000000N1')
              AND (data ->> 'release_reason') = 'expired'),
           2::bigint, 'Each expiry wrote a charge.expired event with the released charge.');
+
+-- GET /v1/charges?captured=false: list_page's filter and the index that serves it.
+SELECT has_index('charges', 'charges_user_uncaptured_idx', ARRAY['user_id', 'created', 'id'],
+    'charges_user_uncaptured_idx indexes a user''s uncaptured and failed charges newest first.');
+SELECT ok((SELECT indisvalid FROM pg_index WHERE indexrelid = 'charges_user_uncaptured_idx'::regclass),
+    'charges_user_uncaptured_idx is valid (built CONCURRENTLY by 0013).');
+SELECT is((SELECT json_agg(o ->> 'id' ORDER BY o ->> 'id')::text
+             FROM list_page('charges', 'alice', 100, NULL, NULL, NULL, NULL, 'captured', 'false') l,
+                  json_array_elements(l.data::json) o),
+          '["ch_capture000000000000000A2", "ch_capture000000000000000A3", "ch_capture000000000000000F1", "ch_capture000000000000000N1"]',
+          'captured=false lists the uncaptured charges, released or not, and the failed one.');
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+    line text;
+    plan text := '';
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN ' || q LOOP
+        plan := plan || line || E'\n';
+    END LOOP;
+    RETURN plan;
+END
+$f$;
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT matches(pg_temp.plan_of(
+    $$SELECT t FROM charges t WHERE t.user_id = 'alice' AND (NOT t.captured OR t.status = 'failed')
+       ORDER BY t.created DESC, t.id DESC LIMIT 11$$),
+    'charges_user_uncaptured_idx',
+    'list_page''s captured=false query is served by charges_user_uncaptured_idx.');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -381,3 +381,38 @@ class ExpiryTest(CaptureTestCase):
         time.sleep(0.3)
         for auth, status in zip(auths, outcomes):
             self.assertEqual(self.charge_row(auth["id"])["captured"], status == 200)
+
+
+class CapturedFilterTest(CaptureTestCase):
+    """GET /v1/charges?captured=true|false lists by the charge object's captured."""
+
+    def test_captured_filter_lists_by_the_objects_captured(self):
+        """captured=false lists authorizations (pending or released) and failed charges; captured=true the rest; pages keep the filter"""
+        user, key = self.make_user()
+        _, other_key = self.make_user()
+        plain = self.assert_json_response(self.post_charge(key, harness.charge_body(), new_key()), 201)
+        pending = self.authorize(key)
+        captured_later = self.authorize(key)
+        self.assert_json_response(self.post_capture(key, captured_later["id"]), 200)
+        released = self.authorize(key)
+        self.assert_json_response(self.post_charge(key, {"charge": released["id"]}, new_key(),
+                                                   path="/v1/refunds"), 201)
+        failed = self.assert_error(self.post_charge(key, harness.charge_body(source="tok_chargeDeclined"),
+                                                    new_key()), 402, "card_declined")["charge"]
+        self.authorize(other_key)
+
+        def ids(query):
+            page = self.assert_json_response(self.get("/v1/charges?" + query, key), 200)
+            for obj in page["data"]:
+                self.assertIs(obj["captured"], "captured=true" in query)
+            return [c["id"] for c in page["data"]], page["has_more"]
+
+        self.assertEqual(ids("captured=false"), ([failed, released["id"], pending["id"]], False))
+        self.assertEqual(ids("captured=true"), ([captured_later["id"], plain["id"]], False))
+        self.assertEqual(ids("captured=false&limit=2"), ([failed, released["id"]], True))
+        self.assertEqual(ids("captured=false&limit=2&starting_after=" + released["id"]),
+                         ([pending["id"]], False))
+        for bad in ("yes", "1", "", "False"):
+            with self.subTest(value=bad):
+                self.assert_error(self.get("/v1/charges?captured=" + bad, key), 400,
+                                  "parameter_invalid", param="captured")
