@@ -51,9 +51,10 @@ int body_load_as(const char *buf, size_t len, enum body_format format, json_t **
 int body_form_integer(json_t *obj, const char *key);
 
 /*
- * The boolean counterpart of body_form_integer: obj[key] "true" or "false"
- * becomes JSON true or false; any other value is left for body_get_boolean
- * to refuse. Returns PAY_OK or PAY_ENOMEM.
+ * The boolean counterpart of body_form_integer: obj[key] "true" or "false",
+ * in any case (stripe-python sends "True" and "False"), becomes JSON true or
+ * false; any other value is left for body_get_boolean to refuse. Returns
+ * PAY_OK or PAY_ENOMEM.
  */
 int body_form_boolean(json_t *obj, const char *key);
 

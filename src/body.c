@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "charge.h"
 #include "err.h"
@@ -163,9 +164,11 @@ int body_form_boolean(json_t *obj, const char *key)
 	if (v == NULL || !json_is_string(v))
 		return PAY_OK;
 	s = json_string_value(v);
-	if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+	/* Any case: stripe-python sends Python's spelling, "True" and "False". */
+	if (strcasecmp(s, "true") != 0 && strcasecmp(s, "false") != 0)
 		return PAY_OK;
-	return json_object_set_new(obj, key, json_boolean(s[0] == 't')) == 0 ? PAY_OK : PAY_ENOMEM;
+	return json_object_set_new(obj, key, json_boolean(s[0] == 't' || s[0] == 'T')) == 0 ?
+	       PAY_OK : PAY_ENOMEM;
 }
 
 int body_check_fields(const json_t *obj, const char *const *allowed, struct body_error *err)

@@ -78,18 +78,23 @@ static void test_parse_reads_capture_of_either_format(void **state)
 	static const char json[] = "{\"amount\":2000,\"currency\":\"usd\",\"source\":\"tok_visa\","
 				   "\"capture\":false}";
 	static const char form[] = "amount=2000&currency=usd&source=tok_visa&capture=false";
-	struct chargereq a, b;
+	static const char python[] = "amount=2000&currency=usd&source=tok_visa&capture=False";
+	struct chargereq a, b, c;
 	struct body_error err;
 
 	(void)state;
 	assert_int_equal(chargereq_parse_as(&a, json, strlen(json), BODY_FORMAT_JSON, &err), PAY_OK);
 	assert_int_equal(chargereq_parse_as(&b, form, strlen(form), BODY_FORMAT_FORM, &err), PAY_OK);
+	assert_int_equal(chargereq_parse_as(&c, python, strlen(python), BODY_FORMAT_FORM, &err), PAY_OK);
 	assert_false(a.capture);
 	assert_false(b.capture);
-	/* The form's "false" is the JSON false: one fingerprint for both. */
+	assert_false(c.capture);
+	/* The form's "false" (or stripe-python's "False") is the JSON false: one fingerprint. */
 	assert_memory_equal(a.fingerprint, b.fingerprint, CANON_FINGERPRINT_BYTES);
+	assert_memory_equal(a.fingerprint, c.fingerprint, CANON_FINGERPRINT_BYTES);
 	chargereq_fini(&a);
 	chargereq_fini(&b);
+	chargereq_fini(&c);
 }
 
 static void test_parse_refuses_non_boolean_capture(void **state)
