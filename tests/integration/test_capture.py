@@ -312,8 +312,8 @@ class ReleaseTest(CaptureTestCase):
 class ExpiryTest(CaptureTestCase):
     """An authorization not captured within PAYMENTS_AUTHORIZATION_TTL is released by serve's sweep."""
 
-    TTL_S = 1.0
-    server_env = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_AUTHORIZATION_TTL": "1s",
+    TTL_S = 2.0
+    server_env = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_AUTHORIZATION_TTL": "2s",
                   "PAYMENTS_PURGE_INTERVAL": "50ms"}
 
     def wait_released(self, charge_id, timeout=15):
