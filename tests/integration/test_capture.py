@@ -337,6 +337,9 @@ class ExpiryTest(CaptureTestCase):
         self.assertIsInstance(got["released_at"], int)
         self.assertEqual(self.event_types(auth["id"]), ["charge.succeeded", "charge.expired"])
         self.assertEqual(self.event_data(auth["id"], "charge.expired"), got)
+        page = self.assert_json_response(self.get("/v1/events?type=charge.expired", key), 200)
+        self.assertEqual([e["data"]["object"]["id"] for e in page["data"]], [auth["id"]])
+        self.assertEqual(page["data"][0]["request"], {"id": None, "idempotency_key": None})
         self.assert_error(self.post_capture(key, auth["id"]), 400, "charge_expired_for_capture")
         self.assert_error(self.post_charge(key, {"charge": auth["id"]}, new_key(), path="/v1/refunds"),
                           400, "charge_expired_for_capture")
