@@ -234,6 +234,26 @@ class CaptureTest(CaptureTestCase):
             " AND status_code = 200" % (sql_literal(user), sql_literal(auth["id"])))), 1,
             "only the winning capture stored its key")
 
+    def test_twenty_concurrent_retries_with_one_key_capture_once(self):
+        """20 concurrent captures with one Idempotency-Key and body: one capture, every 200 is the same bytes, the rest 409 in use"""
+        user, key = self.make_user()
+        auth = self.authorize(key, amount=1000)
+        idem = new_key()
+        results = run_concurrently(20, lambda i: self.post_capture(key, auth["id"], {"amount": 400},
+                                                                   idem=idem))
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        ok = [r for r in results if r.status == 200]
+        self.assertGreaterEqual(len(ok), 1)
+        self.assertEqual({r.body for r in ok}, {ok[0].body})
+        self.assertEqual(sum(1 for r in ok if r.header("Idempotent-Replayed") == "false"), 1)
+        for r in results:
+            if r.status != 200:
+                self.assert_error(r, 409, "idempotency_key_in_use")
+        self.assertEqual(self.event_types(auth["id"]), ["charge.succeeded", "charge.captured"])
+        self.assertEqual(self.charge_row(auth["id"])["amount_captured"], 400)
+
 
 class ReleaseTest(CaptureTestCase):
     """A refund of an uncaptured charge releases it; refunds never exceed what was captured."""
