@@ -38,6 +38,7 @@ UNIT_OBJS_test_backoff         := backoff duration err
 UNIT_OBJS_test_backoff_regress := backoff duration err
 UNIT_OBJS_test_bounded         := bounded
 UNIT_OBJS_test_body            := body form charge err
+UNIT_OBJS_test_capturereq      := capturereq body form canon charge ids err
 UNIT_OBJS_test_body_regress    := body form chargereq refundreq canon charge http_reply http_deadline metrics ids err
 UNIT_OBJS_test_canon           := canon err
 UNIT_OBJS_test_cfg             := cfg duration err

@@ -50,6 +50,8 @@ int api_reply_object(struct http_req *r, const char *prefix, api_fetch_fn fetch,
 
 /* POST /v1/charges and POST /charge. */
 int api_charges_create(struct http_req *r);
+/* POST /v1/charges/{id}/capture: captures an authorization, in full or in part. */
+int api_charges_capture(struct http_req *r);
 /* GET /v1/charges/{id}. */
 int api_charges_get(struct http_req *r);
 

@@ -51,6 +51,14 @@ int body_load_as(const char *buf, size_t len, enum body_format format, json_t **
 int body_form_integer(json_t *obj, const char *key);
 
 /*
+ * The boolean counterpart of body_form_integer: obj[key] "true" or "false",
+ * in any case (stripe-python sends "True" and "False"), becomes JSON true or
+ * false; any other value is left for body_get_boolean to refuse. Returns
+ * PAY_OK or PAY_ENOMEM.
+ */
+int body_form_boolean(json_t *obj, const char *key);
+
+/*
  * Refuses any key of obj not in the NULL-terminated list allowed
  * (PAY_EPARAM_UNKNOWN, param = the key). Server-owned fields are refused the
  * same way, since they are not in the list.
@@ -73,6 +81,13 @@ int body_get_string(const json_t *obj, const char *key, bool required, size_t ma
  */
 int body_get_integer(const json_t *obj, const char *key, bool required, long long *out,
 		     bool *present, struct body_error *err);
+
+/*
+ * Reads obj[key] as a JSON boolean into *out; a missing key or null leaves
+ * *out at dflt. Returns PAY_OK or PAY_EPARAM_TYPE.
+ */
+int body_get_boolean(const json_t *obj, const char *key, bool dflt, bool *out,
+		     struct body_error *err);
 
 /*
  * Validates obj["metadata"] (object of at most 50 string values, key and

@@ -27,6 +27,7 @@ struct cfg {
 	long long idempotency_wait_ms;
 	long long purge_interval_ms;
 	int purge_batch;
+	long long authorization_ttl_ms;   /* uncaptured charges older than this are released */
 	long long request_timeout_ms;
 	long long key_cache_ttl_ms;
 	char *log_level;

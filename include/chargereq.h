@@ -22,6 +22,7 @@ struct chargereq {
 	const char *source;
 	const char *description;     /* NULL when absent */
 	char *metadata_json;         /* compact JSON object, "{}" when absent */
+	bool capture;                /* false: authorize only (default true) */
 	enum charge_outcome outcome;
 	unsigned char fingerprint[CANON_FINGERPRINT_BYTES];
 };

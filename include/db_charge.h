@@ -1,7 +1,8 @@
-/* db_charge.h - charge queries: the one-round-trip create and the scoped read. */
+/* db_charge.h - charge queries: the one-round-trip create and capture, and the scoped read. */
 #ifndef PAYMENTS_DB_CHARGE_H
 #define PAYMENTS_DB_CHARGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -25,6 +26,7 @@ struct db_charge_new {
 	const char *decline_code;
 	const char *error_body;      /* the 402 body when declined */
 	const char *request_id;
+	bool capture;                /* false: authorize only */
 };
 
 /*
@@ -33,6 +35,38 @@ struct db_charge_new {
  * wait_ms, PAY_EUNAVAILABLE or PAY_EINTERNAL.
  */
 int db_charge_create(struct db_conn *c, const struct db_charge_new *in, struct db_idem_result *out)
+	__attribute__((warn_unused_result));
+
+/* Everything capture_charge() needs; strings borrowed from the caller. */
+struct db_charge_capture {
+	const char *user_id;
+	const char *idempotency_key;
+	const unsigned char *fingerprint;   /* 32 bytes */
+	long long ttl_ms;
+	long long wait_ms;
+	const char *charge_id;
+	long long amount;
+	bool has_amount;             /* false: the whole authorized amount */
+	const char *event_id;
+	const char *request_id;
+};
+
+/*
+ * Runs capture_charge() in one round trip. Returns PAY_OK with *out filled
+ * (status 200 and the charge object, or a replay or mismatch),
+ * PAY_ENOT_FOUND (no such charge of this user), PAY_EALREADY_CAPTURED,
+ * PAY_EEXPIRED_FOR_CAPTURE, PAY_ENOT_CAPTURABLE, PAY_EAMOUNT_TOO_LARGE,
+ * PAY_EIDEM_IN_USE, or a db error.
+ */
+int db_charge_capture(struct db_conn *c, const struct db_charge_capture *in,
+		      struct db_idem_result *out) __attribute__((warn_unused_result));
+
+/*
+ * Releases up to batch authorizations older than ttl_ms (expire_authorizations(),
+ * one transaction, each with its charge.expired event). Returns PAY_OK with
+ * *expired set, or a db error.
+ */
+int db_charge_expire(struct db_conn *c, long long ttl_ms, int batch, long long *expired)
 	__attribute__((warn_unused_result));
 
 /*

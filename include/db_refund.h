@@ -28,7 +28,9 @@ struct db_refund_new {
 /*
  * Runs create_refund() in one round trip. Returns PAY_OK with *out filled,
  * PAY_ENOT_FOUND (no such charge of this user), PAY_EAMOUNT_TOO_LARGE,
- * PAY_EALREADY_REFUNDED, PAY_ENOT_REFUNDABLE, PAY_EIDEM_IN_USE, or a db error.
+ * PAY_EALREADY_REFUNDED, PAY_ENOT_REFUNDABLE, PAY_EEXPIRED_FOR_CAPTURE (an
+ * authorization that expired), PAY_EPARAM_INVALID (part of an uncaptured
+ * charge: a refund of one releases all of it), PAY_EIDEM_IN_USE, or a db error.
  */
 int db_refund_create(struct db_conn *c, const struct db_refund_new *in, struct db_idem_result *out)
 	__attribute__((warn_unused_result));

@@ -49,6 +49,9 @@ enum pay_err {
 	PAY_EFORM = -36,             /* body is not a valid form (application/x-www-form-urlencoded) */
 	PAY_ECHARGE_BUSY = -37,      /* another request held the charge past the wait: 409, retry */
 	PAY_EWEBHOOK_ENDPOINTS_LIMIT = -38,   /* the user has PAYMENTS_WEBHOOK_ENDPOINTS_MAX endpoints */
+	PAY_EALREADY_CAPTURED = -39, /* capture of a charge already captured */
+	PAY_EEXPIRED_FOR_CAPTURE = -40, /* capture of an authorization released or expired */
+	PAY_ENOT_CAPTURABLE = -41,   /* capture of a failed charge */
 };
 
 struct err_info {

@@ -15,6 +15,9 @@
  * SQLSTATE 55P03 (lock_not_available), which the API answers with 409
  * idempotency_key_in_use and Retry-After.
  *
+ * p_capture false (0010) only authorizes a succeeded charge: captured false,
+ * amount_captured 0, the money held until capture_charge() or a release.
+ *
  * p_error_body is the response body for a declined charge (status 'failed');
  * a succeeded charge's body is its charge object.
  *
@@ -23,11 +26,14 @@
  * (only an expired one costs a DELETE), and the charge object is rendered
  * once for the response and the event.
  */
+-- 0010 added p_capture: the signature before it is dropped first.
+DROP FUNCTION IF EXISTS create_charge(text, text, bytea, bigint, bigint, text, text, bigint, text, text,
+                                      text, json, text, text, text, text);
 CREATE OR REPLACE FUNCTION create_charge(
     p_user_id text, p_key text, p_fingerprint bytea, p_ttl_ms bigint, p_wait_ms bigint,
     p_charge_id text, p_event_id text, p_amount bigint, p_currency text, p_source text,
     p_description text, p_metadata json, p_failure_code text, p_decline_code text,
-    p_error_body text, p_request_id text,
+    p_error_body text, p_request_id text, p_capture boolean DEFAULT true,
     OUT outcome text, OUT status_code integer, OUT body text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -64,6 +70,8 @@ BEGIN
     c.failure_code := p_failure_code;
     c.decline_code := p_decline_code;
     c.amount_refunded := 0;
+    c.captured := c.status = 'succeeded' AND p_capture;
+    c.amount_captured := CASE WHEN c.captured THEN p_amount ELSE 0 END;
     c.idempotency_key := p_key;
     c.request_id := p_request_id;
     c.created := now();
@@ -101,6 +109,6 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION create_charge(text, text, bytea, bigint, bigint, text, text, bigint, text, text, text, json,
-                                 text, text, text, text) FROM PUBLIC;
+                                 text, text, text, text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION create_charge(text, text, bytea, bigint, bigint, text, text, bigint, text, text, text, json,
-                                 text, text, text, text) TO payments_app;
+                                 text, text, text, text, boolean) TO payments_app;

@@ -10,8 +10,19 @@
  * events. Refusals raise an SQLSTATE of class PR that src/err.c maps to
  * the API's error: PR404 no such charge of this user, PR001
  * amount_too_large, PR002 charge_already_refunded, PR003 charge_failed,
+ * PR022 charge_expired_for_capture (an authorization that expired), PR024
+ * an amount other than the whole authorization of an uncaptured charge;
  * PR409 the charge stayed locked by another refund past p_wait_ms;
  * nothing is stored for them.
+ *
+ * Since 0010 refunds of a captured charge are bounded by amount_captured
+ * (NULL on older charges: the amount), and a refund of an uncaptured charge
+ * releases the authorization, as Stripe does: no money moved, the refund is
+ * of the whole authorized amount (so amount_refunded still equals the sum
+ * of the refunds), released_at and release_reason 'refunded' are set, and
+ * the events are the same. Its conditional UPDATE (NOT captured AND
+ * released_at IS NULL) races a capture or the expiry job on the row lock:
+ * exactly one of them changes the row.
  * Replay, mismatch and the concurrent-key wait behave as in create_charge.
  */
 CREATE OR REPLACE FUNCTION create_refund(
@@ -25,6 +36,7 @@ DECLARE
     r refunds%ROWTYPE;
     v_seen bigint;
     v_amount bigint;
+    v_captured boolean;
 BEGIN
     SELECT l.outcome, l.status_code, l.body INTO outcome, status_code, body
       FROM idempotency_lookup(p_user_id, p_key, p_fingerprint) l;
@@ -62,17 +74,28 @@ BEGIN
     -- refund what is left: compare-and-set on the value seen, retried if a
     -- concurrent refund changed it.
     LOOP
-        IF p_amount IS NOT NULL THEN
+        SELECT captured INTO v_captured FROM charges WHERE id = p_charge_id AND user_id = p_user_id;
+        IF NOT coalesce(v_captured, true) THEN
+            -- An uncaptured charge: release the whole authorization.
+            UPDATE charges SET amount_refunded = amount, released_at = now(),
+                               release_reason = 'refunded'
+             WHERE id = p_charge_id AND user_id = p_user_id AND status = 'succeeded'
+               AND NOT captured AND released_at IS NULL
+               AND (p_amount IS NULL OR p_amount = amount)
+            RETURNING * INTO c;
+            v_amount := c.amount;
+        ELSIF p_amount IS NOT NULL THEN
             v_amount := p_amount;
             UPDATE charges SET amount_refunded = amount_refunded + v_amount
-             WHERE id = p_charge_id AND user_id = p_user_id AND status = 'succeeded'
-               AND amount_refunded + v_amount <= amount
+             WHERE id = p_charge_id AND user_id = p_user_id AND status = 'succeeded' AND captured
+               AND amount_refunded + v_amount <= coalesce(amount_captured, amount)
             RETURNING * INTO c;
         ELSE
-            SELECT amount_refunded, amount - amount_refunded INTO v_seen, v_amount
+            SELECT amount_refunded, coalesce(amount_captured, amount) - amount_refunded
+              INTO v_seen, v_amount
               FROM charges WHERE id = p_charge_id AND user_id = p_user_id;
-            UPDATE charges SET amount_refunded = amount
-             WHERE id = p_charge_id AND user_id = p_user_id AND status = 'succeeded'
+            UPDATE charges SET amount_refunded = coalesce(amount_captured, amount)
+             WHERE id = p_charge_id AND user_id = p_user_id AND status = 'succeeded' AND captured
                AND amount_refunded = v_seen AND v_amount > 0
             RETURNING * INTO c;
         END IF;
@@ -82,12 +105,19 @@ BEGIN
             RAISE EXCEPTION 'No such charge: %', p_charge_id USING ERRCODE = 'PR404';
         ELSIF c.status <> 'succeeded' THEN
             RAISE EXCEPTION 'charge_failed' USING ERRCODE = 'PR003';
-        ELSIF c.amount_refunded >= c.amount THEN
+        ELSIF NOT c.captured AND c.release_reason = 'refunded' THEN
             RAISE EXCEPTION 'charge_already_refunded' USING ERRCODE = 'PR002';
-        ELSIF p_amount IS NOT NULL THEN
+        ELSIF NOT c.captured AND c.released_at IS NOT NULL THEN
+            RAISE EXCEPTION 'charge_expired_for_capture' USING ERRCODE = 'PR022';
+        ELSIF NOT c.captured AND p_amount IS NOT NULL AND p_amount <> c.amount THEN
+            RAISE EXCEPTION 'an uncaptured charge is released in full' USING ERRCODE = 'PR024';
+        ELSIF c.captured AND c.amount_refunded >= coalesce(c.amount_captured, c.amount) THEN
+            RAISE EXCEPTION 'charge_already_refunded' USING ERRCODE = 'PR002';
+        ELSIF c.captured AND p_amount IS NOT NULL
+              AND c.amount_refunded + p_amount > coalesce(c.amount_captured, c.amount) THEN
             RAISE EXCEPTION 'amount_too_large' USING ERRCODE = 'PR001';
         END IF;
-        -- no amount given and a concurrent refund moved the total: try again
+        -- A concurrent refund moved the total, or a capture came first: try again.
     END LOOP;
 
     r.id := p_refund_id;

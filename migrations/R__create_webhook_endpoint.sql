@@ -3,7 +3,7 @@
 
 /*
  * create_webhook_endpoint: inserts an endpoint of p_user_id unless the user
- * already has p_max endpoints that are not deleted (then SQLSTATE PR021,
+ * already has p_max endpoints that are not deleted (then SQLSTATE PR031,
  * webhook_endpoints_limit in src/err.c; nothing is stored). The count and
  * the insert run under a transaction-scoped advisory lock of the user, so
  * concurrent creates of one user queue and can never pass the limit
@@ -22,7 +22,7 @@ BEGIN
     -- Served by webhook_endpoints_user_idx (user_id, ... WHERE deleted_at IS NULL).
     IF (SELECT count(*) FROM webhook_endpoints
          WHERE user_id = p_user_id AND deleted_at IS NULL) >= p_max THEN
-        RAISE EXCEPTION 'webhook_endpoints_limit %', p_max USING ERRCODE = 'PR021';
+        RAISE EXCEPTION 'webhook_endpoints_limit %', p_max USING ERRCODE = 'PR031';
     END IF;
     INSERT INTO webhook_endpoints (id, user_id, url, enabled_events, secret)
     VALUES (p_id, p_user_id, p_url, ARRAY(SELECT json_array_elements_text(p_enabled_events)),

@@ -48,22 +48,22 @@ SELECT function_lang_is('charge_object', ARRAY['charges'], 'plpgsql',
 SELECT volatility_is('charge_object', ARRAY['charges'], 'stable',
     'charge_object is STABLE.');
 
--- create_charge(...) with sixteen IN parameters and (outcome, status_code, body) out.
+-- create_charge(...) with seventeen IN parameters and (outcome, status_code, body) out.
 SELECT has_function('create_charge',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
-          'text', 'json', 'text', 'text', 'text', 'text'],
-    'Function create_charge exists with the sixteen parameters the service passes.');
+          'text', 'json', 'text', 'text', 'text', 'text', 'boolean'],
+    'Function create_charge exists with the seventeen parameters the service passes.');
 SELECT function_returns('create_charge',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
-          'text', 'json', 'text', 'text', 'text', 'text'],
+          'text', 'json', 'text', 'text', 'text', 'text', 'boolean'],
     'record', 'create_charge returns a record.');
 SELECT function_lang_is('create_charge',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
-          'text', 'json', 'text', 'text', 'text', 'text'],
+          'text', 'json', 'text', 'text', 'text', 'text', 'boolean'],
     'plpgsql', 'create_charge is written in PL/pgSQL.');
 SELECT volatility_is('create_charge',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
-          'text', 'json', 'text', 'text', 'text', 'text'],
+          'text', 'json', 'text', 'text', 'text', 'text', 'boolean'],
     'volatile', 'create_charge is VOLATILE, since it writes.');
 SELECT is((SELECT array_agg(n ORDER BY o) FROM pg_proc p,
                   unnest(p.proargnames, p.proargmodes::text[]) WITH ORDINALITY AS a(n, m, o)
@@ -76,7 +76,7 @@ SELECT is((SELECT array_agg(n ORDER BY o) FROM pg_proc p,
           ARRAY['p_user_id', 'p_key', 'p_fingerprint', 'p_ttl_ms', 'p_wait_ms', 'p_charge_id',
                 'p_event_id', 'p_amount', 'p_currency', 'p_source', 'p_description',
                 'p_metadata', 'p_failure_code', 'p_decline_code', 'p_error_body',
-                'p_request_id'],
+                'p_request_id', 'p_capture'],
           'create_charge takes its parameters in the order db_charge.c binds them.');
 SELECT is((SELECT count(*) FROM pg_proc WHERE proname = 'create_charge'), 1::bigint,
           'There is exactly one create_charge, so calls are never ambiguous.');

@@ -19,14 +19,15 @@ SELECT is((SELECT charge_object(c)::text FROM charges c WHERE id = 'ch_000000000
           '{"id":"ch_000000000000000000000001","object":"charge","amount":5000,"currency":"usd",'
           '"status":"succeeded","source":"tok_visa","description":"Order \"7\" ✓",'
           '"metadata":{"z":"1","a":"2"},"amount_refunded":0,"refunded":false,'
+          '"captured":true,"amount_captured":5000,"released_at":null,"release_reason":null,'
           '"failure_code":null,"decline_code":null,"created":1704067200}',
           'A succeeded charge renders as compact JSON with every field in the fixed order.');
 SELECT is((SELECT array_agg(k ORDER BY n)
              FROM charges c, json_object_keys(charge_object(c)) WITH ORDINALITY AS o(k, n)
             WHERE c.id = 'ch_000000000000000000000002'),
           ARRAY['id', 'object', 'amount', 'currency', 'status', 'source', 'description',
-                'metadata', 'amount_refunded', 'refunded', 'failure_code', 'decline_code',
-                'created'],
+                'metadata', 'amount_refunded', 'refunded', 'captured', 'amount_captured',
+                'released_at', 'release_reason', 'failure_code', 'decline_code', 'created'],
           'The charge object has exactly the documented keys, in order.');
 SELECT is((SELECT charge_object(c) ->> 'object' FROM charges c WHERE id = 'ch_000000000000000000000001'),
           'charge', 'The object field is "charge".');

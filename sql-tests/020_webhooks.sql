@@ -457,7 +457,7 @@ SELECT lives_ok($$SELECT create_webhook_endpoint('we_limit' || lpad(n::text, 19,
     'create_webhook_endpoint creates endpoints up to the limit.');
 SELECT throws_ok($$SELECT create_webhook_endpoint('we_limit0000000000000000003', 'limit_user',
                     'https://shop.example/3', '["*"]', 'whsec_x', 2)$$,
-    'PR021', NULL, 'One more than the limit is refused with PR021, webhook_endpoints_limit.');
+    'PR031', NULL, 'One more than the limit is refused with PR031, webhook_endpoints_limit.');
 SELECT is((SELECT count(*) FROM webhook_endpoints WHERE user_id = 'limit_user'), 2::bigint,
     'and stores nothing.');
 SELECT ok(delete_webhook_endpoint('we_limit0000000000000000001', 'limit_user'), 'Deleting one endpoint');

@@ -58,7 +58,7 @@ SELECT sequence_privs_are('public', 'webhook_attempts_seq_seq', 'payments_app', 
 -- The writing functions: payments_app may execute each.
 SELECT function_privs_are('public', 'create_charge',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
-          'text', 'json', 'text', 'text', 'text', 'text'],
+          'text', 'json', 'text', 'text', 'text', 'text', 'boolean'],
     'payments_app', ARRAY['EXECUTE'], 'payments_app may execute create_charge.');
 SELECT function_privs_are('public', 'create_refund',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'json',
@@ -108,7 +108,7 @@ SELECT set_eq(
           'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_release', 'relay_replay',
           'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
           'delete_webhook_endpoint', 'create_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
-          'purge_published_events_nats'],
+          'purge_published_events_nats', 'capture_charge', 'expire_authorizations'],
     'payments_app may execute exactly the object renderers, the reads and the writing functions.');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'public'::regnamespace
@@ -126,7 +126,7 @@ SELECT set_eq(
     ARRAY['create_charge', 'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_release',
           'relay_replay', 'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
           'delete_webhook_endpoint', 'create_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
-          'purge_published_events_nats'],
+          'purge_published_events_nats', 'capture_charge', 'expire_authorizations'],
     'Exactly the writing functions are SECURITY DEFINER.');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef
@@ -136,7 +136,7 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
           'Every SECURITY DEFINER function pins search_path to public, pg_temp.');
 SELECT is_definer('public', 'create_charge',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
-          'text', 'json', 'text', 'text', 'text', 'text'],
+          'text', 'json', 'text', 'text', 'text', 'text', 'boolean'],
     'create_charge is SECURITY DEFINER.');
 SELECT isnt_definer('public', 'list_page',
     ARRAY['text', 'text', 'integer', 'text', 'text', 'timestamp with time zone',

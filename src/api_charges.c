@@ -1,9 +1,13 @@
-/* api_charges.c - POST /v1/charges (alias POST /charge) and GET /v1/charges/{id}. */
+/*
+ * api_charges.c - POST /v1/charges (alias POST /charge), POST /v1/charges/{id}/capture
+ * and GET /v1/charges/{id}.
+ */
 #include "api.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "capturereq.h"
 #include "cfg.h"
 #include "chargereq.h"
 #include "db.h"
@@ -77,6 +81,7 @@ int api_charges_create(struct http_req *r)
 	in.decline_code = charge_decline_code(req.outcome);
 	in.error_body = decline_body;
 	in.request_id = r->request_id;
+	in.capture = req.capture;
 
 	rc = db_pool_acquire(r->app->pool, &conn);
 	if (rc == PAY_OK) {
@@ -88,6 +93,60 @@ out:
 	db_idem_result_fini(&res);
 	chargereq_fini(&req);
 	free(decline_body);
+	return r->status;
+}
+
+int api_charges_capture(struct http_req *r)
+{
+	const struct cfg *cfg = r->app->cfg;
+	char event_id[IDS_MAX];
+	struct db_idem_result res = { 0 };
+	struct db_charge_capture in = { 0 };
+	struct capturereq req = { 0 };
+	struct body_error berr = { 0 };
+	struct db_conn *conn = NULL;
+	const char *key = NULL;
+	int rc;
+
+	if (http_read_body_or_reply(r) != PAY_OK || api_idempotency_key_or_reply(r, &key) != PAY_OK)
+		goto out;
+	/* A malformed id cannot exist: answer 404 without asking the database. */
+	if (!ids_valid(r->path_id, "ch_")) {
+		http_reply_error(r, PAY_ENOT_FOUND, "id", "No such charge.");
+		goto out;
+	}
+	rc = capturereq_parse_as(&req, r->path_id, r->body, r->body_len, r->body_format, &berr);
+	if (rc != PAY_OK) {
+		http_reply_error(r, berr.err, berr.param, berr.message);
+		goto out;
+	}
+	ids_generate(event_id, sizeof(event_id), "evt_");
+	in.user_id = r->user_id;
+	in.idempotency_key = key;
+	in.fingerprint = req.fingerprint;
+	in.ttl_ms = cfg->idempotency_ttl_ms;
+	in.wait_ms = cfg->idempotency_wait_ms;
+	in.charge_id = r->path_id;
+	in.amount = req.amount;
+	in.has_amount = req.has_amount;
+	in.event_id = event_id;
+	in.request_id = r->request_id;
+
+	rc = db_pool_acquire(r->app->pool, &conn);
+	if (rc == PAY_OK) {
+		rc = db_charge_capture(conn, &in, &res);
+		db_pool_release(r->app->pool, conn);
+	}
+	if (rc == PAY_ENOT_FOUND)
+		http_reply_error(r, rc, "id", "No such charge.");
+	else if (rc == PAY_EAMOUNT_TOO_LARGE)
+		http_reply_error(r, rc, "amount",
+				 "Capture amount is greater than the amount authorized on the charge.");
+	else
+		api_reply_idempotent(r, rc, &res);
+out:
+	db_idem_result_fini(&res);
+	capturereq_fini(&req);
 	return r->status;
 }
 

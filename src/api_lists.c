@@ -152,10 +152,15 @@ static bool api_list_event_type(const char *value)
 	return event_type_known(value, false);
 }
 
+static bool api_list_boolean(const char *value)
+{
+	return strcmp(value, "true") == 0 || strcmp(value, "false") == 0;
+}
+
 int api_charges_list(struct http_req *r)
 {
-	static const struct api_list_spec spec = { "charges", "/v1/charges", "ch_", true, NULL, NULL,
-						   NULL };
+	static const struct api_list_spec spec = { "charges", "/v1/charges", "ch_", true, "captured",
+						   "captured", api_list_boolean };
 
 	return api_list(r, &spec);
 }

@@ -57,6 +57,10 @@ int api_refunds_create(struct http_req *r)
 	else if (rc == PAY_EAMOUNT_TOO_LARGE)
 		http_reply_error(r, rc, "amount",
 				 "Refund amount is greater than what is left to refund on the charge.");
+	else if (rc == PAY_EPARAM_INVALID)
+		http_reply_error(r, rc, "amount",
+				 "A refund of an uncaptured charge releases all of it: leave out amount"
+				 " or give the whole amount.");
 	else
 		api_reply_idempotent(r, rc, &res);
 out:

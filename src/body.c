@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "charge.h"
 #include "err.h"
@@ -155,6 +156,21 @@ int body_form_integer(json_t *obj, const char *key)
 	       PAY_OK : PAY_ENOMEM;
 }
 
+int body_form_boolean(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	const char *s;
+
+	if (v == NULL || !json_is_string(v))
+		return PAY_OK;
+	s = json_string_value(v);
+	/* Any case: stripe-python sends Python's spelling, "True" and "False". */
+	if (strcasecmp(s, "true") != 0 && strcasecmp(s, "false") != 0)
+		return PAY_OK;
+	return json_object_set_new(obj, key, json_boolean(s[0] == 't' || s[0] == 'T')) == 0 ?
+	       PAY_OK : PAY_ENOMEM;
+}
+
 int body_check_fields(const json_t *obj, const char *const *allowed, struct body_error *err)
 {
 	const char *key;
@@ -213,6 +229,20 @@ int body_get_integer(const json_t *obj, const char *key, bool required, long lon
 				 key);
 	*out = (long long)json_integer_value(v);
 	*present = true;
+	return PAY_OK;
+}
+
+int body_get_boolean(const json_t *obj, const char *key, bool dflt, bool *out,
+		     struct body_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = dflt;
+	if (v == NULL || json_is_null(v))
+		return PAY_OK;
+	if (!json_is_boolean(v))
+		return body_fail(err, PAY_EPARAM_TYPE, key, "Invalid %s: must be a boolean.", key);
+	*out = json_is_true(v);
 	return PAY_OK;
 }
 

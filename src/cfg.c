@@ -58,6 +58,10 @@ static const struct cfg_setting cfg_settings[] = {
 	  "how often expired idempotency keys are purged" },
 	{ "purge-batch", "PAYMENTS_PURGE_BATCH", CFG_INT, "1000", CFG_AT(purge_batch), 1, 100000,
 	  CFG_SERVE, "rows deleted per purge transaction" },
+	{ "authorization-ttl", "PAYMENTS_AUTHORIZATION_TTL", CFG_DURATION, "7d",
+	  CFG_AT(authorization_ttl_ms), 1, 365 * CFG_DAY, CFG_SERVE,
+	  "an authorization (capture=false) not captured within this is released, with a"
+	  " charge.expired event, by the sweep every purge-interval (small values are for tests)" },
 	{ "request-timeout", "PAYMENTS_REQUEST_TIMEOUT", CFG_DURATION, "10s",
 	  CFG_AT(request_timeout_ms), 100, 600000, CFG_SERVE,
 	  "a whole request (headers and body) must arrive within this, or its connection is closed;"

@@ -7,7 +7,7 @@
 #include "err.h"
 
 static const char *const chargereq_fields[] = {
-	"amount", "currency", "source", "description", "metadata", NULL,
+	"amount", "currency", "source", "description", "metadata", "capture", NULL,
 };
 
 int chargereq_parse(struct chargereq *req, const char *buf, size_t len, struct body_error *err)
@@ -68,6 +68,15 @@ int chargereq_parse_as(struct chargereq *req, const char *buf, size_t len, enum 
 		goto fail;
 
 	rc = body_get_metadata_as(req->root, format, &req->metadata_json, err);
+	if (rc != PAY_OK)
+		goto fail;
+
+	/* A form's capture is "true" or "false": from here on the boolean JSON would have. */
+	if (format == BODY_FORMAT_FORM && (rc = body_form_boolean(req->root, "capture")) != PAY_OK) {
+		body_fail(err, rc, NULL, NULL);
+		goto fail;
+	}
+	rc = body_get_boolean(req->root, "capture", true, &req->capture, err);
 	if (rc != PAY_OK)
 		goto fail;
 

@@ -73,7 +73,8 @@ int cmd_serve(int argc, char **argv)
 	if (cfg.metrics_listen != NULL && cfg.metrics_listen[0] != '\0' &&
 	    (metrics = metrics_server_start(cfg.metrics_listen, api_metrics_render, &app)) == NULL)
 		goto out;
-	purge = purge_start(app.pool, cfg.purge_interval_ms, cfg.purge_batch);
+	purge = purge_start(app.pool, cfg.purge_interval_ms, cfg.purge_batch,
+			    cfg.authorization_ttl_ms);
 	if (purge == NULL)
 		goto out;
 	log_write(LOG_INFO, "serving",

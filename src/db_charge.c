@@ -1,4 +1,4 @@
-/* db_charge.c - charge queries: the one-round-trip create and the scoped read. */
+/* db_charge.c - charge queries: the one-round-trip create and capture, and the scoped read. */
 #include "db_charge.h"
 
 #include <stdio.h>
@@ -32,7 +32,48 @@ int db_charge_create(struct db_conn *c, const struct db_charge_new *in, struct d
 	db_param_text(&p, in->decline_code);
 	db_param_text(&p, in->error_body);
 	db_param_text(&p, in->request_id);
+	db_param_text(&p, in->capture ? "true" : "false");
 	return db_idem_exec(c, DB_STMT_CHARGE_CREATE, &p, out);
+}
+
+int db_charge_capture(struct db_conn *c, const struct db_charge_capture *in,
+		      struct db_idem_result *out)
+{
+	struct db_params p = { 0 };
+	char ttl[24], wait[24], amount[24];
+
+	snprintf(ttl, sizeof(ttl), "%lld", in->ttl_ms);
+	snprintf(wait, sizeof(wait), "%lld", in->wait_ms);
+	snprintf(amount, sizeof(amount), "%lld", in->amount);
+	db_param_text(&p, in->user_id);
+	db_param_text(&p, in->idempotency_key);
+	db_param_binary(&p, in->fingerprint, 32);
+	db_param_text(&p, ttl);
+	db_param_text(&p, wait);
+	db_param_text(&p, in->charge_id);
+	db_param_text(&p, in->has_amount ? amount : NULL);
+	db_param_text(&p, in->event_id);
+	db_param_text(&p, in->request_id);
+	/* Refusals come back as their errors (PR021... in err.c). */
+	return db_idem_exec(c, DB_STMT_CHARGE_CAPTURE, &p, out);
+}
+
+int db_charge_expire(struct db_conn *c, long long ttl_ms, int batch, long long *expired)
+{
+	struct db_params p = { 0 };
+	char ttl[24], limit[16], *v = NULL;
+	int rc;
+
+	*expired = 0;
+	snprintf(ttl, sizeof(ttl), "%lld", ttl_ms);
+	snprintf(limit, sizeof(limit), "%d", batch);
+	db_param_text(&p, ttl);
+	db_param_text(&p, limit);
+	rc = db_query_text(c, DB_STMT_CHARGE_EXPIRE, &p, &v);
+	if (rc == PAY_OK)
+		*expired = atoll(v);
+	free(v);
+	return rc;
 }
 
 int db_charge_get(struct db_conn *c, const char *user_id, const char *id, char **json)

@@ -17,7 +17,8 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
 		" p_charge_id => $6, p_event_id => $7, p_amount => $8, p_currency => $9,"
 		" p_source => $10, p_description => $11, p_metadata => $12, p_failure_code => $13,"
-		" p_decline_code => $14, p_error_body => $15, p_request_id => $16)", 16 },
+		" p_decline_code => $14, p_error_body => $15, p_request_id => $16,"
+		" p_capture => $17)", 17 },
 	[DB_STMT_CHARGE_GET] = { "charge_get",
 		"SELECT charge_object(c)::text FROM charges c WHERE c.id = $1 AND c.user_id = $2", 2 },
 	[DB_STMT_APIKEY_FIND] = { "apikey_find",
@@ -91,4 +92,11 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 	[DB_STMT_EVENT_PURGE_NATS] = { "event_purge_nats",
 		"SELECT purge_published_events_nats(p_retention_ms => $1, p_batch => $2)", 2 },
 	[DB_STMT_RELAY_RELEASE] = { "relay_release", "SELECT relay_release(p_leases => $1::json)", 1 },
+	[DB_STMT_CHARGE_CAPTURE] = { "charge_capture",
+		"SELECT outcome, status_code, body FROM capture_charge("
+		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
+		" p_charge_id => $6, p_amount => $7, p_event_id => $8, p_request_id => $9)", 9 },
+	[DB_STMT_CHARGE_EXPIRE] = { "charge_expire",
+		/* Small batches, skipping rows a capture or refund holds right now. */
+		"SELECT expire_authorizations(p_ttl_ms => $1, p_batch => $2)", 2 },
 };

@@ -81,6 +81,12 @@ static const struct err_info err_table[] = {
 		"Another request is changing this charge right now. Retry later.", 0 },
 	[-PAY_EWEBHOOK_ENDPOINTS_LIMIT] = { 400, "invalid_request_error", "webhook_endpoints_limit",
 		"You have as many webhook endpoints as allowed. Delete one first.", 0 },
+	[-PAY_EALREADY_CAPTURED] = { 400, "invalid_request_error", "charge_already_captured",
+		"This charge has already been captured.", 0 },
+	[-PAY_EEXPIRED_FOR_CAPTURE] = { 400, "invalid_request_error", "charge_expired_for_capture",
+		"This charge's authorization was released or has expired.", 0 },
+	[-PAY_ENOT_CAPTURABLE] = { 400, "invalid_request_error", "charge_not_capturable",
+		"This charge failed, so there is nothing to capture.", 0 },
 };
 
 /*
@@ -91,14 +97,18 @@ static const struct {
 	const char *sqlstate;
 	int err;
 } err_refusals[] = {
-	{ "PR001", PAY_EAMOUNT_TOO_LARGE },    /* create_refund: more than what is left */
+	{ "PR001", PAY_EAMOUNT_TOO_LARGE },    /* create_refund, capture_charge: more than what is left */
 	{ "PR002", PAY_EALREADY_REFUNDED },    /* create_refund */
 	{ "PR003", PAY_ENOT_REFUNDABLE },      /* create_refund: a failed charge */
 	{ "PR004", PAY_ESTATE },               /* relay_replay: the endpoint was deleted */
 	{ "PR011", PAY_EPARAM_INVALID },       /* list_page: starting_after is no object of the user */
 	{ "PR012", PAY_EPARAM_INVALID },       /* list_page: ending_before, likewise */
-	{ "PR021", PAY_EWEBHOOK_ENDPOINTS_LIMIT }, /* create_webhook_endpoint: the user has the most */
-	{ "PR404", PAY_ENOT_FOUND },           /* create_refund: no such charge of the user */
+	{ "PR021", PAY_EALREADY_CAPTURED },    /* capture_charge */
+	{ "PR022", PAY_EEXPIRED_FOR_CAPTURE }, /* capture_charge, create_refund: released or expired */
+	{ "PR023", PAY_ENOT_CAPTURABLE },      /* capture_charge: a failed charge */
+	{ "PR024", PAY_EPARAM_INVALID },       /* create_refund: part of an uncaptured charge */
+	{ "PR031", PAY_EWEBHOOK_ENDPOINTS_LIMIT }, /* create_webhook_endpoint: the user has the most */
+	{ "PR404", PAY_ENOT_FOUND },           /* create_refund, capture_charge: no such charge of the user */
 	{ "PR409", PAY_ECHARGE_BUSY },         /* create_refund: the charge stayed locked past the wait */
 };
 

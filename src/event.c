@@ -5,7 +5,8 @@
 #include <string.h>
 
 const char *const event_types[] = {
-	"charge.succeeded", "charge.failed", "charge.refunded", "refund.created", NULL,
+	"charge.succeeded", "charge.failed", "charge.refunded", "refund.created", "charge.captured",
+	"charge.expired", NULL,
 };
 
 bool event_type_known(const char *type, bool allow_wildcard)

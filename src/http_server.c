@@ -65,6 +65,8 @@ static const struct http_route http_routes[] = {
 	{ "POST /charge", "POST", "/charge", true, api_charges_create },  /* alias of POST /v1/charges */
 	{ "GET /v1/charges", "GET", "/v1/charges", true, api_charges_list },
 	{ "GET /v1/charges/{id}", "GET", "/v1/charges/{id}", true, api_charges_get },
+	{ "POST /v1/charges/{id}/capture", "POST", "/v1/charges/{id}/capture", true,
+	  api_charges_capture },
 	{ "POST /v1/refunds", "POST", "/v1/refunds", true, api_refunds_create },
 	{ "GET /v1/refunds", "GET", "/v1/refunds", true, api_refunds_list },
 	{ "GET /v1/refunds/{id}", "GET", "/v1/refunds/{id}", true, api_refunds_get },

@@ -2,7 +2,8 @@
 """chaos.py - a Jepsen-style fault-injection test of the payments service: nothing committed is lost or doubled, whatever fails.
 
 For a set time, concurrent clients create charges (tok_visa, and the decline
-token tok_chargeDeclined) and partial refunds of their users' charges, each
+token tok_chargeDeclined; some only authorized, then captured, in full or in
+part, by racing clients) and partial refunds of their users' charges, each
 with its own Idempotency-Key, retrying with that key on timeouts, connection
 errors, 5xx and 409 idempotency_key_in_use. Meanwhile, at moments drawn from
 the seed, the harness SIGKILLs and restarts `payments serve` (same port) and
@@ -374,6 +375,7 @@ class Run:
             checks.check_replays(ops, by_key),
             checks.check_money(snap),
             checks.check_outbox(snap),
+            checks.check_captures(ops, snap),
             checks.check_drained(drained, backlog, a.drain_bound),
             checks.check_received(snap, arrivals),
             checks.check_exactly_once(snap, arrivals),
@@ -420,9 +422,11 @@ class Run:
         retries = sum(op.retries for op in ops)
         requests = sum(op.attempts for op in ops)
         resolved = [op for op in ops if op.was_unknown]
-        say("operations: %d in %.0fs (%d charges: %d succeeded, %d declined; %d refunds: %d"
-            " succeeded, %d refused); %d requests, %d retries" % (
+        say("operations: %d in %.0fs (%d charges: %d succeeded, %d declined; %d captures: %d"
+            " succeeded, %d refused; %d refunds: %d succeeded, %d refused); %d requests,"
+            " %d retries" % (
                 len(ops), run_time, charges, count("charge", "ok"), count("charge", "declined"),
+                count("capture"), count("capture", "ok"), count("capture", "failed"),
                 refunds, count("refund", "ok"), count("refund", "failed"), requests, retries))
         say("unknown: %d when the load stopped; retried with their keys: %d replayed (the lost"
             " attempt had committed), %d created by the retry, %d refused, %d never resolved" % (

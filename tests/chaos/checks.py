@@ -11,6 +11,8 @@ from procs import psql
 
 CHARGE_EVENT = {"succeeded": "charge.succeeded", "failed": "charge.failed"}
 JUSTIFIED_REFUSALS = ("amount_too_large", "charge_already_refunded")
+# A capture may be refused only because another capture of the charge came first.
+JUSTIFIED_CAPTURE_REFUSALS = ("charge_already_captured",)
 
 
 class Check:
@@ -36,23 +38,29 @@ class Snapshot:
         self.events = []     # dicts, by seq
         for r in psql(url, "SELECT id, user_id, amount, status, amount_refunded,"
                            " coalesce(idempotency_key, ''), coalesce(request_id, ''),"
-                           " created FROM charges"):
+                           " created, status = 'succeeded' AND captured,"
+                           " CASE WHEN status = 'succeeded' AND captured"
+                           "      THEN coalesce(amount_captured, amount) ELSE 0 END,"
+                           " coalesce(release_reason, '') FROM charges"):
             self.charges[r[0]] = {"id": r[0], "user": r[1], "amount": int(r[2]), "status": r[3],
                                   "amount_refunded": int(r[4]), "key": r[5], "request": r[6],
-                                  "created": r[7]}
+                                  "created": r[7], "captured": r[8] == "t",
+                                  "amount_captured": int(r[9]), "release_reason": r[10]}
         for r in psql(url, "SELECT id, user_id, charge_id, amount, coalesce(idempotency_key, ''),"
                            " coalesce(request_id, ''), created FROM refunds"):
             self.refunds[r[0]] = {"id": r[0], "user": r[1], "charge": r[2], "amount": int(r[3]),
                                   "key": r[4], "request": r[5], "created": r[6]}
         for r in psql(url, "SELECT seq, id, user_id, type, object_id, charge_id,"
                            " coalesce(idempotency_key, ''), published_at IS NOT NULL,"
-                           " coalesce(data->>'amount', ''), coalesce(data->>'amount_refunded', '')"
+                           " coalesce(data->>'amount', ''), coalesce(data->>'amount_refunded', ''),"
+                           " coalesce(data->>'captured', ''), coalesce(request_id, '')"
                            " FROM outbox_events ORDER BY seq"):
             self.events.append({"seq": int(r[0]), "id": r[1], "user": r[2], "type": r[3],
                                 "object": r[4], "charge": r[5], "key": r[6],
                                 "published": r[7] == "t",
                                 "amount": int(r[8]) if r[8] else None,
-                                "amount_refunded": int(r[9]) if r[9] else None})
+                                "amount_refunded": int(r[9]) if r[9] else None,
+                                "captured": r[10] != "false", "request": r[11]})
         self.idem = {}       # (user, key) -> (object_id, status_code)
         for r in psql(url, "SELECT user_id, key, coalesce(object_id, ''), status_code"
                            " FROM idempotency_keys"):
@@ -71,12 +79,21 @@ def backlog(url):
 
 
 def rows_by_key(snap):
-    """(user, key) -> [("charge"|"refund", row)] for every stored charge and refund."""
+    """
+    (user, key) -> [("charge"|"refund"|"capture", row)] for every stored charge
+    and refund, and every capture (its charge.captured event: the charge id and
+    the request that captured it).
+    """
     out = collections.defaultdict(list)
     for c in snap.charges.values():
         out[(c["user"], c["key"])].append(("charge", c))
     for r in snap.refunds.values():
         out[(r["user"], r["key"])].append(("refund", r))
+    for e in snap.events:
+        if e["type"] == "charge.captured":
+            out[(e["user"], e["key"])].append(("capture", {
+                "id": e["charge"], "user": e["user"], "key": e["key"],
+                "request": e.get("request"), "created": None}))
     return out
 
 
@@ -85,7 +102,8 @@ def check_acknowledged(ops, by_key):
     c = Check("every acknowledged charge and refund exists exactly once")
     n = 0
     for op in ops:
-        if op.outcome not in ("ok", "declined"):
+        # A capture stores no object of its own: check_captures checks it.
+        if op.outcome not in ("ok", "declined") or op.kind == "capture":
             continue
         n += 1
         rows = by_key.get((op.user, op.key), [])
@@ -121,7 +139,9 @@ def check_keys(ops, snap, by_key):
     sent = {(op.user, op.key) for op in ops}
     for (user, key), rows in sorted(by_key.items()):
         stored = snap.idem.get((user, key))
-        want = (rows[0][1]["id"], 402 if rows[0][1].get("status") == "failed" else 201)
+        kind, row = rows[0]
+        want = (row["id"], 200 if kind == "capture" else
+                402 if row.get("status") == "failed" else 201)
         if stored != want:
             c.fail("%s under key %s of %s: the idempotency row holds %s, not %s" % (
                 rows[0][1]["id"], key, user, stored, want))
@@ -140,7 +160,7 @@ def check_unknowns(ops, by_key, unresolved):
     c = Check("each unknown operation ended as exactly 0 or 1")
     committed = absent = 0
     for op in ops:
-        if not op.was_unknown:
+        if not op.was_unknown or op.kind == "capture":   # check_captures
             continue
         rows = by_key.get((op.user, op.key), [])
         if op in unresolved or op.outcome == "unknown":
@@ -180,6 +200,23 @@ def check_definite(ops, snap, by_key):
                 c.fail("%s: body %r" % (what, op.resp))
             elif op.outcome == "declined" and op.code != "card_declined":
                 c.fail("%s: a decline must be card_declined" % what)
+            elif op.outcome == "ok" and op.resp.get("captured") is not (op.capture is not False):
+                c.fail("%s: asked capture %s, body %r" % (what, op.capture, op.resp))
+            continue
+        if op.kind == "capture":
+            ch = snap.charges.get(op.charge)
+            if op.outcome == "ok":
+                want = op.amount if op.amount is not None else (ch or {}).get("amount")
+                if (op.resp.get("id") != op.charge or op.resp.get("captured") is not True
+                        or op.resp.get("amount_captured") != want):
+                    c.fail("%s: body %r" % (what, op.resp))
+            elif op.status != 400 or op.code not in JUSTIFIED_CAPTURE_REFUSALS:
+                c.fail("%s: a capture of our own authorization %s may only be 200 or 400 %s" % (
+                    what, op.charge, "/".join(JUSTIFIED_CAPTURE_REFUSALS)))
+            elif ch is None or not ch["captured"] or snap.idem.get((op.user, op.key)):
+                c.fail("%s, but the charge is %s and the key stored %s" % (
+                    what, "captured" if ch and ch["captured"] else "not captured",
+                    snap.idem.get((op.user, op.key))))
             continue
         if op.outcome == "ok":
             if op.resp.get("charge") != op.charge or op.resp.get("amount") != op.amount:
@@ -192,15 +229,16 @@ def check_definite(ops, snap, by_key):
         if by_key.get((op.user, op.key)):
             c.fail("%s but stored %s" % (what, by_key[(op.user, op.key)][0][1]["id"]))
         ch = snap.charges.get(op.charge)
-        # amount_refunded only grows, so a justified refusal is still justified at the end.
+        # amount_refunded only grows, and clients refund only captured charges, whose
+        # amount_captured never changes: a justified refusal is still justified at the end.
+        cap = ch.get("amount_captured", ch["amount"]) if ch else 0
         if ch is None:
             c.fail("%s: the charge does not exist" % what)
-        elif op.code == "amount_too_large" and ch["amount_refunded"] + op.amount <= ch["amount"]:
-            c.fail("%s, but even now %d + %d <= %d" % (what, ch["amount_refunded"], op.amount,
-                                                       ch["amount"]))
-        elif op.code == "charge_already_refunded" and ch["amount_refunded"] < ch["amount"]:
+        elif op.code == "amount_too_large" and ch["amount_refunded"] + op.amount <= cap:
+            c.fail("%s, but even now %d + %d <= %d" % (what, ch["amount_refunded"], op.amount, cap))
+        elif op.code == "charge_already_refunded" and ch["amount_refunded"] < cap:
             c.fail("%s, but even now only %d of %d is refunded" % (
-                what, ch["amount_refunded"], ch["amount"]))
+                what, ch["amount_refunded"], cap))
     return c
 
 
@@ -241,16 +279,29 @@ def check_replays(ops, by_key):
 
 
 def check_money(snap):
-    """For every charge, amount_refunded = the sum of its refunds <= amount."""
-    c = Check("for every charge, amount_refunded = sum of its refunds <= amount")
+    """
+    For every charge, amount_refunded = the sum of its refunds, captured <=
+    authorized, and refunded <= captured (an uncaptured charge: nothing, or
+    all of it when a refund released it).
+    """
+    c = Check("for every charge, amount_refunded = sum of its refunds <= captured <= authorized")
     sums = collections.Counter()
     for r in snap.refunds.values():
         sums[r["charge"]] += r["amount"]
     for ch in snap.charges.values():
         s = sums.get(ch["id"], 0)
+        captured = ch.get("captured", ch["status"] == "succeeded")
+        cap = ch.get("amount_captured", ch["amount"] if captured else 0)
         if ch["amount_refunded"] != s or s > ch["amount"]:
             c.fail("charge %s: amount %d, amount_refunded %d, sum of refunds %d" % (
                 ch["id"], ch["amount"], ch["amount_refunded"], s))
+        if cap > ch["amount"] or (captured and cap < 1):
+            c.fail("charge %s: captured %d of an authorized %d" % (ch["id"], cap, ch["amount"]))
+        if captured and s > cap:
+            c.fail("charge %s: refunded %d of a captured %d" % (ch["id"], s, cap))
+        if not captured and s and (s != ch["amount"] or ch.get("release_reason") != "refunded"):
+            c.fail("uncaptured charge %s has refunds of %d (release %r)" % (
+                ch["id"], s, ch.get("release_reason")))
         if ch["status"] != "succeeded" and s:
             c.fail("failed charge %s has refunds of %d" % (ch["id"], s))
     for r in snap.refunds.values():
@@ -271,8 +322,14 @@ def check_outbox(snap):
         else:
             by_object[e["object"]].append(e)
     for ch in snap.charges.values():
-        got = [e["type"] for e in by_object.get(ch["id"], [])]
-        if got != [CHARGE_EVENT[ch["status"]]]:
+        evs = by_object.get(ch["id"], [])
+        got = [e["type"] for e in evs]
+        want = [CHARGE_EVENT[ch["status"]]]
+        # An authorization captured later has its charge.captured after charge.succeeded.
+        if evs and evs[0]["type"] == "charge.succeeded" and not evs[0].get("captured", True) \
+                and ch.get("captured"):
+            want.append("charge.captured")
+        if got != want:
             c.fail("%s charge %s has events %s" % (ch["status"], ch["id"], got))
     for r in snap.refunds.values():
         got = [e["type"] for e in by_object.get(r["id"], [])]
@@ -309,6 +366,47 @@ def check_outbox(snap):
         if obj not in snap.charges and obj not in snap.refunds:
             c.fail("events %s name a missing object %s" % ([e["id"] for e in evs], obj))
     c.note = "%d events" % len(snap.events)
+    return c
+
+
+def check_captures(ops, snap):
+    """
+    Each authorization was captured at most once, as its one 200 key says, and
+    every acknowledged capture (also one resolved after the run) is the charge's
+    capture: its key stored that 200, and the charge holds the answered amount.
+    """
+    c = Check("each authorization is captured at most once, as acknowledged")
+    keys_of = collections.defaultdict(list)   # charge -> capture keys stored (200)
+    for (user, key), (obj, status) in snap.idem.items():
+        if status == 200:
+            keys_of[obj].append(key)
+    n = 0
+    for ch in snap.charges.values():
+        keys = keys_of.get(ch["id"], [])
+        if len(keys) > 1:
+            c.fail("charge %s was captured under %d keys: %s" % (ch["id"], len(keys), keys))
+        if keys and not ch.get("captured"):
+            c.fail("charge %s has a capture key %s but is not captured" % (ch["id"], keys[0]))
+    for op in ops:
+        if op.kind != "capture":
+            continue
+        if op.outcome == "unknown" or op.outcome == "pending":
+            if op.was_unknown:
+                c.fail("capture key %s never got a definite answer (answers %s)" % (
+                    op.key, op.answers[-6:]))
+            continue
+        if op.outcome != "ok":
+            continue
+        n += 1
+        ch = snap.charges.get(op.charge) or {}
+        if snap.idem.get((op.user, op.key)) != (op.charge, 200):
+            c.fail("capture %s of %s acknowledged, but its key holds %s" % (
+                op.key, op.charge, snap.idem.get((op.user, op.key))))
+        elif not ch.get("captured") or ch.get("amount_captured") != op.resp.get("amount_captured"):
+            c.fail("capture %s of %s answered amount_captured %s; the charge: captured %s, %s" % (
+                op.key, op.charge, op.resp.get("amount_captured"), ch.get("captured"),
+                ch.get("amount_captured")))
+    c.note = "%d acknowledged captures" % n
     return c
 
 

@@ -28,7 +28,7 @@ def charge_op(key, amount, source, outcome, object_id, status):
                                              "source": source}).encode())
     op.outcome, op.object_id, op.status = outcome, object_id, status
     if outcome == "ok":
-        op.resp = {"id": object_id, "status": "succeeded", "amount": amount}
+        op.resp = {"id": object_id, "status": "succeeded", "amount": amount, "captured": True}
     else:
         op.code = "card_declined"
         op.resp = {"error": {"code": "card_declined", "charge": object_id}}
@@ -106,6 +106,7 @@ class World:
             checks.check_replays(self.ops, by_key),
             checks.check_money(self.snap),
             checks.check_outbox(self.snap),
+            checks.check_captures(self.ops, self.snap),
             checks.check_drained(self.drained, self.backlog, 60),
             checks.check_received(self.snap, self.arrivals),
             checks.check_exactly_once(self.snap, self.arrivals),
@@ -227,6 +228,65 @@ class TestChecks(unittest.TestCase):
         w = World()
         w.snap.events[2]["amount"] = 301
         self.assert_only_fails(w, "outbox")
+
+    @staticmethod
+    def with_capture(w):
+        """w plus an authorization ch_3 of 800, captured for 600 under key k6, then refunded 100."""
+        auth = Op("charge", USER, "k5", json.dumps({"amount": 800, "currency": "usd",
+                                                   "source": "tok_visa", "capture": False}).encode())
+        auth.outcome, auth.object_id, auth.status = "ok", "ch_3", 201
+        auth.resp = {"id": "ch_3", "status": "succeeded", "amount": 800, "captured": False}
+        cap = Op("capture", USER, "k6", json.dumps({"amount": 600}).encode(), charge="ch_3")
+        cap.outcome, cap.object_id, cap.status = "ok", "ch_3", 200
+        cap.resp = {"id": "ch_3", "captured": True, "amount_captured": 600}
+        late = Op("capture", USER, "k7", b"{}", charge="ch_3")
+        late.outcome, late.status, late.code = "failed", 400, "charge_already_captured"
+        ref = refund_op("k8", "ch_3", 100, "ok", "re_3")
+        w.ops += [auth, cap, late, ref]
+        w.snap.charges["ch_3"] = {"id": "ch_3", "user": USER, "amount": 800, "status": "succeeded",
+                                  "amount_refunded": 100, "key": "k5", "captured": True,
+                                  "amount_captured": 600, "release_reason": ""}
+        w.snap.refunds["re_3"] = {"id": "re_3", "user": USER, "charge": "ch_3", "amount": 100,
+                                  "key": "k8"}
+        ev = w.event(5, "evt_5", "charge.succeeded", "ch_3", "ch_3", "k5")
+        ev["captured"] = False
+        w.snap.events += [ev, w.event(6, "evt_6", "charge.captured", "ch_3", "ch_3", "k6"),
+                          w.event(7, "evt_7", "refund.created", "re_3", "ch_3", "k8", amount=100),
+                          w.event(8, "evt_8", "charge.refunded", "ch_3", "ch_3", "k8", refunded=100)]
+        for e in w.snap.events[4:]:
+            w.arrive(e, 200)
+        w.snap.idem.update({(USER, "k5"): ("ch_3", 201), (USER, "k6"): ("ch_3", 200),
+                            (USER, "k8"): ("re_3", 201)})
+        w.snap.deliveries["succeeded"] += 4
+        return w
+
+    def test_a_world_with_a_capture_passes_every_check(self):
+        results = self.with_capture(World()).results()
+        self.assertEqual([r.name for r in results if not r.ok], [])
+
+    def test_a_second_capture_key_of_one_charge_is_caught(self):
+        w = self.with_capture(World())
+        w.snap.idem[(USER, "k7")] = ("ch_3", 200)
+        failing = [r.name for r in w.results() if not r.ok]
+        self.assertTrue(any("captured at most once" in n for n in failing), failing)
+
+    def test_refunded_more_than_captured_is_caught(self):
+        w = self.with_capture(World())
+        w.snap.charges["ch_3"]["amount_captured"] = 50
+        failing = [r.name for r in w.results() if not r.ok]
+        self.assertTrue(any("captured <= authorized" in n for n in failing), failing)
+
+    def test_captured_more_than_authorized_is_caught(self):
+        w = self.with_capture(World())
+        w.snap.charges["ch_3"]["amount_captured"] = 900
+        failing = [r.name for r in w.results() if not r.ok]
+        self.assertTrue(any("captured <= authorized" in n for n in failing), failing)
+
+    def test_a_missing_charge_captured_event_is_caught(self):
+        w = self.with_capture(World())
+        del w.snap.events[5]
+        failing = [r.name for r in w.results() if not r.ok]
+        self.assertTrue(any("outbox" in n for n in failing), failing)
 
     def test_undrained_relay_is_caught(self):
         w = World()

@@ -1,8 +1,8 @@
-"""workload.py - the chaos harness's clients: charges and partial refunds, each with its own Idempotency-Key, retried with that key.
+"""workload.py - the chaos harness's clients: charges (some only authorized), captures and partial refunds, each with its own Idempotency-Key, retried with that key.
 
-An Op is one logical operation (a charge or a refund) and its history: every
-attempt, and its outcome as the client knows it:
-  ok        201 (a charge, or a refund)
+An Op is one logical operation (a charge, a capture or a refund) and its
+history: every attempt, and its outcome as the client knows it:
+  ok        201 (a charge, or a refund), 200 (a capture)
   declined  402 for a charge: a definite answer, and a stored failed charge
   failed    another definite 4xx: nothing may have been stored
   unknown   the client gave up after timeouts, connection errors, 5xx or
@@ -30,23 +30,28 @@ REQUEST_TIMEOUT_S = 4.0
 # The share of attempts that give up after 2 to 30 ms.
 IMPATIENT = 0.1
 
+# The share of succeeded charges created with capture=false, to be captured later.
+AUTHORIZE_ONLY = 0.3
+
 
 class Op:
-    """One charge or refund with its key, the request bytes, and what came of it."""
+    """One charge, capture or refund with its key, the request bytes, and what came of it."""
 
-    __slots__ = ("kind", "user", "key", "body", "amount", "source", "charge", "outcome",
+    __slots__ = ("kind", "user", "key", "body", "amount", "source", "charge", "capture", "outcome",
                  "status", "code", "object_id", "attempts", "retries", "was_unknown",
                  "answers", "request_ids", "replayed", "resp")
 
-    def __init__(self, kind, user, key, body):
-        self.kind = kind                  # "charge" or "refund"
+    def __init__(self, kind, user, key, body, charge=None):
+        self.kind = kind                  # "charge", "capture" or "refund"
         self.user = user
         self.key = key
         self.body = body                  # the exact bytes sent on every attempt
         req = json.loads(body)
-        self.amount = req["amount"]
+        self.amount = req.get("amount")   # None: a capture of the whole authorization
         self.source = req.get("source")   # charges only
-        self.charge = req.get("charge")   # refunds only: the charge refunded
+        self.capture = req.get("capture", True)   # charges only: false authorizes only
+        # refunds: the charge refunded; captures: the charge captured (in the path)
+        self.charge = req.get("charge", charge)
         self.outcome = "pending"
         self.status = None                # the definite status, when there is one
         self.code = None                  # the error code of a definite 4xx
@@ -100,7 +105,8 @@ def attempt(api, api_key, op, timeout=REQUEST_TIMEOUT_S):
     False when it must be retried.
     """
     op.attempts += 1
-    path = "/v1/charges" if op.kind == "charge" else "/v1/refunds"
+    path = {"charge": "/v1/charges", "refund": "/v1/refunds",
+            "capture": "/v1/charges/%s/capture" % op.charge}[op.kind]
     try:
         status, headers, parsed = api.post(path, api_key, op.key, op.body, timeout)
     except (OSError, http.client.HTTPException) as e:
@@ -123,7 +129,7 @@ def attempt(api, api_key, op, timeout=REQUEST_TIMEOUT_S):
     op.code = code
     op.resp = parsed
     op.replayed = (headers.get("Idempotent-Replayed") or "").lower() == "true"
-    if status == 201 and isinstance(parsed, dict):
+    if (status == 201 or (status == 200 and op.kind == "capture")) and isinstance(parsed, dict):
         op.outcome = "ok"
         op.object_id = parsed.get("id")
     elif status == 402 and op.kind == "charge":
@@ -142,6 +148,7 @@ class History:
         self.lock = threading.Lock()
         self.ops = []
         self.refundable = {}              # user -> [(charge id, amount)]
+        self.capturable = {}              # user -> [(charge id, amount)]: authorizations
 
     def add(self, op):
         with self.lock:
@@ -150,6 +157,18 @@ class History:
     def add_refundable(self, user, charge_id, amount):
         with self.lock:
             self.refundable.setdefault(user, []).append((charge_id, amount))
+
+    def add_capturable(self, user, charge_id, amount):
+        with self.lock:
+            self.capturable.setdefault(user, []).append((charge_id, amount))
+
+    def pick_capturable(self, user, rng):
+        """A recent authorization of user (clients of one user may race to capture it), or None."""
+        with self.lock:
+            lst = self.capturable.get(user) or []
+            if not lst:
+                return None
+            return lst[-1 - min(int(rng.expovariate(0.5)), len(lst) - 1)]
 
     def pick_refundable(self, user, rng):
         with self.lock:
@@ -189,6 +208,13 @@ class Client(threading.Thread):
 
     def next_op(self):
         r = self.rng.random()
+        auth = self.history.pick_capturable(self.user, self.rng) if r >= 0.85 else None
+        if auth is not None:
+            # Capture all of it, or part (the rest is released).
+            charge_id, amount = auth
+            req = {} if self.rng.random() < 0.5 else {"amount": self.rng.randint(1, amount)}
+            body = json.dumps(req, separators=(",", ":"))
+            return Op("capture", self.user, self.new_key(), body.encode(), charge=charge_id)
         target = self.history.pick_refundable(self.user, self.rng) if r < 0.4 else None
         if target is not None:
             charge_id, amount = target
@@ -196,9 +222,11 @@ class Client(threading.Thread):
             body = json.dumps({"charge": charge_id, "amount": refund}, separators=(",", ":"))
             return Op("refund", self.user, self.new_key(), body.encode())
         source = DECLINE_TOKEN if self.rng.random() < 0.2 else SUCCESS_TOKEN
-        body = json.dumps({"amount": self.rng.randint(100, 10000), "currency": CURRENCY,
-                           "source": source, "description": "chaos",
-                           "metadata": {"client": str(self.index)}}, separators=(",", ":"))
+        req = {"amount": self.rng.randint(100, 10000), "currency": CURRENCY,
+               "source": source, "description": "chaos", "metadata": {"client": str(self.index)}}
+        if self.rng.random() < AUTHORIZE_ONLY:
+            req["capture"] = False
+        body = json.dumps(req, separators=(",", ":"))
         return Op("charge", self.user, self.new_key(), body.encode())
 
     def run(self):
@@ -240,7 +268,13 @@ class Client(threading.Thread):
             delay = min(delay * 2, 0.8)
         if op.outcome == "ok" and op.kind == "charge" and op.source == SUCCESS_TOKEN \
                 and op.object_id:
-            self.history.add_refundable(op.user, op.object_id, op.amount)
+            if op.capture is False:
+                self.history.add_capturable(op.user, op.object_id, op.amount)
+            else:
+                self.history.add_refundable(op.user, op.object_id, op.amount)
+        if op.outcome == "ok" and op.kind == "capture":
+            # Refunds of it are bounded by what was captured.
+            self.history.add_refundable(op.user, op.charge, op.resp.get("amount_captured", 0))
 
 
 def resolve(api, keys, ops, deadline):

@@ -10,7 +10,7 @@
 #include "http.h"
 
 static const char *const fuzz_fields[] = {
-	"amount", "currency", "source", "description", "metadata", NULL,
+	"amount", "currency", "source", "description", "metadata", "capture", NULL,
 };
 
 static int fuzz_field_known(const char *key)
@@ -92,6 +92,11 @@ static void fuzz_check_accepted(const struct chargereq *req)
 	else
 		FUZZ_CHECK(json_equal(md, want_md));
 	json_decref(md);
+
+	/* capture is a boolean, or absent or null (then true). */
+	v = json_object_get(req->root, "capture");
+	FUZZ_CHECK(v == NULL || json_is_null(v) || json_is_boolean(v));
+	FUZZ_CHECK(req->capture == !(v != NULL && json_is_false(v)));
 
 	FUZZ_CHECK(canon_fingerprint("POST", CHARGEREQ_ROUTE, req->root, fp) == PAY_OK);
 	FUZZ_CHECK(memcmp(fp, req->fingerprint, sizeof(fp)) == 0);

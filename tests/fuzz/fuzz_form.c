@@ -146,7 +146,7 @@ static void fuzz_check_requests(const uint8_t *data, size_t size)
 		FUZZ_CHECK(text != NULL);
 		FUZZ_CHECK(chargereq_parse(&cj, text, strlen(text), &err) == PAY_OK);
 		FUZZ_CHECK(memcmp(cj.fingerprint, c.fingerprint, sizeof(c.fingerprint)) == 0);
-		FUZZ_CHECK(cj.amount == c.amount && cj.outcome == c.outcome);
+		FUZZ_CHECK(cj.amount == c.amount && cj.outcome == c.outcome && cj.capture == c.capture);
 		a = json_loads(cj.metadata_json, 0, NULL);   /* canon_dump sorted the keys */
 		b = json_loads(c.metadata_json, 0, NULL);
 		FUZZ_CHECK(a != NULL && b != NULL && json_equal(a, b));

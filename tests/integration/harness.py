@@ -43,7 +43,8 @@ EVENT_ID_RE = re.compile(r"^evt_[0-9A-Za-z]{24}$")
 # The fields of a charge object, in the order the API renders them.
 CHARGE_FIELDS = [
     "id", "object", "amount", "currency", "status", "source", "description", "metadata",
-    "amount_refunded", "refunded", "failure_code", "decline_code", "created",
+    "amount_refunded", "refunded", "captured", "amount_captured", "released_at", "release_reason",
+    "failure_code", "decline_code", "created",
 ]
 
 # Settings of every test server unless its class overrides them: access log
@@ -583,6 +584,11 @@ class ServiceTestCase(unittest.TestCase):
         self.assertEqual(obj["metadata"], body.get("metadata") or {})
         self.assertEqual(obj["amount_refunded"], 0)
         self.assertIs(obj["refunded"], False)
+        captured = status == "succeeded" and body.get("capture", True) not in (False, "false")
+        self.assertIs(obj["captured"], captured)
+        self.assertEqual(obj["amount_captured"], body["amount"] if captured else 0)
+        self.assertIsNone(obj["released_at"])
+        self.assertIsNone(obj["release_reason"])
         self.assertIsInstance(obj["created"], int)
         self.assertLess(abs(obj["created"] - time.time()), 300, "created is not now")
 

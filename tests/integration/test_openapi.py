@@ -559,6 +559,7 @@ class ValidatorTest(ContractMixin, unittest.TestCase):
     CHARGE = {"id": "ch_" + "A" * 24, "object": "charge", "amount": 5000, "currency": "usd",
               "status": "succeeded", "source": "tok_visa", "description": None,
               "metadata": {"order_id": "123"}, "amount_refunded": 0, "refunded": False,
+              "captured": True, "amount_captured": 5000, "released_at": None, "release_reason": None,
               "failure_code": None, "decline_code": None, "created": 1795318526}
 
     def test_validator_accepts_a_charge_and_rejects_wrong_ones(self):
@@ -678,10 +679,10 @@ class ContractTest(ContractMixin, harness.ServiceTestCase):
         h.update(headers or {})
         return self.server.request(method, url, body, h)
 
-    def new_charge(self, key, amount=2000, source="tok_visa"):
+    def new_charge(self, key, amount=2000, source="tok_visa", **extra):
         """Creates a charge and returns its id (also for a declined one)."""
         resp = self.call("POST", "/v1/charges", key,
-                         harness.charge_body(amount=amount, source=source), new_key())
+                         harness.charge_body(amount=amount, source=source, **extra), new_key())
         body = self.check(resp, "POST", "/v1/charges")
         return body["id"] if resp.status == 201 else body["error"]["charge"]
 
@@ -811,6 +812,46 @@ class ContractTest(ContractMixin, harness.ServiceTestCase):
             self.check_error(resp, "GET", "/v1/charges", 400, "parameter_invalid", param)
         resp = self.call("GET", "/v1/charges", None)
         self.check_error(resp, "GET", "/v1/charges", 401, "api_key_missing")
+
+    # --- captures ---
+
+    def test_captures_match_the_spec(self):
+        """POST /v1/charges/{id}/capture answers 200, 400, 404 and 409 as openapi.yaml says"""
+        t = "/v1/charges/{id}/capture"
+        _, key = self.make_user()
+        _, other = self.make_user()
+        charge = self.new_charge(key, amount=1000, capture=False)
+        path = "/v1/charges/%s/capture" % charge
+        idem = new_key()
+        resp = self.call("POST", path, key, {"amount": 1001}, new_key())
+        self.check_error(resp, "POST", t, 400, "amount_too_large", "amount")
+        resp = self.call("POST", path, key, {"amount_to_capture": 1}, new_key())
+        self.check_error(resp, "POST", t, 400, "parameter_unknown", "amount_to_capture")
+        first = self.call("POST", path, key, {"amount": 700}, idem)
+        captured = self.check(first, "POST", t, 200)
+        self.assertEqual((captured["captured"], captured["amount_captured"]), (True, 700))
+        again = self.call("POST", path, key, {"amount": 700}, idem)
+        self.assertEqual(self.check(again, "POST", t, 200), captured)
+        self.assertEqual(again.header("Idempotent-Replayed"), "true")
+        resp = self.call("POST", path, key, {"amount": 1}, idem)
+        self.check_error(resp, "POST", t, 409, "idempotency_key_reused")
+        resp = self.call("POST", path, key, {}, new_key())
+        self.check_error(resp, "POST", t, 400, "charge_already_captured")
+        failed = self.new_charge(key, source="tok_chargeDeclined", capture=False)
+        resp = self.call("POST", "/v1/charges/%s/capture" % failed, key, {}, new_key())
+        self.check_error(resp, "POST", t, 400, "charge_not_capturable")
+        released = self.new_charge(key, capture=False)
+        self.check(self.call("POST", "/v1/refunds", key, {"charge": released}, new_key()),
+                   "POST", "/v1/refunds", 201)
+        resp = self.call("POST", "/v1/charges/%s/capture" % released, key, {}, new_key())
+        self.check_error(resp, "POST", t, 400, "charge_expired_for_capture")
+        for cid in (self.new_charge(other, capture=False), "ch_" + "0" * 24, "ch_short"):
+            resp = self.call("POST", "/v1/charges/%s/capture" % cid, key, {}, new_key())
+            self.check_error(resp, "POST", t, 404, "resource_missing", "id")
+        resp = self.call("POST", path, key, {})
+        self.check_error(resp, "POST", t, 400, "idempotency_key_missing")
+        resp = self.call("POST", path, None, {}, new_key())
+        self.check_error(resp, "POST", t, 401, "api_key_missing")
 
     # --- refunds ---
 

@@ -277,6 +277,23 @@ class _ApiTests(SdkMixin):
                                             "id": partial["id"]}))
         self.assertEqual(got, partial)
 
+    def test_authorize_then_capture_part(self):
+        """A charge created with capture false is captured in part by the SDK's capture; a second capture is refused"""
+        _, key = self.make_user("sdk")
+        auth = self.assert_ok(self.one(key, create("charges", charge_params(amount=2000, capture=False))))
+        self.assertEqual((auth["captured"], auth["amount_captured"]), (False, 0))
+        r = self.run_ops(key, [
+            {"op": "capture", "resource": "charges", "id": auth["id"], "params": {"amount": 1500},
+             "idempotencyKey": h.new_key()},
+            {"op": "retrieve", "resource": "charges", "id": auth["id"]},
+            {"op": "capture", "resource": "charges", "id": auth["id"]},
+        ])
+        captured, after = self.assert_ok(r[0]), self.assert_ok(r[1])
+        self.assertEqual((captured["id"], captured["captured"], captured["amount_captured"]),
+                         (auth["id"], True, 1500))
+        self.assertEqual(after, captured)
+        self.assert_raised(r[2], "invalid", 400, "charge_already_captured")
+
     def test_decline_raises_the_card_error(self):
         """A declined card raises the card-error class with decline_code and the stored charge"""
         user, key = self.make_user("sdk")

@@ -6,6 +6,7 @@
 //   OP is one of
 //     {"op": "create", "resource": "charges", "params": {...}, "idempotencyKey": "..."}
 //     {"op": "retrieve" | "del", "resource": ..., "id": "..."}
+//     {"op": "capture", "resource": "charges", "id": "...", "params": {...}, "idempotencyKey": "..."}
 //     {"op": "update", "resource": ..., "id": "...", "params": {...}}
 //     {"op": "list", "resource": ..., "params": {...}}        every item, by auto-pagination
 //     {"op": "constructEvent", "payload": "...", "header": "...", "secret": "..."}
@@ -43,6 +44,9 @@ async function run(stripe, op) {
 		break;
 	case 'retrieve':
 		obj = await resource.retrieve(op.id);
+		break;
+	case 'capture':
+		obj = await resource.capture(op.id, op.params || {}, opts);
 		break;
 	case 'update':
 		obj = await resource.update(op.id, op.params || {});

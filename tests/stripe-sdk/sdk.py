@@ -57,6 +57,11 @@ def run(op):
         obj = cls.create(**kwargs)
     elif kind == "retrieve":
         obj = cls.retrieve(op["id"])
+    elif kind == "capture":
+        kwargs = dict(op.get("params") or {})
+        if op.get("idempotencyKey"):
+            kwargs["idempotency_key"] = op["idempotencyKey"]
+        obj = cls.capture(op["id"], **kwargs)
     elif kind == "update":
         obj = cls.modify(op["id"], **(op.get("params") or {}))
     elif kind == "del":

@@ -69,7 +69,41 @@ static void test_parse_accepts_minimal_body_without_optional_fields(void **state
 	assert_int_equal(chargereq_parse(&req, VALID_BODY, strlen(VALID_BODY), &err), PAY_OK);
 	assert_null(req.description);
 	assert_string_equal(req.metadata_json, "{}");
+	assert_true(req.capture);
 	chargereq_fini(&req);
+}
+
+static void test_parse_reads_capture_of_either_format(void **state)
+{
+	static const char json[] = "{\"amount\":2000,\"currency\":\"usd\",\"source\":\"tok_visa\","
+				   "\"capture\":false}";
+	static const char form[] = "amount=2000&currency=usd&source=tok_visa&capture=false";
+	static const char python[] = "amount=2000&currency=usd&source=tok_visa&capture=False";
+	struct chargereq a, b, c;
+	struct body_error err;
+
+	(void)state;
+	assert_int_equal(chargereq_parse_as(&a, json, strlen(json), BODY_FORMAT_JSON, &err), PAY_OK);
+	assert_int_equal(chargereq_parse_as(&b, form, strlen(form), BODY_FORMAT_FORM, &err), PAY_OK);
+	assert_int_equal(chargereq_parse_as(&c, python, strlen(python), BODY_FORMAT_FORM, &err), PAY_OK);
+	assert_false(a.capture);
+	assert_false(b.capture);
+	assert_false(c.capture);
+	/* The form's "false" (or stripe-python's "False") is the JSON false: one fingerprint. */
+	assert_memory_equal(a.fingerprint, b.fingerprint, CANON_FINGERPRINT_BYTES);
+	assert_memory_equal(a.fingerprint, c.fingerprint, CANON_FINGERPRINT_BYTES);
+	chargereq_fini(&a);
+	chargereq_fini(&b);
+	chargereq_fini(&c);
+}
+
+static void test_parse_refuses_non_boolean_capture(void **state)
+{
+	(void)state;
+	assert_refused("{\"amount\":2000,\"currency\":\"usd\",\"source\":\"tok_visa\","
+		       "\"capture\":\"false\"}", PAY_EPARAM_TYPE, "capture");
+	assert_refused("{\"amount\":2000,\"currency\":\"usd\",\"source\":\"tok_visa\","
+		       "\"capture\":0}", PAY_EPARAM_TYPE, "capture");
 }
 
 static void test_parse_sets_declined_outcome(void **state)
@@ -98,8 +132,8 @@ static void test_parse_refuses_malformed_json(void **state)
 static void test_parse_refuses_unknown_field(void **state)
 {
 	(void)state;
-	assert_refused("{\"amount\": 5000, \"currency\": \"usd\", \"source\": \"tok_visa\", \"capture\": true}",
-		       PAY_EPARAM_UNKNOWN, "capture");
+	assert_refused("{\"amount\": 5000, \"currency\": \"usd\", \"source\": \"tok_visa\", \"customer\": \"cus_1\"}",
+		       PAY_EPARAM_UNKNOWN, "customer");
 }
 
 static void test_parse_refuses_server_owned_status(void **state)
@@ -377,6 +411,8 @@ int main(void)
 		cmocka_unit_test(test_parse_fingerprint_ignores_key_order_and_white_space),
 		cmocka_unit_test(test_parse_fingerprint_is_sha256_of_canonical_request),
 		cmocka_unit_test(test_fini_is_safe_on_zeroed_request),
+		cmocka_unit_test(test_parse_reads_capture_of_either_format),
+		cmocka_unit_test(test_parse_refuses_non_boolean_capture),
 	};
 
 	if (sodium_init() < 0)
