@@ -107,6 +107,22 @@ void db_param_binary(struct db_params *p, const void *v, int len);
 int db_idem_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p,
 		 struct db_idem_result *out) __attribute__((warn_unused_result));
 
+/* The five parameters every idempotent create takes first, in its $1..$5 order. */
+struct db_idem_key {
+	const char *user_id;
+	const char *idempotency_key;
+	const unsigned char *fingerprint;   /* 32 bytes */
+	long long ttl_ms;
+	long long wait_ms;
+};
+
+/*
+ * Binds k as $1..$5 (p_user_id, p_key, p_fingerprint, p_ttl_ms, p_wait_ms)
+ * of an empty p. The two numbers are written into nums, which must outlive
+ * the call of the statement.
+ */
+void db_idem_bind(struct db_params *p, char nums[2][24], const struct db_idem_key *k);
+
 
 struct db_stmt_def {
 	const char *name;

@@ -38,26 +38,11 @@ DECLARE
     v_amount bigint;
     v_captured boolean;
 BEGIN
-    SELECT l.outcome, l.status_code, l.body INTO outcome, status_code, body
-      FROM idempotency_lookup(p_user_id, p_key, p_fingerprint) l;
+    -- The key first: a stored answer is returned as is; NULL means it is ours.
+    SELECT k.outcome, k.status_code, k.body INTO outcome, status_code, body
+      FROM idempotency_claim(p_user_id, p_key, p_fingerprint, p_ttl_ms, p_wait_ms, 201,
+                             p_refund_id) k;
     IF outcome IS NOT NULL THEN
-        RETURN;
-    END IF;
-
-    PERFORM set_config('lock_timeout', p_wait_ms || 'ms', true);
-    DELETE FROM idempotency_keys
-     WHERE user_id = p_user_id AND key = p_key AND expires_at <= now();
-    INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, response_body,
-                                  object_id, expires_at)
-    VALUES (p_user_id, p_key, p_fingerprint, 201, '', p_refund_id,
-            now() + p_ttl_ms * interval '1 millisecond')
-    ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        SELECT l.outcome, l.status_code, l.body INTO outcome, status_code, body
-          FROM idempotency_lookup(p_user_id, p_key, p_fingerprint) l;
-        IF outcome IS NULL THEN
-            RAISE EXCEPTION 'idempotency key vanished' USING ERRCODE = 'lock_not_available';
-        END IF;
         RETURN;
     END IF;
 

@@ -25,6 +25,17 @@ int db_idem_purge(struct db_conn *c, int batch, long long *deleted)
 	return rc;
 }
 
+void db_idem_bind(struct db_params *p, char nums[2][24], const struct db_idem_key *k)
+{
+	snprintf(nums[0], 24, "%lld", k->ttl_ms);
+	snprintf(nums[1], 24, "%lld", k->wait_ms);
+	db_param_text(p, k->user_id);
+	db_param_text(p, k->idempotency_key);
+	db_param_binary(p, k->fingerprint, 32);
+	db_param_text(p, nums[0]);
+	db_param_text(p, nums[1]);
+}
+
 int db_idem_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p,
 		 struct db_idem_result *out)
 {

@@ -10,16 +10,12 @@
 int db_refund_create(struct db_conn *c, const struct db_refund_new *in, struct db_idem_result *out)
 {
 	struct db_params p = { 0 };
-	char ttl[24], wait[24], amount[24];
+	struct db_idem_key k = { in->user_id, in->idempotency_key, in->fingerprint, in->ttl_ms,
+				 in->wait_ms };
+	char nums[2][24], amount[24];
 
-	snprintf(ttl, sizeof(ttl), "%lld", in->ttl_ms);
-	snprintf(wait, sizeof(wait), "%lld", in->wait_ms);
 	snprintf(amount, sizeof(amount), "%lld", in->amount);
-	db_param_text(&p, in->user_id);
-	db_param_text(&p, in->idempotency_key);
-	db_param_binary(&p, in->fingerprint, 32);
-	db_param_text(&p, ttl);
-	db_param_text(&p, wait);
+	db_idem_bind(&p, nums, &k);
 	db_param_text(&p, in->refund_id);
 	db_param_text(&p, in->charge_id);
 	db_param_text(&p, in->has_amount ? amount : NULL);
