@@ -87,6 +87,8 @@ static const struct err_info err_table[] = {
 		"This charge's authorization was released or has expired.", 0 },
 	[-PAY_ENOT_CAPTURABLE] = { 400, "invalid_request_error", "charge_not_capturable",
 		"This charge failed, so there is nothing to capture.", 0 },
+	[-PAY_ECHARGE_PENDING] = { 400, "invalid_request_error", "charge_pending",
+		"This charge is still pending at the processor. Retry once it has succeeded.", 0 },
 };
 
 /*
@@ -106,6 +108,7 @@ static const struct {
 	{ "PR021", PAY_EALREADY_CAPTURED },    /* capture_charge */
 	{ "PR022", PAY_EEXPIRED_FOR_CAPTURE }, /* capture_charge, create_refund: released or expired */
 	{ "PR023", PAY_ENOT_CAPTURABLE },      /* capture_charge: a failed charge */
+	{ "PR061", PAY_ECHARGE_PENDING },      /* create_refund, capture_charge: still pending */
 	{ "PR024", PAY_EPARAM_INVALID },       /* create_refund: part of an uncaptured charge */
 	{ "PR031", PAY_EWEBHOOK_ENDPOINTS_LIMIT }, /* create_webhook_endpoint: the user has the most */
 	{ "PR404", PAY_ENOT_FOUND },           /* create_refund, capture_charge: no such charge of the user */

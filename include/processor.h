@@ -1,0 +1,68 @@
+/*
+ * processor.h - processor mode: the connector interface a payment processor
+ * is reached through, and the worker ('payments processor') that carries
+ * pending charges to it.
+ */
+#ifndef PAYMENTS_PROCESSOR_H
+#define PAYMENTS_PROCESSOR_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "cfg.h"
+
+/* What one call to the processor established. */
+enum processor_outcome {
+	PROCESSOR_SUCCEEDED,   /* definitive: the processor charged the card */
+	PROCESSOR_FAILED,      /* definitive: declined or refused; never charged */
+	PROCESSOR_UNKNOWN,     /* timeout, dropped connection, 5xx, 409, 429...: ask again, same key */
+};
+
+/* One charge to make at the processor; strings borrowed from the caller. */
+struct processor_charge {
+	const char *charge_id;       /* ours: the idempotency key and metadata[payments_charge] */
+	long long amount;
+	const char *currency;
+	const char *source;
+	const char *description;     /* may be NULL */
+	const char *metadata_json;   /* a JSON object of strings */
+	/* Tests only: called once the whole request has been sent (may be NULL). */
+	void (*on_sent)(void);
+};
+
+/* The answer, copied out of the response (the strings are "" when absent). */
+struct processor_result {
+	enum processor_outcome outcome;
+	long http_status;            /* 0 when no response arrived */
+	char ref[128];               /* the processor's id of the charge */
+	char failure_code[64];
+	char decline_code[64];
+	char detail[256];            /* for logs and last_error: why, in a few words */
+	double latency_s;
+};
+
+/*
+ * A processor, reached through its own API. create returns a context
+ * (NULL on failure) that destroy frees; charge makes (or, with the same
+ * charge_id, looks up) one charge and returns PAY_OK with *out filled, or
+ * PAY_ENOMEM. Every connector must use charge_id as the idempotency key, so
+ * a retry can never charge twice.
+ */
+struct processor_connector {
+	const char *name;
+	void *(*create)(const struct cfg *cfg);
+	void (*destroy)(void *ctx);
+	int (*charge)(void *ctx, const struct processor_charge *in, struct processor_result *out);
+};
+
+/* Stripe's API: POST /v1/charges, form-encoded (processor_stripe.c). */
+extern const struct processor_connector processor_stripe;
+
+/*
+ * Runs the worker until *stop is set: claims due pending charges, calls the
+ * connector, records definitive outcomes and defers unknown ones. Returns
+ * the process exit code.
+ */
+int processor_run(const struct cfg *cfg, atomic_int *stop);
+
+#endif

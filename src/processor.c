@@ -1,0 +1,187 @@
+/*
+ * processor.c - the processor worker: claims pending charges (leases, SKIP
+ * LOCKED), calls the connector with our charge id as the idempotency key,
+ * and records definitive outcomes with their event in one transaction;
+ * unknown ones are retried later with the same key, and flagged for review
+ * past PAYMENTS_PROCESSOR_MAX_WAIT, never guessed.
+ */
+#include "processor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "backoff.h"
+#include "db.h"
+#include "db_processor.h"
+#include "err.h"
+#include "ids.h"
+#include "log.h"
+#include "processor_metrics.h"
+
+/* Tests only (PAYMENTS_PROCESSOR_TEST_CRASH): where the worker may _exit, and how often. */
+enum processor_phase { PHASE_NONE, PHASE_BEFORE_CALL, PHASE_DURING_CALL, PHASE_BEFORE_COMMIT };
+
+static enum processor_phase processor_crash_phase;
+static unsigned processor_crash_percent;
+
+static void processor_crash_parse(const char *spec)
+{
+	static const char *const names[] = { "", "before_call", "during_call", "before_commit" };
+	const char *colon = strchr(spec, ':');
+	size_t i;
+
+	processor_crash_phase = PHASE_NONE;
+	if (colon == NULL)
+		return;
+	for (i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strlen(names[i]) == (size_t)(colon - spec) &&
+		    strncmp(names[i], spec, (size_t)(colon - spec)) == 0)
+			processor_crash_phase = (enum processor_phase)i;
+	}
+	processor_crash_percent = (unsigned)atoi(colon + 1);
+}
+
+static void processor_maybe_crash(enum processor_phase at)
+{
+	if (processor_crash_phase == at && randombytes_uniform(100) < processor_crash_percent)
+		_exit(99);   /* as kill -9 would: no cleanup, no commit */
+}
+
+static void processor_crash_during(void)
+{
+	processor_maybe_crash(PHASE_DURING_CALL);
+}
+
+/* Sleeps ms, waking early when *stop is set. */
+static void processor_sleep(long long ms, atomic_int *stop)
+{
+	struct timespec ts;
+
+	while (ms > 0 && !atomic_load(stop)) {
+		long long step = ms < 50 ? ms : 50;
+
+		ts.tv_sec = 0;
+		ts.tv_nsec = step * 1000000L;
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+/*
+ * One attempt for one claimed charge. Returns PAY_OK, or a db error (then
+ * the caller reconnects; the charge's lease expires and it is tried again,
+ * with the same key).
+ */
+static int processor_attempt(const struct cfg *cfg, const struct backoff *b, void *ctx,
+			     struct db_conn *conn, const struct db_processor_job *job)
+{
+	struct processor_charge in = { job->charge_id, job->amount, job->currency, job->source,
+				       job->description, job->metadata, NULL };
+	struct processor_result res;
+	char event_id[IDS_MAX], now_status[16];
+	bool flagged = false;
+	long long delay;
+	int rc;
+
+	in.on_sent = processor_crash_phase == PHASE_DURING_CALL ? processor_crash_during : NULL;
+	processor_maybe_crash(PHASE_BEFORE_CALL);
+	rc = processor_stripe.charge(ctx, &in, &res);
+	if (rc != PAY_OK)
+		return rc;
+	processor_metrics_call(&res);
+	processor_maybe_crash(PHASE_BEFORE_COMMIT);
+	ids_generate(event_id, sizeof(event_id), "evt_");
+	if (res.outcome != PROCESSOR_UNKNOWN) {
+		rc = db_processor_resolve(conn, job->charge_id,
+					  res.outcome == PROCESSOR_SUCCEEDED ? "succeeded" : "failed",
+					  res.outcome == PROCESSOR_FAILED ? res.failure_code : NULL,
+					  res.decline_code[0] ? res.decline_code : NULL,
+					  res.ref[0] ? res.ref : NULL, event_id, now_status);
+		if (rc == PAY_OK)
+			log_printf(LOG_INFO, "processor: %s %s (attempt %d, %s, ref %s)", job->charge_id,
+				   now_status, job->attempts, res.detail, res.ref);
+		return rc;
+	}
+	delay = backoff_next_delay(b, job->attempts - 1, -1, randombytes_random());
+	rc = db_processor_defer(conn, job->charge_id, delay, res.detail, cfg->processor_max_wait_ms,
+				event_id, &flagged);
+	if (rc == PAY_OK) {
+		log_printf(flagged ? LOG_WARN : LOG_INFO,
+			   "processor: %s outcome unknown (attempt %d: %s), retry in %lld ms%s",
+			   job->charge_id, job->attempts, res.detail, delay,
+			   flagged ? "; flagged for review" : "");
+		if (flagged)
+			processor_metrics_flagged();
+	}
+	return rc;
+}
+
+int processor_run(const struct cfg *cfg, atomic_int *stop)
+{
+	struct db_processor_job *jobs = NULL;
+	struct db_processor_status st;
+	struct db_conn *conn = NULL;
+	struct backoff b;
+	void *ctx = NULL;
+	char event_id[IDS_MAX];
+	bool flagged;
+	int i, n = 0, code = 1, rc;
+
+	if (cfg->processor_url[0] == '\0') {
+		fprintf(stderr, "payments processor: PAYMENTS_PROCESSOR_URL is not set\n");
+		return 2;
+	}
+	if (backoff_parse(&b, cfg->processor_schedule, 0, 0) != PAY_OK) {
+		fprintf(stderr, "payments processor: invalid PAYMENTS_PROCESSOR_SCHEDULE\n");
+		return 2;
+	}
+	processor_crash_parse(cfg->processor_test_crash);
+	ctx = processor_stripe.create(cfg);
+	if (ctx == NULL)
+		goto out;
+	if (processor_metrics_start(cfg->processor_metrics_listen) != PAY_OK)
+		goto out;
+	log_printf(LOG_INFO, "processor: calling %s (%s)", cfg->processor_url, processor_stripe.name);
+	while (!atomic_load(stop)) {
+		if (conn == NULL &&
+		    db_conn_open(cfg->database_url, cfg->db_connect_timeout_ms, &conn) != PAY_OK) {
+			conn = NULL;
+			processor_sleep(1000, stop);
+			continue;
+		}
+		if (db_processor_status(conn, &st) == PAY_OK)
+			processor_metrics_set_status(&st);
+		rc = db_processor_claim(conn, cfg->processor_batch, cfg->processor_lease_ms, &jobs, &n);
+		for (i = 0; rc == PAY_OK && i < n && !atomic_load(stop); i++)
+			rc = processor_attempt(cfg, &b, ctx, conn, &jobs[i]);
+		/* Claimed but not tried (stopping): give them back at once. */
+		for (; rc == PAY_OK && i < n; i++) {
+			ids_generate(event_id, sizeof(event_id), "evt_");
+			rc = db_processor_defer(conn, jobs[i].charge_id, 0, "released at shutdown",
+						cfg->processor_max_wait_ms, event_id, &flagged);
+		}
+		db_processor_jobs_free(jobs, n);
+		jobs = NULL;
+		if (rc != PAY_OK) {
+			log_printf(LOG_WARN, "processor: database error (%s); reconnecting",
+				   db_conn_error(conn));
+			db_conn_close(conn);
+			conn = NULL;
+			processor_sleep(cfg->processor_poll_ms, stop);
+		} else if (n == 0) {
+			processor_sleep(cfg->processor_poll_ms, stop);
+		}
+	}
+	code = 0;
+out:
+	processor_metrics_stop();
+	db_conn_close(conn);
+	if (ctx != NULL)
+		processor_stripe.destroy(ctx);
+	return code;
+}

@@ -1,0 +1,242 @@
+"""test_processor.py - processor mode end to end: charges pending here, carried by 'payments processor'
+through a fault-injecting proxy to a second instance of this service (the processor), both databases checked."""
+
+import json
+
+import harness as h
+import processors as pr
+import webhooks as wh
+from harness import sql_literal as lit
+
+UPSTREAM = None
+
+
+def setUpModule():
+    global UPSTREAM
+    h.setup_module(__name__)
+    UPSTREAM = pr.Upstream(__name__)
+    try:
+        UPSTREAM.start()
+    except Exception:
+        h.teardown_module(__name__)
+        raise
+
+
+def tearDownModule():
+    UPSTREAM.stop()
+    h.teardown_module(__name__)
+
+
+class ProcessorTestCase(wh.WebhookTestCase):
+    """Our server in processor mode (calling the proxy), a relay, a receiver; workers per test."""
+
+    worker_env = None   # a worker for the whole class with these settings (None: none)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.upstream = UPSTREAM
+        cls.proxy = UPSTREAM.proxy
+        cls.server_env = dict(wh.WebhookTestCase.server_env,
+                              PAYMENTS_PROCESSOR_URL=UPSTREAM.proxy.url)
+        super().setUpClass()
+        cls.workers = []
+        if cls.worker_env is not None:
+            cls.worker = cls.new_worker(cls.worker_env)
+
+    @classmethod
+    def tearDownClass(cls):
+        for w in cls.workers:
+            w.stop()
+            w.remove_log()
+        super().tearDownClass()
+
+    @classmethod
+    def new_worker(cls, env=None, start=True):
+        w = pr.Worker(cls.db.app_url, UPSTREAM, env)
+        cls.workers.append(w)
+        return w.start() if start else w
+
+    def setUp(self):
+        self.proxy.default = "pass"
+
+    # --- helpers ---
+
+    def create_pending(self, key, **overrides):
+        """POST /v1/charges; asserts the 201 pending answer and returns (charge, idem)."""
+        idem = h.new_key()
+        resp = self.post_charge(key, h.charge_body(**overrides), idem)
+        obj = self.assert_json_response(resp, 201)
+        self.assertEqual(obj["status"], "pending")
+        self.assertFalse(obj["captured"])
+        self.assertIsNone(obj["failure_code"])
+        return obj, idem
+
+    def wait_status(self, key, charge_id, statuses=("succeeded", "failed"), timeout=15):
+        def final():
+            obj = self.get_json(key, "/v1/charges/" + charge_id)
+            return obj if obj["status"] in statuses else None
+        return h.poll(final, timeout=timeout, message="charge %s to reach %s" % (charge_id, statuses))
+
+    def our_row(self, charge_id):
+        row = self.db.query("SELECT status, coalesce(processor_ref, ''),"
+                            " review_required_at IS NOT NULL,"
+                            " (SELECT count(*) FROM processor_jobs WHERE charge_id = c.id)"
+                            " FROM charges c WHERE id = %s" % lit(charge_id))
+        status, ref, flagged, jobs = row.split("|")
+        return status, ref, flagged == "t", int(jobs)
+
+    def event_types(self, charge_id):
+        rows = self.db.query("SELECT type FROM outbox_events WHERE charge_id = %s ORDER BY seq"
+                             % lit(charge_id))
+        return [r for r in rows.split("\n") if r]
+
+    def assert_one_processor_charge(self, charge_id, status="succeeded", amount=2000):
+        rows = self.upstream.charges_for(charge_id)
+        self.assertEqual(len(rows), 1, "processor charges for %s: %r" % (charge_id, rows))
+        ref, st, amt, _ = rows[0]
+        self.assertEqual((st, int(amt)), (status, amount))
+        # Made under our charge id as its Idempotency-Key, with it in metadata too.
+        meta = self.upstream.db.query(
+            "SELECT idempotency_key, metadata->>'payments_charge' FROM charges WHERE id = %s"
+            % lit(ref))
+        self.assertEqual(meta, "%s|%s" % (charge_id, charge_id))
+        return ref
+
+
+class ProcessorFlowTest(ProcessorTestCase):
+    worker_env = {}
+
+    def test_charge_is_pending_then_succeeds_with_one_charge_at_the_processor(self):
+        """A charge answers 201 pending; the worker makes exactly one processor charge keyed by our id; ours succeeds with its reference and the events say so"""
+        user, key = self.make_user()
+        self.create_endpoint(key, "flow")
+        obj, idem = self.create_pending(key)
+        final = self.wait_status(key, obj["id"])
+        self.assertEqual(final["status"], "succeeded")
+        self.assertTrue(final["captured"])
+        self.assertEqual(final["amount_captured"], 2000)
+        ref = self.assert_one_processor_charge(obj["id"])
+        self.assertEqual(self.our_row(obj["id"]), ("succeeded", ref, False, 0))
+        self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.succeeded"])
+        # A replay returns the stored answer: the pending charge as first answered.
+        replay = self.post_charge(key, h.charge_body(), idem)
+        self.assertEqual(replay.status, 201)
+        self.assertEqual(replay.json(), obj)
+        # Both events reach the webhook endpoint, the last with the final charge.
+        events = [e for e, _, _ in self.events_of(user)]
+        self.receiver.wait_delivered("flow", events)
+        bodies = [json.loads(r.body) for r in self.receiver.delivered("flow")]
+        self.assertEqual([b["type"] for b in bodies], ["charge.pending", "charge.succeeded"])
+        self.assertEqual(bodies[-1]["data"]["object"]["status"], "succeeded")
+
+    def test_decline_fails_with_the_processors_decline_code(self):
+        """tok_chargeDeclinedInsufficientFunds: pending, then failed with card_declined / insufficient_funds, one failed charge at the processor, a charge.failed event"""
+        _, key = self.make_user()
+        obj, _ = self.create_pending(key, source="tok_chargeDeclinedInsufficientFunds")
+        final = self.wait_status(key, obj["id"])
+        self.assertEqual((final["status"], final["failure_code"], final["decline_code"]),
+                         ("failed", "card_declined", "insufficient_funds"))
+        self.assertFalse(final["captured"])
+        ref = self.assert_one_processor_charge(obj["id"], status="failed")
+        self.assertEqual(self.our_row(obj["id"]), ("failed", ref, False, 0))
+        self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.failed"])
+
+    def test_every_proxy_fault_ends_with_exactly_one_processor_charge(self):
+        """500/429/drop before forwarding, 500/timeout/drop after it, a delay: each charge is retried with the same key and ends succeeded with one charge at the processor"""
+        _, key = self.make_user()
+        for fault in ("500_before", "429_before", "drop_before", "500_after", "timeout_after",
+                      "drop_after", "delay:0.3"):
+            with self.subTest(fault=fault):
+                self.proxy.push(fault)
+                obj, _ = self.create_pending(key)
+                final = self.wait_status(key, obj["id"])
+                self.assertEqual(final["status"], "succeeded")
+                self.assert_one_processor_charge(obj["id"])
+                seen = self.proxy.requests_for(obj["id"])
+                self.assertEqual(seen[0][3], fault)
+                if fault != "delay:0.3":
+                    self.assertGreaterEqual(len(seen), 2, seen)
+                self.assertTrue(all(r[1] == "/v1/charges" for r in seen), seen)
+                self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.succeeded"])
+
+    def test_refund_and_capture_of_a_pending_charge_are_refused(self):
+        """While the processor is unreachable the charge stays pending: a refund or capture is 400 charge_pending; once it succeeds, the refund works"""
+        _, key = self.make_user()
+        self.proxy.default = "500_before"
+        obj, _ = self.create_pending(key)
+        resp = self.server.request("POST", "/v1/refunds", {"charge": obj["id"]},
+                                   self.auth(key, h.new_key()))
+        self.assert_error(resp, 400, "charge_pending")
+        resp = self.server.request("POST", "/v1/charges/%s/capture" % obj["id"], {},
+                                   self.auth(key, h.new_key()))
+        self.assert_error(resp, 400, "charge_pending")
+        h.poll(lambda: len(self.proxy.requests_for(obj["id"])) >= 2,
+               message="the worker to retry")
+        self.assertEqual(self.upstream.charges_for(obj["id"]), [])
+        self.assertEqual(self.our_row(obj["id"])[0], "pending")
+        self.proxy.default = "pass"
+        self.wait_status(key, obj["id"])
+        self.refund(key, obj["id"], 500)
+        self.assert_one_processor_charge(obj["id"])
+
+    def test_an_authorization_is_refused_in_processor_mode(self):
+        """capture=false is 400 parameter_invalid (capture); nothing is written"""
+        user, key = self.make_user()
+        resp = self.post_charge(key, h.charge_body(capture=False), h.new_key())
+        self.assert_error(resp, 400, "parameter_invalid", param="capture")
+        self.assertEqual(self.db.count("charges", "user_id = %s" % lit(user)), 0)
+
+
+class ProcessorCrashTest(ProcessorTestCase):
+    """Workers that _exit (as kill -9 would) at each phase; a healthy worker finishes the job."""
+
+    def crash_then_recover(self, phase):
+        _, key = self.make_user()
+        obj, _ = self.create_pending(key)
+        crasher = self.new_worker({"PAYMENTS_PROCESSOR_TEST_CRASH": phase + ":100"})
+        self.assertEqual(crasher.wait(), 99)
+        self.assertEqual(self.our_row(obj["id"])[0], "pending")
+        at_processor = len(self.upstream.charges_for(obj["id"]))
+        healthy = self.new_worker({"PAYMENTS_PROCESSOR_LEASE": "1s"})
+        final = self.wait_status(key, obj["id"])
+        healthy.stop()
+        self.assertEqual(final["status"], "succeeded")
+        self.assert_one_processor_charge(obj["id"])
+        self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.succeeded"])
+        return at_processor
+
+    def test_kill_between_the_answer_and_the_commit_charges_once(self):
+        """The worker dies after the processor charged and before our commit: the next worker's retry with the same key is answered from the processor's stored answer"""
+        self.assertEqual(self.crash_then_recover("before_commit"), 1)
+
+    def test_kill_during_the_call_charges_once(self):
+        """The worker dies once the request is sent: one processor charge in the end"""
+        self.crash_then_recover("during_call")
+
+    def test_kill_before_the_call_charges_once(self):
+        """The worker dies before calling: nothing at the processor until the next worker"""
+        self.assertEqual(self.crash_then_recover("before_call"), 0)
+
+
+class ProcessorReviewTest(ProcessorTestCase):
+    worker_env = {"PAYMENTS_PROCESSOR_MAX_WAIT": "300ms"}
+
+    def test_a_charge_unknown_past_max_wait_is_flagged_not_guessed(self):
+        """With the processor answering 500 after charging, the charge stays pending and is flagged once (charge.review_required); when answers come back it succeeds, still one processor charge"""
+        _, key = self.make_user()
+        self.proxy.default = "500_after"
+        obj, _ = self.create_pending(key)
+        h.poll(lambda: self.our_row(obj["id"])[2], message="the charge to be flagged")
+        self.assertEqual(self.our_row(obj["id"])[0], "pending")
+        self.assertEqual(self.get_json(key, "/v1/charges/" + obj["id"])["status"], "pending")
+        status = pr.processor_cli(self.db.app_url, "status")
+        self.assertEqual(status.returncode, 0, status.stderr)
+        self.assertRegex(status.stdout, r"flagged for review:\s+[1-9]")
+        h.poll(lambda: len(self.proxy.requests_for(obj["id"])) >= 4, message="more retries")
+        self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.review_required"])
+        self.proxy.default = "pass"
+        final = self.wait_status(key, obj["id"])
+        self.assertEqual(final["status"], "succeeded")
+        self.assert_one_processor_charge(obj["id"])
+        self.assertEqual(self.event_types(obj["id"]),
+                         ["charge.pending", "charge.review_required", "charge.succeeded"])
