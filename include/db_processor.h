@@ -68,4 +68,20 @@ struct db_processor_status {
 int db_processor_status(struct db_conn *c, struct db_processor_status *st)
 	__attribute__((warn_unused_result));
 
+/* One of our processor-mode charges, as reconcile compares it. */
+struct db_processor_ours {
+	char id[64];
+	char status[16];
+	long long amount;
+	char ref[128];
+};
+
+/*
+ * Our processor-mode charges created at or after since (Unix seconds), and
+ * those whose ids ids_json (a JSON array of strings) names. On PAY_OK *rows
+ * (NULL when none; free()) holds *n rows.
+ */
+int db_processor_ours(struct db_conn *c, long long since, const char *ids_json,
+		      struct db_processor_ours **rows, int *n) __attribute__((warn_unused_result));
+
 #endif

@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "cfg.h"
 
@@ -41,6 +42,23 @@ struct processor_result {
 	double latency_s;
 };
 
+/* One charge in the processor's list (reconcile); strings "" when absent. */
+struct processor_listed {
+	char ref[128];
+	char our_id[64];             /* metadata[payments_charge] */
+	char status[16];
+	long long amount;
+	char failure_code[64];
+	char decline_code[64];
+};
+
+/* One page of the processor's list; items owned (free()). */
+struct processor_page {
+	struct processor_listed *items;
+	int n;
+	bool has_more;
+};
+
 /*
  * A processor, reached through its own API. create returns a context
  * (NULL on failure) that destroy frees; charge makes (or, with the same
@@ -53,6 +71,14 @@ struct processor_connector {
 	void *(*create)(const struct cfg *cfg);
 	void (*destroy)(void *ctx);
 	int (*charge)(void *ctx, const struct processor_charge *in, struct processor_result *out);
+	/*
+	 * One page (oldest first is not promised) of the charges created at or
+	 * after since (Unix seconds), after the charge starting_after (NULL: the
+	 * first page). Returns PAY_OK with *out filled, PAY_EUNAVAILABLE when
+	 * the processor did not answer 200 with a list, or PAY_ENOMEM.
+	 */
+	int (*list)(void *ctx, long long since, const char *starting_after,
+		    struct processor_page *out);
 };
 
 /* Stripe's API: POST /v1/charges, form-encoded (processor_stripe.c). */
@@ -64,5 +90,28 @@ extern const struct processor_connector processor_stripe;
  * the process exit code.
  */
 int processor_run(const struct cfg *cfg, atomic_int *stop);
+
+/* What a reconciliation found. */
+struct processor_figures {
+	long long ours;                  /* our processor-mode charges compared */
+	long long theirs;                /* the processor's charges listed */
+	long long missing_at_processor;  /* succeeded here, no charge there */
+	long long missing_here;          /* a charge there for an id we do not have */
+	long long duplicates;            /* more than one charge there for one of ours */
+	long long amount_mismatches;
+	long long status_mismatches;     /* including ours still pending with an outcome there */
+	long long fixed;                 /* pending here, recorded from the processor's outcome */
+	long long pending_unknown;       /* pending here, nothing there yet (not a difference) */
+};
+
+/*
+ * 'payments processor reconcile': compares our processor-mode charges
+ * created since (Unix seconds) with the processor's list for the period,
+ * printing each difference to out; with fix, records the processor's
+ * outcome for charges still pending here (one transaction each, with its
+ * event). Returns PAY_OK with *fig filled, or an error.
+ */
+int processor_reconcile(const struct cfg *cfg, long long since, bool fix, FILE *out,
+			struct processor_figures *fig);
 
 #endif

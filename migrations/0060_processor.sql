@@ -12,7 +12,11 @@ ALTER TABLE charges
     -- The processor's id of the charge (e.g. ch_... at Stripe), once known.
     ADD COLUMN processor_ref      text,
     -- Set once when a charge stayed pending past PAYMENTS_PROCESSOR_MAX_WAIT.
-    ADD COLUMN review_required_at timestamptz;
+    ADD COLUMN review_required_at timestamptz,
+    -- true: made in processor mode, one of the charges 'payments processor
+    -- reconcile' compares. NULL (not false) otherwise: create_charge() inserts
+    -- a whole charges%ROWTYPE, whose unset fields are NULL whatever a default says.
+    ADD COLUMN via_processor      boolean     CHECK (via_processor);
 
 -- One row per charge still to be carried to the processor; deleted in the
 -- transaction that records the outcome. next_attempt_at doubles as the lease:

@@ -43,6 +43,7 @@ BEGIN
     c.idempotency_key := p_key;
     c.request_id := p_request_id;
     c.created := now();
+    c.via_processor := true;
     INSERT INTO charges SELECT c.*;
     INSERT INTO processor_jobs (charge_id, created) VALUES (c.id, c.created);
 

@@ -15,7 +15,7 @@ SELECT columns_are('charges',
     ARRAY['id', 'user_id', 'amount', 'currency', 'source', 'description', 'metadata', 'status',
           'failure_code', 'decline_code', 'amount_refunded', 'idempotency_key', 'request_id',
           'created', 'captured', 'amount_captured', 'released_at', 'release_reason',
-          'processor_ref', 'review_required_at'],
+          'processor_ref', 'review_required_at', 'via_processor'],
     'Table charges has exactly the expected columns.');
 SELECT columns_are('idempotency_keys',
     ARRAY['user_id', 'key', 'fingerprint', 'status_code', 'response_body', 'object_id',

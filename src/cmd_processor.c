@@ -4,11 +4,14 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cfg.h"
 #include "db.h"
 #include "db_processor.h"
+#include "duration.h"
 #include "err.h"
 #include "log.h"
 #include "processor.h"
@@ -26,7 +29,13 @@ static void processor_usage(FILE *f)
 {
 	fprintf(f, "usage: payments processor          carry pending charges to the processor"
 		   " (until SIGTERM/SIGINT)\n"
-		   "       payments processor status   print the pending charges\n\n");
+		   "       payments processor status   print the pending charges\n"
+		   "       payments processor reconcile [--since UNIX_SECONDS|DURATION] [--fix]\n"
+		   "                                   compare with the processor's charges since then"
+		   " (default 24h ago);\n"
+		   "                                   --fix records its outcome for charges still"
+		   " pending here\n"
+		   "                                   (exit 0: no differences left, 3: some)\n\n");
 	cfg_usage(f, CFG_PROCESSOR);
 }
 
@@ -49,6 +58,58 @@ static int processor_status_cmd(const struct cfg *cfg)
 out:
 	db_conn_close(conn);
 	return code;
+}
+
+/* --since: Unix seconds, or a duration back from now (24h). Returns PAY_OK or PAY_ECONFIG. */
+static int processor_parse_since(const char *s, long long *since)
+{
+	long long ms;
+
+	if (cfg_parse_int(s, 0, 32503680000LL, since) == PAY_OK)
+		return PAY_OK;
+	if (duration_parse(s, &ms) != PAY_OK)
+		return PAY_ECONFIG;
+	*since = (long long)time(NULL) - ms / 1000;
+	return PAY_OK;
+}
+
+static int processor_reconcile_cmd(const struct cfg *cfg, int argc, char **argv)
+{
+	struct processor_figures f;
+	long long since = (long long)time(NULL) - 24 * 3600, diffs;
+	bool fix = false;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--fix") == 0) {
+			fix = true;
+		} else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc &&
+			   processor_parse_since(argv[i + 1], &since) == PAY_OK) {
+			i++;
+		} else {
+			processor_usage(stderr);
+			return 2;
+		}
+	}
+	if (cfg->processor_url[0] == '\0') {
+		fprintf(stderr, "payments processor: PAYMENTS_PROCESSOR_URL is not set\n");
+		return 2;
+	}
+	if (processor_reconcile(cfg, since, fix, stdout, &f) != PAY_OK)
+		return 1;
+	diffs = f.missing_at_processor + f.missing_here + f.duplicates + f.amount_mismatches +
+		f.status_mismatches;
+	printf("our charges compared:    %lld\n", f.ours);
+	printf("processor charges:       %lld\n", f.theirs);
+	printf("missing at processor:    %lld\n", f.missing_at_processor);
+	printf("missing here:            %lld\n", f.missing_here);
+	printf("duplicates at processor: %lld\n", f.duplicates);
+	printf("amount mismatches:       %lld\n", f.amount_mismatches);
+	printf("status mismatches:       %lld\n", f.status_mismatches);
+	printf("fixed:                   %lld\n", f.fixed);
+	printf("pending, none there yet: %lld\n", f.pending_unknown);
+	printf("differences:             %lld\n", diffs - f.fixed);
+	return diffs - f.fixed == 0 ? 0 : 3;
 }
 
 int cmd_processor(int argc, char **argv)
@@ -74,6 +135,8 @@ int cmd_processor(int argc, char **argv)
 		code = processor_run(&cfg, &processor_stop_flag);
 	} else if (nargs == 1 && strcmp(argv[0], "status") == 0) {
 		code = processor_status_cmd(&cfg);
+	} else if (strcmp(argv[0], "reconcile") == 0) {
+		code = processor_reconcile_cmd(&cfg, nargs, argv);
 	} else {
 		processor_usage(stderr);
 	}

@@ -177,3 +177,41 @@ out:
 	db_result_free(r);
 	return rc;
 }
+
+int db_processor_ours(struct db_conn *c, long long since, const char *ids_json,
+		      struct db_processor_ours **rows, int *n)
+{
+	struct db_params p = { 0 };
+	struct db_result *r = NULL;
+	struct db_processor_ours *out = NULL;
+	char s[24];
+	int i, count, rc;
+
+	*rows = NULL;
+	*n = 0;
+	snprintf(s, sizeof(s), "%lld", since);
+	db_param_text(&p, s);
+	db_param_text(&p, ids_json);
+	rc = db_exec(c, DB_STMT_PROCESSOR_OURS, &p, false, &r);
+	if (rc != PAY_OK)
+		goto out;
+	count = db_result_rows(r);
+	if (count == 0)
+		goto out;
+	out = calloc((size_t)count, sizeof(*out));
+	if (out == NULL) {
+		rc = PAY_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		snprintf(out[i].id, sizeof(out[i].id), "%s", db_value(r, i, 0));
+		snprintf(out[i].status, sizeof(out[i].status), "%s", db_value(r, i, 1));
+		out[i].amount = atoll(db_value(r, i, 2));
+		snprintf(out[i].ref, sizeof(out[i].ref), "%s", db_value(r, i, 3));
+	}
+	*rows = out;   /* ownership passes to the caller */
+	*n = count;
+out:
+	db_result_free(r);
+	return rc;
+}

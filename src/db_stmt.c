@@ -118,4 +118,9 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT count(*), coalesce(extract(epoch FROM now() - min(created)), 0)::float8,"
 		" count(*) FILTER (WHERE review_required_at IS NOT NULL)"
 		" FROM charges WHERE status = 'pending'", 0 },
+	[DB_STMT_PROCESSOR_OURS] = { "processor_ours",
+		/* Reconcile: the period's processor-mode charges, and any the processor names. */
+		"SELECT id, status, amount, coalesce(processor_ref, '') FROM charges"
+		" WHERE via_processor AND (created >= to_timestamp($1::bigint)"
+		"  OR id IN (SELECT json_array_elements_text($2::json)))", 2 },
 };

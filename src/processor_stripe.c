@@ -290,6 +290,78 @@ out:
 	return rc;
 }
 
+/* Copies one charge object of a list into l. */
+static void stripe_listed(json_t *obj, struct processor_listed *l)
+{
+	json_t *amount = json_object_get(obj, "amount");
+
+	stripe_copy(l->ref, sizeof(l->ref), obj, "id");
+	stripe_copy(l->our_id, sizeof(l->our_id), json_object_get(obj, "metadata"), "payments_charge");
+	stripe_copy(l->status, sizeof(l->status), obj, "status");
+	stripe_copy(l->failure_code, sizeof(l->failure_code), obj, "failure_code");
+	stripe_copy(l->decline_code, sizeof(l->decline_code), obj, "decline_code");
+	l->amount = json_is_integer(amount) ? (long long)json_integer_value(amount) : -1;
+}
+
+static int stripe_list(void *ctx, long long since, const char *starting_after,
+		       struct processor_page *out)
+{
+	struct stripe_ctx *s = ctx;
+	struct stripe_buf b = { 0 };
+	struct curl_slist *h = NULL;
+	json_t *root = NULL, *data, *obj;
+	char *url = NULL, *after = NULL;
+	long status = 0;
+	size_t i, len;
+	int rc = PAY_ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	after = starting_after != NULL ? curl_easy_escape(s->easy, starting_after, 0) : NULL;
+	len = strlen(s->url) + 96 + (after != NULL ? strlen(after) : 0);
+	url = malloc(len);
+	h = curl_slist_append(NULL, s->auth);
+	if (url == NULL || h == NULL || (starting_after != NULL && after == NULL))
+		goto out;
+	if (s->version != NULL && curl_slist_append(h, s->version) == NULL)
+		goto out;
+	snprintf(url, len, "%s?limit=100&created%%5Bgte%%5D=%lld%s%s", s->url, since,
+		 after != NULL ? "&starting_after=" : "", after != NULL ? after : "");
+	curl_easy_reset(s->easy);
+	curl_easy_setopt(s->easy, CURLOPT_URL, url);
+	curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(s->easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms);
+	curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, stripe_write);
+	curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, &b);
+	rc = PAY_EUNAVAILABLE;
+	if (curl_easy_perform(s->easy) != CURLE_OK)
+		goto out;
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+	root = status == 200 && b.data != NULL ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+	data = json_object_get(root, "data");   /* borrowed */
+	if (!json_is_array(data))
+		goto out;
+	rc = PAY_ENOMEM;
+	if (json_array_size(data) > 0) {
+		out->items = calloc(json_array_size(data), sizeof(*out->items));
+		if (out->items == NULL)
+			goto out;
+	}
+	json_array_foreach(data, i, obj)
+		stripe_listed(obj, &out->items[out->n++]);
+	out->has_more = json_is_true(json_object_get(root, "has_more"));
+	rc = PAY_OK;
+out:
+	json_decref(root);
+	curl_slist_free_all(h);
+	curl_free(after);
+	free(url);
+	free(b.data);
+	return rc;
+}
+
 const struct processor_connector processor_stripe = {
-	"stripe", stripe_create, stripe_destroy, stripe_charge,
+	"stripe", stripe_create, stripe_destroy, stripe_charge, stripe_list,
 };

@@ -2,6 +2,9 @@
 through a fault-injecting proxy to a second instance of this service (the processor), both databases checked."""
 
 import json
+import re
+import time
+import urllib.parse
 
 import harness as h
 import processors as pr
@@ -216,6 +219,77 @@ class ProcessorCrashTest(ProcessorTestCase):
     def test_kill_before_the_call_charges_once(self):
         """The worker dies before calling: nothing at the processor until the next worker"""
         self.assertEqual(self.crash_then_recover("before_call"), 0)
+
+
+class ProcessorReconcileTest(ProcessorTestCase):
+
+    def reconcile(self, since, *args):
+        proc = pr.processor_cli(self.db.app_url, "reconcile", "--since", str(since), *args,
+                                env={"PAYMENTS_PROCESSOR_URL": self.proxy.url,
+                                     "PAYMENTS_PROCESSOR_KEY": self.upstream.key})
+        self.assertIn(proc.returncode, (0, 3), proc.stderr)
+        figures = dict((k.strip(), int(v)) for k, v in
+                       re.findall(r"^([a-z ,]+):\s+(\d+)$", proc.stdout, re.M))
+        self.assertEqual(proc.returncode == 0, figures["differences"] == 0, proc.stdout)
+        return proc.stdout, figures
+
+    def test_reconcile_finds_and_fixes_every_kind_of_difference(self):
+        """Clean: 0 differences; a worker killed before its commit: a status mismatch that --fix records with its event; a processor charge for an id we lack: missing_here; an amount changed here: amount_mismatch"""
+        since = int(time.time()) - 1
+        _, key = self.make_user()
+        worker = self.new_worker()
+        ids = [self.create_pending(key)[0]["id"] for _ in range(3)]
+        ids.append(self.create_pending(key, source="tok_chargeDeclined")[0]["id"])
+        for cid in ids:
+            self.wait_status(key, cid)
+        worker.stop()
+        out, f = self.reconcile(since)
+        self.assertEqual(f["differences"], 0, out)
+        self.assertGreaterEqual(f["our charges compared"], 4)
+        self.assertGreaterEqual(f["processor charges"], 4)
+
+        # Charged at the processor, not recorded here: a status mismatch until --fix.
+        obj, _ = self.create_pending(key)
+        crasher = self.new_worker({"PAYMENTS_PROCESSOR_TEST_CRASH": "before_commit:100"})
+        self.assertEqual(crasher.wait(), 99)
+        ref = self.assert_one_processor_charge(obj["id"])
+        out, f = self.reconcile(since)
+        self.assertEqual((f["status mismatches"], f["differences"]), (1, 1), out)
+        self.assertIn("status_mismatch %s (here pending, processor succeeded on %s)" % (obj["id"], ref),
+                      out)
+        out, f = self.reconcile(since, "--fix")
+        self.assertEqual((f["fixed"], f["differences"]), (1, 0), out)
+        self.assertEqual(self.our_row(obj["id"]), ("succeeded", ref, False, 0))
+        self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.succeeded"])
+        out, f = self.reconcile(since)
+        self.assertEqual(f["differences"], 0, out)
+
+        # A processor charge naming an id we never made.
+        ghost = "ch_" + "Z" * 24
+        form = urllib.parse.urlencode({"amount": 700, "currency": "usd", "source": "tok_visa",
+                                       "metadata[payments_charge]": ghost})
+        resp = self.upstream.server.request(
+            "POST", "/v1/charges", form,
+            {"Authorization": "Bearer " + self.upstream.key, "Idempotency-Key": h.new_key(),
+             "Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(resp.status, 201, resp)
+        out, f = self.reconcile(since, "--fix")
+        self.assertEqual((f["missing here"], f["differences"]), (1, 1), out)
+        self.assertIn("missing_here %s" % ghost, out)
+
+        # An amount that differs (changed behind the service's back, as a bug would).
+        self.db.query("UPDATE charges SET amount = 2500 WHERE id = %s" % lit(ids[0]))
+        out, f = self.reconcile(since)
+        self.assertEqual((f["amount mismatches"], f["differences"]), (1, 2), out)
+        self.assertIn("amount_mismatch %s (here 2500, processor 2000" % ids[0], out)
+        self.db.query("UPDATE charges SET amount = 2000 WHERE id = %s" % lit(ids[0]))
+
+    def test_reconcile_refuses_bad_arguments(self):
+        """A --since that is neither Unix seconds nor a duration is a usage error (exit 2)"""
+        proc = pr.processor_cli(self.db.app_url, "reconcile", "--since", "yesterday",
+                                env={"PAYMENTS_PROCESSOR_URL": self.proxy.url})
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("usage", proc.stderr)
 
 
 class ProcessorReviewTest(ProcessorTestCase):
