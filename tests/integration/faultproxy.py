@@ -114,6 +114,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._faults = []
         self.default = "pass"
+        self.chooser = None   # when set, called for a fault whenever the queue is empty
         self.hold_seconds = hold_seconds
         self.log = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -136,7 +137,9 @@ class FaultProxy:
 
     def next_fault(self):
         with self._lock:
-            return self._faults.pop(0) if self._faults else self.default
+            if self._faults:
+                return self._faults.pop(0)
+            return self.chooser() if self.chooser is not None else self.default
 
     def record(self, method, path, idem, fault, forwarded_status):
         with self._lock:
