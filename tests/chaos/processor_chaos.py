@@ -60,7 +60,9 @@ class Supervisor:
         w = pr.Worker(self.db_url, self.upstream, {
             "PAYMENTS_PROCESSOR_TEST_CRASH": "%s:%d" % (phase, self.crash_percent),
             "PAYMENTS_PROCESSOR_LEASE": "1s", "PAYMENTS_PROCESSOR_SCHEDULE": "20ms,50ms,100ms",
-            "PAYMENTS_LOG_LEVEL": "warn", "PAYMENTS_PROCESSOR_BATCH": "4"})
+            "PAYMENTS_LOG_LEVEL": "warn", "PAYMENTS_PROCESSOR_BATCH": "4",
+            # Short, so that charges caught in a run of faults are flagged, then still decided.
+            "PAYMENTS_PROCESSOR_MAX_WAIT": "2s"})
         w.phase = phase
         env = dict(os.environ)
         env.update(w.env)

@@ -221,6 +221,45 @@ class ProcessorCrashTest(ProcessorTestCase):
         self.assertEqual(self.crash_then_recover("before_call"), 0)
 
 
+class ProcessorMetricsTest(ProcessorTestCase):
+
+    def test_worker_metrics_count_calls_outcomes_and_pending(self):
+        """PAYMENTS_PROCESSOR_METRICS_LISTEN: the latency histogram counts every call, unknown outcomes are counted, the pending gauges follow the table"""
+        port = h.free_port()
+        worker = self.new_worker({"PAYMENTS_PROCESSOR_METRICS_LISTEN": "127.0.0.1:%d" % port})
+        _, key = self.make_user()
+        self.proxy.push("500_after")
+        obj, _ = self.create_pending(key)
+        self.wait_status(key, obj["id"])
+
+        def scrape():
+            import http.client
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                conn.request("GET", "/metrics")
+                text = conn.getresponse().read().decode()
+            finally:
+                conn.close()
+            return dict((m.group(1), float(m.group(2))) for m in
+                        re.finditer(r"^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", text, re.M))
+        m = h.poll(lambda: (lambda m: m.get("payments_processor_pending") == 0 and m)(scrape()),
+                   message="the pending gauge to read 0")
+        self.assertEqual(m['payments_processor_calls_total{outcome="unknown"}'], 1)
+        self.assertEqual(m['payments_processor_calls_total{outcome="succeeded"}'], 1)
+        self.assertEqual(m["payments_processor_call_seconds_count"], 2)
+        self.assertEqual(m['payments_processor_call_seconds_bucket{le="+Inf"}'], 2)
+        self.assertEqual(m["payments_processor_review_required"], 0)
+        worker.stop()
+        self.proxy.default = "500_before"
+        obj, _ = self.create_pending(key)
+        worker = self.new_worker({"PAYMENTS_PROCESSOR_METRICS_LISTEN": "127.0.0.1:%d" % port})
+        m = h.poll(lambda: (lambda m: m.get("payments_processor_pending") == 1 and m)(scrape()),
+                   message="the pending gauge to read 1")
+        self.assertGreater(m["payments_processor_pending_oldest_seconds"], 0)
+        self.proxy.default = "pass"
+        self.wait_status(key, obj["id"])
+
+
 class ProcessorReconcileTest(ProcessorTestCase):
 
     def reconcile(self, since, *args):
