@@ -57,6 +57,14 @@ static void processor_crash_during(void)
 	processor_maybe_crash(PHASE_DURING_CALL);
 }
 
+static long long processor_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Sleeps ms, waking early when *stop is set. */
 static void processor_sleep(long long ms, atomic_int *stop)
 {
@@ -130,6 +138,7 @@ int processor_run(const struct cfg *cfg, atomic_int *stop)
 	void *ctx = NULL;
 	char event_id[IDS_MAX];
 	bool flagged;
+	long long claimed_at;
 	int i, n = 0, code = 1, rc;
 
 	if (cfg->processor_url[0] == '\0') {
@@ -146,6 +155,11 @@ int processor_run(const struct cfg *cfg, atomic_int *stop)
 		goto out;
 	if (processor_metrics_start(cfg->processor_metrics_listen) != PAY_OK)
 		goto out;
+	if (cfg->processor_lease_ms <= cfg->processor_timeout_ms)
+		log_printf(LOG_WARN, "processor: PAYMENTS_PROCESSOR_LEASE (%lld ms) is not above"
+			   " PAYMENTS_PROCESSOR_TIMEOUT (%lld ms): a slow call's charge may be called"
+			   " again by another worker meanwhile (same key: safe, but wasted)",
+			   cfg->processor_lease_ms, cfg->processor_timeout_ms);
 	log_printf(LOG_INFO, "processor: calling %s (%s)", cfg->processor_url, processor_stripe.name);
 	while (!atomic_load(stop)) {
 		if (conn == NULL &&
@@ -156,13 +170,19 @@ int processor_run(const struct cfg *cfg, atomic_int *stop)
 		}
 		if (db_processor_status(conn, &st) == PAY_OK)
 			processor_metrics_set_status(&st);
+		claimed_at = processor_now_ms();
 		rc = db_processor_claim(conn, cfg->processor_batch, cfg->processor_lease_ms, &jobs, &n);
-		for (i = 0; rc == PAY_OK && i < n && !atomic_load(stop); i++)
+		/* A call is started only while its lease outlasts the call's timeout. */
+		for (i = 0; rc == PAY_OK && i < n && !atomic_load(stop) &&
+			    processor_now_ms() - claimed_at + cfg->processor_timeout_ms <
+			    cfg->processor_lease_ms; i++)
 			rc = processor_attempt(cfg, &b, ctx, conn, &jobs[i]);
-		/* Claimed but not tried (stopping): give them back at once. */
+		if (i == 0 && n > 0 && rc == PAY_OK && !atomic_load(stop))   /* lease <= timeout: still progress */
+			rc = processor_attempt(cfg, &b, ctx, conn, &jobs[i++]);
+		/* Claimed but not tried (stopping, or leases running short): give them back at once. */
 		for (; rc == PAY_OK && i < n; i++) {
 			ids_generate(event_id, sizeof(event_id), "evt_");
-			rc = db_processor_defer(conn, jobs[i].charge_id, 0, "released at shutdown",
+			rc = db_processor_defer(conn, jobs[i].charge_id, 0, "given back unattempted",
 						cfg->processor_max_wait_ms, event_id, &flagged);
 		}
 		db_processor_jobs_free(jobs, n);
