@@ -71,6 +71,7 @@ struct cfg {
 	char *processor_key;
 	char *processor_stripe_version;
 	long long processor_max_wait_ms;
+	long long processor_key_window_ms;
 	long long processor_timeout_ms;
 	long long processor_lease_ms;
 	long long processor_poll_ms;

@@ -178,6 +178,11 @@ static const struct cfg_setting cfg_settings[] = {
 	  CFG_AT(processor_max_wait_ms), 0, 30 * CFG_DAY, CFG_PROCESSOR,
 	  "a charge whose outcome is still unknown after this is flagged for review (charge.review_required);"
 	  " it stays pending and is still asked about" },
+	{ "processor-key-window", "PAYMENTS_PROCESSOR_KEY_WINDOW", CFG_DURATION, "23h",
+	  CFG_AT(processor_key_window_ms), 0, 30 * CFG_DAY, CFG_PROCESSOR,
+	  "how long the processor keeps an idempotency key (Stripe: 24h) less a margin: a charge"
+	  " already sent and older than this is not sent again (a new charge could result) but left"
+	  " pending, flagged, for 'processor reconcile --fix'" },
 	{ "processor-timeout", "PAYMENTS_PROCESSOR_TIMEOUT", CFG_DURATION, "30s",
 	  CFG_AT(processor_timeout_ms), 1, 600000, CFG_PROCESSOR,
 	  "total timeout of one processor call (past it the outcome is unknown)" },

@@ -30,11 +30,14 @@ static void processor_usage(FILE *f)
 	fprintf(f, "usage: payments processor          carry pending charges to the processor"
 		   " (until SIGTERM/SIGINT)\n"
 		   "       payments processor status   print the pending charges\n"
-		   "       payments processor reconcile [--since UNIX_SECONDS|DURATION] [--fix]\n"
+		   "       payments processor reconcile [--since UNIX_SECONDS|DURATION] [--fix]"
+		   " [--metrics-file PATH]\n"
 		   "                                   compare with the processor's charges since then"
 		   " (default 24h ago);\n"
 		   "                                   --fix records its outcome for charges still"
 		   " pending here\n"
+		   "                                   --metrics-file writes the figures for a textfile"
+		   " collector\n"
 		   "                                   (exit 0: no differences left, 3: some)\n\n");
 	cfg_usage(f, CFG_PROCESSOR);
 }
@@ -73,9 +76,57 @@ static int processor_parse_since(const char *s, long long *since)
 	return PAY_OK;
 }
 
+/*
+ * Writes the figures in Prometheus text format to path (for node_exporter's
+ * textfile collector), through a temporary file renamed into place.
+ * Returns 0, or -1 after printing why.
+ */
+static int processor_write_metrics(const char *path, const struct processor_figures *f,
+				   long long diffs)
+{
+	char tmp[4096];
+	FILE *out;
+	int rc = -1;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		goto out;
+	out = fopen(tmp, "w");
+	if (out == NULL)
+		goto out;
+	fprintf(out, "# HELP payments_processor_reconcile_differences Differences the last"
+		     " reconciliation left, by kind.\n"
+		     "# TYPE payments_processor_reconcile_differences gauge\n");
+	fprintf(out, "payments_processor_reconcile_differences{kind=\"missing_at_processor\"} %lld\n",
+		f->missing_at_processor);
+	fprintf(out, "payments_processor_reconcile_differences{kind=\"missing_here\"} %lld\n",
+		f->missing_here);
+	fprintf(out, "payments_processor_reconcile_differences{kind=\"duplicate_at_processor\"} %lld\n",
+		f->duplicates);
+	fprintf(out, "payments_processor_reconcile_differences{kind=\"amount_mismatch\"} %lld\n",
+		f->amount_mismatches);
+	fprintf(out, "payments_processor_reconcile_differences{kind=\"status_mismatch\"} %lld\n",
+		f->status_mismatches - f->fixed);
+	fprintf(out, "# HELP payments_processor_reconcile_total_differences All of them.\n"
+		     "# TYPE payments_processor_reconcile_total_differences gauge\n"
+		     "payments_processor_reconcile_total_differences %lld\n", diffs);
+	fprintf(out, "# HELP payments_processor_reconcile_fixed Charges the last run recorded.\n"
+		     "# TYPE payments_processor_reconcile_fixed gauge\n"
+		     "payments_processor_reconcile_fixed %lld\n", f->fixed);
+	fprintf(out, "# HELP payments_processor_reconcile_timestamp_seconds When it ran.\n"
+		     "# TYPE payments_processor_reconcile_timestamp_seconds gauge\n"
+		     "payments_processor_reconcile_timestamp_seconds %lld\n", (long long)time(NULL));
+	if (fclose(out) == 0 && rename(tmp, path) == 0)
+		rc = 0;
+out:
+	if (rc != 0)
+		fprintf(stderr, "payments processor reconcile: cannot write %s\n", path);
+	return rc;
+}
+
 static int processor_reconcile_cmd(const struct cfg *cfg, int argc, char **argv)
 {
 	struct processor_figures f;
+	const char *metrics_file = NULL;
 	long long since = (long long)time(NULL) - 24 * 3600, diffs;
 	bool fix = false;
 	int i;
@@ -83,6 +134,8 @@ static int processor_reconcile_cmd(const struct cfg *cfg, int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--fix") == 0) {
 			fix = true;
+		} else if (strcmp(argv[i], "--metrics-file") == 0 && i + 1 < argc) {
+			metrics_file = argv[++i];
 		} else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc &&
 			   processor_parse_since(argv[i + 1], &since) == PAY_OK) {
 			i++;
@@ -109,6 +162,8 @@ static int processor_reconcile_cmd(const struct cfg *cfg, int argc, char **argv)
 	printf("fixed:                   %lld\n", f.fixed);
 	printf("pending, none there yet: %lld\n", f.pending_unknown);
 	printf("differences:             %lld\n", diffs - f.fixed);
+	if (metrics_file != NULL && processor_write_metrics(metrics_file, &f, diffs - f.fixed) != 0)
+		return 1;
 	return diffs - f.fixed == 0 ? 0 : 3;
 }
 

@@ -96,6 +96,21 @@ static int processor_attempt(const struct cfg *cfg, const struct backoff *b, voi
 	long long delay;
 	int rc;
 
+	/*
+	 * A charge claimed before may have reached the processor. Once the
+	 * processor may have forgotten its key, sending it again could make a
+	 * second charge: it is left pending (and flagged, past the max wait)
+	 * for 'processor reconcile --fix', which looks it up in the list.
+	 */
+	if (job->attempts > 1 && job->age_ms > cfg->processor_key_window_ms) {
+		ids_generate(event_id, sizeof(event_id), "evt_");
+		rc = db_processor_defer(conn, job->charge_id, b->delays_ms[b->steps - 1],
+					"past the processor's idempotency window: left to reconcile",
+					cfg->processor_max_wait_ms, event_id, &flagged);
+		if (rc == PAY_OK && flagged)
+			processor_metrics_flagged();
+		return rc;
+	}
 	in.on_sent = processor_crash_phase == PHASE_DURING_CALL ? processor_crash_during : NULL;
 	processor_maybe_crash(PHASE_BEFORE_CALL);
 	rc = processor_stripe.charge(ctx, &in, &res);

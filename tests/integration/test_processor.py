@@ -2,7 +2,9 @@
 through a fault-injecting proxy to a second instance of this service (the processor), both databases checked."""
 
 import json
+import os
 import re
+import tempfile
 import time
 import urllib.parse
 
@@ -260,6 +262,29 @@ class ProcessorMetricsTest(ProcessorTestCase):
         self.wait_status(key, obj["id"])
 
 
+class ProcessorKeyWindowTest(ProcessorTestCase):
+    worker_env = {"PAYMENTS_PROCESSOR_KEY_WINDOW": "1ms", "PAYMENTS_PROCESSOR_MAX_WAIT": "200ms"}
+
+    def test_past_the_key_window_a_sent_charge_is_not_sent_again_but_reconciled(self):
+        """The first call is answered 500 after the processor charged; past the key window the worker does not call again (a forgotten key could charge twice): the charge is flagged, and reconcile --fix records the processor's outcome"""
+        since = int(time.time()) - 1
+        _, key = self.make_user()
+        self.proxy.push("500_after")
+        obj, _ = self.create_pending(key)
+        h.poll(lambda: self.our_row(obj["id"])[2], message="the charge to be flagged")
+        self.assertEqual(len(self.proxy.requests_for(obj["id"])), 1)
+        ref = self.assert_one_processor_charge(obj["id"])
+        self.assertEqual(self.our_row(obj["id"])[0], "pending")
+        proc = pr.processor_cli(self.db.app_url, "reconcile", "--since", str(since), "--fix",
+                                env={"PAYMENTS_PROCESSOR_URL": self.proxy.url,
+                                     "PAYMENTS_PROCESSOR_KEY": self.upstream.key})
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertEqual(self.our_row(obj["id"]), ("succeeded", ref, True, 0))
+        self.assertEqual(self.event_types(obj["id"]),
+                         ["charge.pending", "charge.review_required", "charge.succeeded"])
+        self.assertEqual(len(self.proxy.requests_for(obj["id"])), 1)
+
+
 class ProcessorReconcileTest(ProcessorTestCase):
 
     def reconcile(self, since, *args):
@@ -275,6 +300,9 @@ class ProcessorReconcileTest(ProcessorTestCase):
     def test_reconcile_finds_and_fixes_every_kind_of_difference(self):
         """Clean: 0 differences; a worker killed before its commit: a status mismatch that --fix records with its event; a processor charge for an id we lack: missing_here; an amount changed here: amount_mismatch"""
         since = int(time.time()) - 1
+        fd, self.metrics_path = tempfile.mkstemp(prefix="payments-reconcile-", suffix=".prom")
+        os.close(fd)
+        self.addCleanup(os.unlink, self.metrics_path)
         _, key = self.make_user()
         worker = self.new_worker()
         ids = [self.create_pending(key)[0]["id"] for _ in range(3)]
@@ -318,8 +346,13 @@ class ProcessorReconcileTest(ProcessorTestCase):
 
         # An amount that differs (changed behind the service's back, as a bug would).
         self.db.query("UPDATE charges SET amount = 2500 WHERE id = %s" % lit(ids[0]))
-        out, f = self.reconcile(since)
+        out, f = self.reconcile(since, "--metrics-file", self.metrics_path)
         self.assertEqual((f["amount mismatches"], f["differences"]), (1, 2), out)
+        with open(self.metrics_path) as mf:
+            text = mf.read()
+        self.assertIn('payments_processor_reconcile_differences{kind="amount_mismatch"} 1\n', text)
+        self.assertIn('payments_processor_reconcile_differences{kind="missing_here"} 1\n', text)
+        self.assertIn("payments_processor_reconcile_total_differences 2\n", text)
         self.assertIn("amount_mismatch %s (here 2500, processor 2000" % ids[0], out)
         self.db.query("UPDATE charges SET amount = 2000 WHERE id = %s" % lit(ids[0]))
 
