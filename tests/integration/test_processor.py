@@ -204,7 +204,7 @@ class ProcessorCrashTest(ProcessorTestCase):
         at_processor = len(self.upstream.charges_for(obj["id"]))
         healthy = self.new_worker({"PAYMENTS_PROCESSOR_LEASE": "1s"})
         final = self.wait_status(key, obj["id"])
-        healthy.stop()
+        self.assertEqual(healthy.stop(), 0, healthy.log())
         self.assertEqual(final["status"], "succeeded")
         self.assert_one_processor_charge(obj["id"])
         self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.succeeded"])
@@ -251,7 +251,7 @@ class ProcessorMetricsTest(ProcessorTestCase):
         self.assertEqual(m["payments_processor_call_seconds_count"], 2)
         self.assertEqual(m['payments_processor_call_seconds_bucket{le="+Inf"}'], 2)
         self.assertEqual(m["payments_processor_review_required"], 0)
-        worker.stop()
+        self.assertEqual(worker.stop(), 0, worker.log())
         self.proxy.default = "500_before"
         obj, _ = self.create_pending(key)
         worker = self.new_worker({"PAYMENTS_PROCESSOR_METRICS_LISTEN": "127.0.0.1:%d" % port})
