@@ -6,7 +6,7 @@ this service (the processor) through the fault proxy, by workers that are killed
 
 Workers run with PAYMENTS_PROCESSOR_TEST_CRASH at before_call, during_call and before_commit
 in turn (each _exits, as kill -9 would, at that phase with a small chance per call), and the
-supervisor also sends real SIGKILLs at random moments. The proxy injects 500/429/drops before
+supervisor also sends real SIGKILLs at random moments. The proxy injects 500/429/409/idempotency_error/drops before
 forwarding and 500/timeouts/drops after it. When every charge is created the faults stop, one
 clean worker finishes, and the invariants are checked on both databases:
 
@@ -37,7 +37,8 @@ import harness as h            # noqa: E402
 import processors as pr        # noqa: E402
 
 PHASES = ("before_call", "during_call", "before_commit")
-FAULTS = [("pass", 70), ("500_before", 4), ("429_before", 4), ("drop_before", 4),
+FAULTS = [("pass", 70), ("500_before", 4), ("429_before", 4), ("409_before", 2),
+          ("400idem_before", 2), ("drop_before", 4),
           ("500_after", 5), ("timeout_after", 3), ("drop_after", 5), ("delay:0.05", 5)]
 
 

@@ -7,6 +7,9 @@ Each request takes the next fault from a queue (or the default, "pass"):
   500_before      answer 500 without forwarding (the processor never saw it)
   500_after       forward, throw the processor's answer away, answer 500
   429_before      answer 429 rate_limit_error without forwarding
+  409_before      answer 409 idempotency_key_in_use without forwarding
+  400_before      answer 400 invalid_request_error (parameter_invalid) without forwarding
+  400idem_before  answer 400 idempotency_error without forwarding
   timeout_after   forward, then hold the answer until the client gives up (its timeout)
   drop_after      forward, then close the connection without answering
   drop_before     close the connection without forwarding
@@ -20,6 +23,15 @@ import http.server
 import socketserver
 import threading
 import time
+
+
+# Answers given without forwarding: (status, body).
+_CANNED = {
+    "409_before": (409, b'{"error":{"type":"idempotency_error","code":"idempotency_key_in_use"}}'),
+    "400_before": (400, b'{"error":{"type":"invalid_request_error","code":"parameter_invalid",'
+                        b'"param":"source"}}'),
+    "400idem_before": (400, b'{"error":{"type":"idempotency_error","code":"idempotency_key_reused"}}'),
+}
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -65,6 +77,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if fault == "500_before":
                 self._answer(500, [("Content-Type", "application/json")],
                              b'{"error":{"type":"api_error","message":"injected"}}')
+                return
+            if fault in _CANNED:
+                status, body = _CANNED[fault]
+                self._answer(status, [("Content-Type", "application/json")], body)
                 return
             if fault == "429_before":
                 self._answer(429, [("Content-Type", "application/json")],

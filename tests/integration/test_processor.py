@@ -149,8 +149,8 @@ class ProcessorFlowTest(ProcessorTestCase):
     def test_every_proxy_fault_ends_with_exactly_one_processor_charge(self):
         """500/429/drop before forwarding, 500/timeout/drop after it, a delay: each charge is retried with the same key and ends succeeded with one charge at the processor"""
         _, key = self.make_user()
-        for fault in ("500_before", "429_before", "drop_before", "500_after", "timeout_after",
-                      "drop_after", "delay:0.3"):
+        for fault in ("500_before", "429_before", "409_before", "400idem_before", "drop_before",
+                      "500_after", "timeout_after", "drop_after", "delay:0.3"):
             with self.subTest(fault=fault):
                 self.proxy.push(fault)
                 obj, _ = self.create_pending(key)
@@ -163,6 +163,18 @@ class ProcessorFlowTest(ProcessorTestCase):
                     self.assertGreaterEqual(len(seen), 2, seen)
                 self.assertTrue(all(r[1] == "/v1/charges" for r in seen), seen)
                 self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.succeeded"])
+
+    def test_a_refused_request_fails_the_charge_definitively(self):
+        """400 invalid_request_error from the processor (it made no charge, nor will) fails ours with its code, at once, without a retry"""
+        _, key = self.make_user()
+        self.proxy.push("400_before")
+        obj, _ = self.create_pending(key)
+        final = self.wait_status(key, obj["id"])
+        self.assertEqual((final["status"], final["failure_code"], final["decline_code"]),
+                         ("failed", "parameter_invalid", None))
+        self.assertEqual(len(self.proxy.requests_for(obj["id"])), 1)
+        self.assertEqual(self.upstream.charges_for(obj["id"]), [])
+        self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.failed"])
 
     def test_refund_and_capture_of_a_pending_charge_are_refused(self):
         """While the processor is unreachable the charge stays pending: a refund or capture is 400 charge_pending; once it succeeds, the refund works"""
