@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "charge.h"
 #include "err.h"
 
 #define STRIPE_RESPONSE_MAX (256 * 1024)
@@ -158,7 +159,8 @@ static char *stripe_form(CURL *easy, const struct processor_charge *in)
 {
 	json_t *meta = NULL, *v;
 	const char *k;
-	char *f = NULL, amount[24], name[80];
+	/* "metadata[" + a key of up to 40 characters of up to 4 UTF-8 bytes + "]". */
+	char *f = NULL, amount[24], name[CHARGE_METADATA_KEY_MAX * 4 + 16];
 	size_t len = 0;
 	int bad = 0;
 

@@ -164,6 +164,24 @@ class ProcessorFlowTest(ProcessorTestCase):
                 self.assertTrue(all(r[1] == "/v1/charges" for r in seen), seen)
                 self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.succeeded"])
 
+    def test_metadata_reaches_the_processor_whole(self):
+        """Metadata with a 40-character key of 4-byte characters, a description and 49 keys arrive at the processor as sent, plus payments_charge"""
+        _, key = self.make_user()
+        meta = {"\U0001F600" * 40: "smile", "order": "A&B=C d"}
+        meta.update(("k%02d" % i, "v") for i in range(47))
+        obj, _ = self.create_pending(key, metadata=meta, description="caf\u00e9 & co")
+        self.wait_status(key, obj["id"])
+        ref = self.assert_one_processor_charge(obj["id"])
+        row = self.upstream.db.query("SELECT metadata::text, description FROM charges WHERE id = %s"
+                                     % lit(ref))
+        got, desc = row.split("|", 1)
+        self.assertEqual(json.loads(got), dict(meta, payments_charge=obj["id"]))
+        self.assertEqual(desc, "caf\u00e9 & co")
+        # 50 keys leave no room for payments_charge: refused here, before anything is stored.
+        meta["k99"] = "v"
+        resp = self.post_charge(key, h.charge_body(metadata=meta), h.new_key())
+        self.assert_error(resp, 400, "invalid_metadata", param="metadata")
+
     def test_a_refused_request_fails_the_charge_definitively(self):
         """400 invalid_request_error from the processor (it made no charge, nor will) fails ours with its code, at once, without a retry"""
         _, key = self.make_user()
