@@ -1,7 +1,7 @@
 -- 060_processor: migrations 0060/0061 and processor mode's functions: the pending create, the
 -- claim's leases, the one outcome per charge, the review flag, and the refusals of a pending charge.
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 
 -- The schema.
 SELECT col_type_is('charges', 'processor_ref', 'text', 'charges.processor_ref is text.');
@@ -13,6 +13,11 @@ SELECT ok((SELECT convalidated FROM pg_constraint WHERE conname = 'charges_statu
           'The widened status check is validated (0061).');
 SELECT has_index('processor_jobs', 'processor_jobs_due_idx', ARRAY['next_attempt_at'],
                  'processor_jobs_due_idx serves the claim.');
+SELECT has_index('charges', 'charges_via_processor_created_idx', ARRAY['created'],
+                 'charges_via_processor_created_idx serves reconcile.');
+SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
+            WHERE indexrelid = 'charges_via_processor_created_idx'::regclass),
+          'via_processor', 'It holds only the charges made in processor mode.');
 
 -- create_charge_pending: a pending charge, its job and a charge.pending event, in one call.
 SELECT is((SELECT outcome || ' ' || status_code || ' ' || (body::json->>'status')

@@ -115,9 +115,10 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT processor_defer(p_charge_id => $1, p_delay_ms => $2, p_error => $3,"
 		" p_max_wait_ms => $4, p_event_id => $5)::text", 5 },
 	[DB_STMT_PROCESSOR_STATUS] = { "processor_status",
-		"SELECT count(*), coalesce(extract(epoch FROM now() - min(created)), 0)::float8,"
-		" count(*) FILTER (WHERE review_required_at IS NOT NULL)"
-		" FROM charges WHERE status = 'pending'", 0 },
+		/* A charge is pending exactly while its job exists: the small table is read. */
+		"SELECT count(*), coalesce(extract(epoch FROM now() - min(j.created)), 0)::float8,"
+		" count(*) FILTER (WHERE c.review_required_at IS NOT NULL)"
+		" FROM processor_jobs j JOIN charges c ON c.id = j.charge_id", 0 },
 	[DB_STMT_PROCESSOR_OURS] = { "processor_ours",
 		/* Reconcile: the period's processor-mode charges, and any the processor names. */
 		"SELECT id, status, amount, coalesce(processor_ref, '') FROM charges"

@@ -153,7 +153,7 @@ int processor_run(const struct cfg *cfg, atomic_int *stop)
 	void *ctx = NULL;
 	char event_id[IDS_MAX];
 	bool flagged;
-	long long claimed_at;
+	long long claimed_at, status_at = 0;
 	int i, n = 0, code = 1, rc;
 
 	if (cfg->processor_url[0] == '\0') {
@@ -183,8 +183,11 @@ int processor_run(const struct cfg *cfg, atomic_int *stop)
 			processor_sleep(1000, stop);
 			continue;
 		}
-		if (db_processor_status(conn, &st) == PAY_OK)
+		/* The gauges, once a second at most. */
+		if (processor_now_ms() - status_at >= 1000 && db_processor_status(conn, &st) == PAY_OK) {
 			processor_metrics_set_status(&st);
+			status_at = processor_now_ms();
+		}
 		claimed_at = processor_now_ms();
 		rc = db_processor_claim(conn, cfg->processor_batch, cfg->processor_lease_ms, &jobs, &n);
 		/* A call is started only while its lease outlasts the call's timeout. */
