@@ -102,16 +102,17 @@ int api_reply_update(struct http_req *r, enum updatereq_kind kind, api_update_fn
 		rc = update(conn, &in, &res);
 		db_pool_release(r->app->pool, conn);
 	}
-	snprintf(msg, sizeof(msg), "Invalid metadata: the update would leave more than %d keys.",
-		 CHARGE_METADATA_MAX_KEYS);
-	if (rc == PAY_ENOT_FOUND)
+	if (rc == PAY_ENOT_FOUND) {
 		http_reply_error(r, rc, "id", kinds[kind].missing);
-	else if (rc == PAY_EMETADATA)
+	} else if (rc == PAY_EMETADATA) {
+		snprintf(msg, sizeof(msg), "Invalid metadata: the update would leave more than %d keys.",
+			 CHARGE_METADATA_MAX_KEYS);
 		http_reply_error(r, rc, "metadata", msg);
-	else if (rc == PAY_ECHARGE_BUSY)
+	} else if (rc == PAY_ECHARGE_BUSY) {
 		http_reply_error(r, rc, NULL, kinds[kind].busy);
-	else
+	} else {
 		api_reply_idempotent(r, rc, &res);
+	}
 out:
 	db_idem_result_fini(&res);
 	updatereq_fini(&req);

@@ -765,26 +765,10 @@ class ContractTest(ContractMixin, harness.ServiceTestCase):
         """A request whose Idempotency-Key another transaction holds answers 409 idempotency_key_in_use as openapi.yaml says"""
         user, key = self.make_user()
         idem = new_key()
-        marker = "it_openapi_" + new_key().replace("-", "_")
-        blocker = subprocess.Popen(
-            ["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", self.db.url, "-c",
-             "BEGIN; INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code,"
-             " response_body, expires_at) VALUES (%s, %s, decode(repeat('00', 32), 'hex'), 201,"
-             " '{}', now() + interval '1 day'); SELECT pg_sleep(30) AS %s; ROLLBACK;"
-             % (sql_literal(user), sql_literal(idem), marker)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            poll(lambda: self.db.query(
-                "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
-                " AND pid <> pg_backend_pid()" % sql_literal("%" + marker + "%")),
-                message="the blocking transaction to start")
+        with harness.open_transaction(self.db, harness.key_taken_sql(user, idem)):
             resp = self.call("POST", "/v1/charges", key, harness.charge_body(), idem)
             self.check_error(resp, "POST", "/v1/charges", 409, "idempotency_key_in_use", None)
             self.assertIsNotNone(resp.header("Retry-After"), "409 in_use without Retry-After")
-        finally:
-            self.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE %s"
-                          " AND pid <> pg_backend_pid()" % sql_literal("%" + marker + "%"))
-            blocker.wait(timeout=10)
 
     def test_charge_reads_and_lists_match_the_spec(self):
         """GET /v1/charges/{id} and GET /v1/charges answer 200, 400 and 404 as openapi.yaml says"""

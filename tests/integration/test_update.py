@@ -6,11 +6,10 @@ PostgreSQL: the charge or refund, the idempotency key and the outbox event
 """
 
 import json
-import subprocess
 import unittest
 
 import harness as h
-from harness import new_key, poll, sql_literal
+from harness import new_key, sql_literal
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -227,27 +226,14 @@ class ChargeUpdateTest(UpdateTestCase):
     def test_a_charge_held_by_another_transaction_is_409_charge_busy(self):
         """An update that waits for the charge's row longer than PAYMENTS_IDEMPOTENCY_WAIT is 409 charge_busy with Retry-After, stores nothing, and the retry works"""
         charge = self.new_charge()
-        marker = "it_update_" + new_key().replace("-", "_")
-        blocker = subprocess.Popen(
-            ["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", self.db.url, "-c",
-             "BEGIN; SELECT 1 FROM charges WHERE id = %s FOR UPDATE; SELECT pg_sleep(30) AS %s; ROLLBACK;"
-             % (sql_literal(charge["id"]), marker)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         idem = new_key()
-        try:
-            poll(lambda: self.db.query(
-                "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
-                " AND pid <> pg_backend_pid()" % sql_literal("%" + marker + "%")),
-                message="the blocking transaction to start")
+        with h.open_transaction(self.db, "SELECT 1 FROM charges WHERE id = %s FOR UPDATE"
+                                % sql_literal(charge["id"])):
             resp = self.update("/v1/charges/" + charge["id"], {"description": "x"}, idem)
             self.assert_error(resp, 409, "charge_busy", "invalid_request_error")
             self.assertEqual(resp.header("Stripe-Should-Retry"), "true")
             self.assertIsNotNone(resp.header("Retry-After"))
             self.assertIsNone(self.key_row(idem))
-        finally:
-            self.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE %s"
-                          " AND pid <> pg_backend_pid()" % sql_literal("%" + marker + "%"))
-            blocker.wait(timeout=10)
         obj = self.assert_json_response(self.update("/v1/charges/" + charge["id"], {"description": "x"}, idem), 200)
         self.assertEqual(obj["description"], "x")
 
