@@ -6,7 +6,7 @@
 
 const char *const event_types[] = {
 	"charge.succeeded", "charge.failed", "charge.refunded", "refund.created", "charge.captured",
-	"charge.expired", NULL,
+	"charge.expired", "charge.updated", "refund.updated", NULL,
 };
 
 bool event_type_known(const char *type, bool allow_wildcard)
