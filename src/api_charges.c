@@ -1,6 +1,6 @@
 /*
- * api_charges.c - POST /v1/charges (alias POST /charge), POST /v1/charges/{id}/capture
- * and GET /v1/charges/{id}.
+ * api_charges.c - POST /v1/charges (alias POST /charge), POST /v1/charges/{id}/capture,
+ * GET /v1/charges/{id} and POST /v1/charges/{id} (update).
  */
 #include "api.h"
 
@@ -181,4 +181,9 @@ out:
 int api_charges_get(struct http_req *r)
 {
 	return api_reply_object(r, "ch_", db_charge_get, "charge");
+}
+
+int api_charges_update(struct http_req *r)
+{
+	return api_reply_update(r, UPDATEREQ_CHARGE, db_charge_update);
 }

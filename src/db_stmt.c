@@ -96,6 +96,16 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT outcome, status_code, body FROM capture_charge("
 		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
 		" p_charge_id => $6, p_amount => $7, p_event_id => $8, p_request_id => $9)", 9 },
+	[DB_STMT_CHARGE_UPDATE] = { "charge_update",
+		"SELECT outcome, status_code, body FROM update_charge("
+		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
+		" p_charge_id => $6, p_description => $7, p_metadata => $8::json,"
+		" p_metadata_max => $9::integer, p_event_id => $10, p_request_id => $11)", 11 },
+	[DB_STMT_REFUND_UPDATE] = { "refund_update",
+		"SELECT outcome, status_code, body FROM update_refund("
+		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
+		" p_refund_id => $6, p_metadata => $7::json, p_metadata_max => $8::integer,"
+		" p_event_id => $9, p_request_id => $10)", 10 },
 	[DB_STMT_CHARGE_EXPIRE] = { "charge_expire",
 		/* Small batches, skipping rows a capture or refund holds right now. */
 		"SELECT expire_authorizations(p_ttl_ms => $1, p_batch => $2)", 2 },
