@@ -10,7 +10,8 @@
  * not decided here: the charge is inserted 'pending' (captured false until
  * the processor says succeeded), with its processor_jobs row and a
  * charge.pending event, and the stored answer is 201 with that pending
- * charge. The processor worker records the outcome (processor_resolve()).
+ * charge. The job keeps the description and metadata the processor is to
+ * be sent, so that every attempt is the same request. The processor worker records the outcome (processor_resolve()).
  */
 CREATE OR REPLACE FUNCTION create_charge_pending(
     p_user_id text, p_key text, p_fingerprint bytea, p_ttl_ms bigint, p_wait_ms bigint,
@@ -45,7 +46,10 @@ BEGIN
     c.created := now();
     c.via_processor := true;
     INSERT INTO charges SELECT c.*;
-    INSERT INTO processor_jobs (charge_id, created) VALUES (c.id, c.created);
+    -- The request the processor is sent, as created: an update of the charge's
+    -- description or metadata must not change a retry under the same key (0063).
+    INSERT INTO processor_jobs (charge_id, created, description, metadata)
+    VALUES (c.id, c.created, c.description, coalesce(c.metadata, '{}'::json));
 
     v_object := charge_object(c);
     outcome := 'created';

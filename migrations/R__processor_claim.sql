@@ -7,7 +7,10 @@
  * p_lease_ms (their next_attempt_at moves past the lease, so a worker that
  * dies holding them gives them up when it ends) and returns what the
  * processor call needs, with the attempt number (1 for the first) and the
- * charge's age. SKIP LOCKED: workers running side by side take different jobs.
+ * charge's age. The description and metadata are the job's (0063): the
+ * charge's as created, since a retry under the same key must be the same
+ * request even if POST /v1/charges/{id} changed the charge meanwhile.
+ * SKIP LOCKED: workers running side by side take different jobs.
  */
 CREATE OR REPLACE FUNCTION processor_claim(p_batch integer, p_lease_ms bigint)
 RETURNS TABLE (charge_id text, user_id text, amount bigint, currency text, source text,
@@ -24,9 +27,11 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
            SET attempts = j.attempts + 1,
                next_attempt_at = now() + p_lease_ms * interval '1 millisecond'
           FROM due WHERE j.charge_id = due.charge_id
-        RETURNING j.charge_id, j.attempts
+        RETURNING j.charge_id, j.attempts, j.description, j.metadata
     )
-    SELECT c.id, c.user_id, c.amount, c.currency, c.source, c.description, c.metadata::text,
+    SELECT c.id, c.user_id, c.amount, c.currency, c.source,
+           CASE WHEN l.metadata IS NULL THEN c.description ELSE l.description END,
+           coalesce(l.metadata, c.metadata)::text,
            l.attempts, (extract(epoch FROM now() - c.created) * 1000)::bigint,
            c.review_required_at IS NOT NULL
       FROM leased l JOIN charges c ON c.id = l.charge_id;

@@ -1,7 +1,7 @@
--- 060_processor: migrations 0060/0061 and processor mode's functions: the pending create, the
+-- 060_processor: migrations 0060-0063 and processor mode's functions: the pending create, the
 -- claim's leases, the one outcome per charge, the review flag, and the refusals of a pending charge.
 BEGIN;
-SELECT plan(29);
+SELECT plan(33);
 
 -- The schema.
 SELECT col_type_is('charges', 'processor_ref', 'text', 'charges.processor_ref is text.');
@@ -49,6 +49,23 @@ UPDATE processor_jobs SET next_attempt_at = now() - interval '1 s';
 SELECT is((SELECT attempts FROM processor_claim(10, 60000)), 2,
           'Once the lease has run out, it is claimed again, as the next attempt.');
 
+-- An update of a pending charge (POST /v1/charges/{id}) changes ours, with a charge.updated
+-- event, but not what the processor is sent: a retry under the same key is the same request (0063).
+SELECT is((SELECT outcome || ' ' || status_code || ' ' || (body::json->>'status')
+             FROM update_charge('alice', 'k-u1', decode(repeat('12', 32), 'hex'), 3600000, 1000,
+                                'ch_proc00000000000000000001', 'changed', '{"order":"7"}', 50,
+                                'evt_proc0000000000000000000u', 'req_u')),
+          'created 200 pending', 'A pending charge can be updated; it stays pending.');
+SELECT is((SELECT description || ' ' || (metadata::json->>'order') FROM charges
+            WHERE id = 'ch_proc00000000000000000001'),
+          'changed 7', 'The charge has the new description and metadata.');
+SELECT is((SELECT count(*)::int FROM outbox_events WHERE charge_id = 'ch_proc00000000000000000001'
+             AND type = 'charge.updated'), 1, 'One charge.updated event.');
+UPDATE processor_jobs SET next_attempt_at = now() - interval '1 s';
+SELECT is((SELECT coalesce(description, 'null') || ' ' || metadata || ' ' || attempts
+             FROM processor_claim(10, 60000)),
+          'null {} 3', 'The processor is still sent the description and metadata as created.');
+
 -- Refunds and captures of a pending charge: PR061.
 SELECT throws_ok($$SELECT * FROM create_refund('alice', 'k-r1', decode(repeat('cd', 32), 'hex'),
                                                3600000, 1000, 're_proc00000000000000000001',
@@ -89,8 +106,8 @@ SELECT is(processor_resolve('ch_proc00000000000000000001', 'failed', 'card_decli
           'succeeded', 'A second answer changes nothing: the recorded status is returned.');
 SELECT is((SELECT array_agg(type ORDER BY seq) FROM outbox_events
             WHERE charge_id = 'ch_proc00000000000000000001'),
-          ARRAY['charge.pending', 'charge.review_required', 'charge.succeeded'],
-          'One final event, after the pending and review ones.');
+          ARRAY['charge.pending', 'charge.updated', 'charge.review_required', 'charge.succeeded'],
+          'One final event, after the pending, update and review ones.');
 SELECT is((SELECT count(*)::int FROM processor_jobs), 0, 'The job is gone.');
 
 SELECT * FROM finish();
