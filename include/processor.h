@@ -19,6 +19,13 @@ enum processor_outcome {
 	PROCESSOR_UNKNOWN,     /* timeout, dropped connection, 5xx, 409, 429...: ask again, same key */
 };
 
+/* What looking a charge up by our reference in the processor's list found. */
+enum processor_lookup_result {
+	PROCESSOR_LOOKUP_FOUND,       /* a charge there with a definitive outcome */
+	PROCESSOR_LOOKUP_NOT_FOUND,   /* the whole period read: no charge there names ours */
+	PROCESSOR_LOOKUP_FAILED,      /* not read whole, or ours still pending there */
+};
+
 /* One charge to make at the processor; strings borrowed from the caller. */
 struct processor_charge {
 	const char *charge_id;       /* ours: the idempotency key and metadata[payments_charge] */
@@ -72,6 +79,7 @@ struct processor_connector {
 	void (*destroy)(void *ctx);
 	int (*charge)(void *ctx, const struct processor_charge *in, struct processor_result *out);
 	/*
+	 * NULL when the processor cannot list its charges (then no lookups).
 	 * One page (oldest first is not promised) of the charges created at or
 	 * after since (Unix seconds), after the charge starting_after (NULL: the
 	 * first page). Returns PAY_OK with *out filled, PAY_EUNAVAILABLE when

@@ -13,6 +13,8 @@ void processor_metrics_stop(void);
 
 /* Counts one processor call: its latency and outcome. */
 void processor_metrics_call(const struct processor_result *r);
+/* Counts one lookup of a charge by our reference, by what it found. */
+void processor_metrics_lookup(enum processor_lookup_result found);
 /* Counts a charge flagged for review. */
 void processor_metrics_flagged(void);
 /* Publishes the latest pending gauges (read by the worker loop). */

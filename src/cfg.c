@@ -188,8 +188,8 @@ static const struct cfg_setting cfg_settings[] = {
 	  "total timeout of one processor call (past it the outcome is unknown)" },
 	{ "processor-lease", "PAYMENTS_PROCESSOR_LEASE", CFG_DURATION, "2m", CFG_AT(processor_lease_ms),
 	  10, CFG_DAY, CFG_PROCESSOR,
-	  "how long a claimed charge is reserved (must exceed processor-timeout); a crashed worker's"
-	  " charges are retried, with the same idempotency key, after it" },
+	  "how long a claimed charge is reserved (above twice processor-timeout: a retry's lookup and"
+	  " its call must fit); a crashed worker's charges are retried, with the same key, after it" },
 	{ "processor-poll", "PAYMENTS_PROCESSOR_POLL", CFG_DURATION, "100ms", CFG_AT(processor_poll_ms),
 	  1, 600000, CFG_PROCESSOR, "how often an idle processor worker looks for due charges" },
 	{ "processor-schedule", "PAYMENTS_PROCESSOR_SCHEDULE", CFG_STR, "1s,2s,5s,15s,30s,1m,5m",

@@ -2,8 +2,8 @@
  * processor.c - the processor worker: claims pending charges (leases, SKIP
  * LOCKED), calls the connector with our charge id as the idempotency key,
  * and records definitive outcomes with their event in one transaction;
- * unknown ones are retried later with the same key, and flagged for review
- * past PAYMENTS_PROCESSOR_MAX_WAIT, never guessed.
+ * unknown ones are looked up by our reference, then retried with the same
+ * key, and flagged for review past PAYMENTS_PROCESSOR_MAX_WAIT, never guessed.
  */
 #include "processor.h"
 
@@ -80,29 +80,115 @@ static void processor_sleep(long long ms, atomic_int *stop)
 	}
 }
 
+/* A lookup reads at most this many pages (of 100) of the processor's list. */
+#define PROCESSOR_LOOKUP_PAGES 10
+/* ... of the charges created since ours was, less this much clock skew (seconds). */
+#define PROCESSOR_LOOKUP_SKEW_S 60
+
+/*
+ * Looks our charge up at the processor by our reference (its
+ * metadata[payments_charge]) among the charges it created since ours was.
+ * PROCESSOR_LOOKUP_FOUND fills *res with the charge's definitive outcome
+ * and reference; NOT_FOUND means the whole period was read and no charge
+ * names ours; FAILED means the list could not be read whole (no answer, too
+ * many pages, no list in this connector, the lease running short: a page
+ * is read only while the lease outlasts it and the call after it) or holds
+ * ours still pending.
+ */
+static enum processor_lookup_result processor_lookup(const struct cfg *cfg, void *ctx,
+						     const struct db_processor_job *job,
+						     long long deadline_ms, struct processor_result *res)
+{
+	struct processor_page page = { 0 };
+	char after[128] = "";
+	long long since = (long long)time(NULL) - job->age_ms / 1000 - PROCESSOR_LOOKUP_SKEW_S;
+	enum processor_lookup_result found = PROCESSOR_LOOKUP_FAILED;
+	bool pending_there = false;
+	int pages, i;
+
+	memset(res, 0, sizeof(*res));
+	res->outcome = PROCESSOR_UNKNOWN;
+	snprintf(res->detail, sizeof(res->detail), "lookup: the list could not be read whole");
+	for (pages = 0; processor_stripe.list != NULL && pages < PROCESSOR_LOOKUP_PAGES &&
+		    processor_now_ms() + 2 * cfg->processor_timeout_ms < deadline_ms; pages++) {
+		if (processor_stripe.list(ctx, since, after[0] != '\0' ? after : NULL, &page) != PAY_OK)
+			break;
+		for (i = 0; i < page.n && res->outcome == PROCESSOR_UNKNOWN; i++) {
+			const struct processor_listed *l = &page.items[i];
+
+			if (strcmp(l->our_id, job->charge_id) != 0)
+				continue;
+			if (strcmp(l->status, "succeeded") == 0 || strcmp(l->status, "failed") == 0) {
+				res->outcome = l->status[0] == 's' ? PROCESSOR_SUCCEEDED : PROCESSOR_FAILED;
+				snprintf(res->ref, sizeof(res->ref), "%s", l->ref);
+				snprintf(res->failure_code, sizeof(res->failure_code), "%s",
+					 l->failure_code[0] ? l->failure_code : "processing_error");
+				snprintf(res->decline_code, sizeof(res->decline_code), "%s",
+					 l->decline_code);
+			} else {
+				pending_there = true;
+			}
+		}
+		if (res->outcome != PROCESSOR_UNKNOWN) {
+			found = PROCESSOR_LOOKUP_FOUND;
+			snprintf(res->detail, sizeof(res->detail), "lookup: found %s",
+				 res->outcome == PROCESSOR_SUCCEEDED ? "succeeded" : "failed");
+			break;
+		}
+		if (!page.has_more || page.n == 0) {
+			if (!pending_there) {
+				found = PROCESSOR_LOOKUP_NOT_FOUND;
+				snprintf(res->detail, sizeof(res->detail), "lookup: not found");
+			} else {
+				snprintf(res->detail, sizeof(res->detail), "lookup: pending there");
+			}
+			break;
+		}
+		snprintf(after, sizeof(after), "%s", page.items[page.n - 1].ref);
+		free(page.items);
+		page.items = NULL;
+		page.n = 0;
+	}
+	free(page.items);
+	return found;
+}
+
 /*
  * One attempt for one claimed charge. Returns PAY_OK, or a db error (then
  * the caller reconnects; the charge's lease expires and it is tried again,
  * with the same key).
  */
 static int processor_attempt(const struct cfg *cfg, const struct backoff *b, void *ctx,
-			     struct db_conn *conn, const struct db_processor_job *job)
+			     struct db_conn *conn, const struct db_processor_job *job,
+			     long long deadline_ms)
 {
 	struct processor_charge in = { job->charge_id, job->amount, job->currency, job->source,
 				       job->description, job->metadata, NULL };
 	struct processor_result res;
 	char event_id[IDS_MAX], now_status[16];
+	enum processor_lookup_result found = PROCESSOR_LOOKUP_NOT_FOUND;
 	bool flagged = false;
 	long long delay;
 	int rc;
 
 	/*
-	 * A charge claimed before may have reached the processor. Once the
-	 * processor may have forgotten its key, sending it again could make a
-	 * second charge: it is left pending (and flagged, past the max wait)
-	 * for 'processor reconcile --fix', which looks it up in the list.
+	 * A charge claimed before may have reached the processor: it is looked
+	 * up by our reference first, and an outcome found there is recorded
+	 * without calling again. Otherwise it is sent again with the same key
+	 * (the processor answers a key it knows from what it stored)...
 	 */
-	if (job->attempts > 1 && job->age_ms > cfg->processor_key_window_ms) {
+	if (job->attempts > 1) {
+		found = processor_lookup(cfg, ctx, job, deadline_ms, &res);
+		processor_metrics_lookup(found);
+	}
+	/*
+	 * ... unless the processor may have forgotten the key: then sending it
+	 * again could make a second charge, so it is left pending (and flagged,
+	 * past the max wait) for 'processor reconcile --fix', which looks it up
+	 * in the list.
+	 */
+	if (found != PROCESSOR_LOOKUP_FOUND && job->attempts > 1 &&
+	    job->age_ms > cfg->processor_key_window_ms) {
 		ids_generate(event_id, sizeof(event_id), "evt_");
 		rc = db_processor_defer(conn, job->charge_id, b->delays_ms[b->steps - 1],
 					"past the processor's idempotency window: left to reconcile",
@@ -111,12 +197,14 @@ static int processor_attempt(const struct cfg *cfg, const struct backoff *b, voi
 			processor_metrics_flagged();
 		return rc;
 	}
-	in.on_sent = processor_crash_phase == PHASE_DURING_CALL ? processor_crash_during : NULL;
-	processor_maybe_crash(PHASE_BEFORE_CALL);
-	rc = processor_stripe.charge(ctx, &in, &res);
-	if (rc != PAY_OK)
-		return rc;
-	processor_metrics_call(&res);
+	if (found != PROCESSOR_LOOKUP_FOUND) {
+		in.on_sent = processor_crash_phase == PHASE_DURING_CALL ? processor_crash_during : NULL;
+		processor_maybe_crash(PHASE_BEFORE_CALL);
+		rc = processor_stripe.charge(ctx, &in, &res);
+		if (rc != PAY_OK)
+			return rc;
+		processor_metrics_call(&res);
+	}
 	processor_maybe_crash(PHASE_BEFORE_COMMIT);
 	ids_generate(event_id, sizeof(event_id), "evt_");
 	if (res.outcome != PROCESSOR_UNKNOWN) {
@@ -194,9 +282,11 @@ int processor_run(const struct cfg *cfg, atomic_int *stop)
 		for (i = 0; rc == PAY_OK && i < n && !atomic_load(stop) &&
 			    processor_now_ms() - claimed_at + cfg->processor_timeout_ms <
 			    cfg->processor_lease_ms; i++)
-			rc = processor_attempt(cfg, &b, ctx, conn, &jobs[i]);
+			rc = processor_attempt(cfg, &b, ctx, conn, &jobs[i],
+					       claimed_at + cfg->processor_lease_ms);
 		if (i == 0 && n > 0 && rc == PAY_OK && !atomic_load(stop))   /* lease <= timeout: still progress */
-			rc = processor_attempt(cfg, &b, ctx, conn, &jobs[i++]);
+			rc = processor_attempt(cfg, &b, ctx, conn, &jobs[i++],
+					       claimed_at + cfg->processor_lease_ms);
 		/* Claimed but not tried (stopping, or leases running short): give them back at once. */
 		for (; rc == PAY_OK && i < n; i++) {
 			ids_generate(event_id, sizeof(event_id), "evt_");

@@ -18,6 +18,7 @@ static struct {
 	unsigned long long calls;
 	double sum;
 	unsigned long long outcomes[3];                       /* by enum processor_outcome */
+	unsigned long long lookups[3];                        /* by enum processor_lookup_result */
 	unsigned long long flagged;
 	struct db_processor_status status;
 	struct metrics_server *server;
@@ -51,6 +52,13 @@ void processor_metrics_call(const struct processor_result *r)
 	pthread_mutex_unlock(&processor_m.lock);
 }
 
+void processor_metrics_lookup(enum processor_lookup_result found)
+{
+	pthread_mutex_lock(&processor_m.lock);
+	processor_m.lookups[found]++;
+	pthread_mutex_unlock(&processor_m.lock);
+}
+
 void processor_metrics_flagged(void)
 {
 	pthread_mutex_lock(&processor_m.lock);
@@ -68,6 +76,7 @@ void processor_metrics_set_status(const struct db_processor_status *st)
 int processor_metrics_render(FILE *f, void *arg)
 {
 	static const char *const names[] = { "succeeded", "failed", "unknown" };
+	static const char *const found[] = { "found", "not_found", "failed" };
 	unsigned long long cum = 0;
 	size_t i;
 	int rc = 0;
@@ -90,6 +99,12 @@ int processor_metrics_render(FILE *f, void *arg)
 	for (i = 0; i < 3; i++)
 		fprintf(f, "payments_processor_calls_total{outcome=\"%s\"} %llu\n", names[i],
 			processor_m.outcomes[i]);
+	fprintf(f, "# HELP payments_processor_lookups_total Lookups by our reference before a retry,"
+		   " by result (found: recorded without calling again).\n"
+		   "# TYPE payments_processor_lookups_total counter\n");
+	for (i = 0; i < 3; i++)
+		fprintf(f, "payments_processor_lookups_total{result=\"%s\"} %llu\n", found[i],
+			processor_m.lookups[i]);
 	fprintf(f, "# HELP payments_processor_review_flagged_total Charges this worker flagged for"
 		   " review.\n# TYPE payments_processor_review_flagged_total counter\n"
 		   "payments_processor_review_flagged_total %llu\n", processor_m.flagged);

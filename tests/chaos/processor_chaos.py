@@ -17,6 +17,9 @@ clean worker finishes, and the invariants are checked on both databases:
   - each charge has one charge.pending event and exactly one final event matching its status;
   - 'payments processor reconcile' reports 0 differences.
 
+Workers look a charge up by our reference before each retry (GETs of the list, under the same
+faults), so both the lookup and the retry with the same key are exercised.
+
 Needs PAYMENTS_TEST_ADMIN_URL (the Makefile target sets it for the embedded cluster).
 Exit 0 when every invariant holds.
 """
@@ -60,7 +63,9 @@ class Supervisor:
         self.starts += 1
         w = pr.Worker(self.db_url, self.upstream, {
             "PAYMENTS_PROCESSOR_TEST_CRASH": "%s:%d" % (phase, self.crash_percent),
-            "PAYMENTS_PROCESSOR_LEASE": "1s", "PAYMENTS_PROCESSOR_SCHEDULE": "20ms,50ms,100ms",
+            # A lease above twice the timeout leaves room for lookups before retries.
+            "PAYMENTS_PROCESSOR_LEASE": "2s", "PAYMENTS_PROCESSOR_TIMEOUT": "500ms",
+            "PAYMENTS_PROCESSOR_SCHEDULE": "20ms,50ms,100ms",
             "PAYMENTS_LOG_LEVEL": "warn", "PAYMENTS_PROCESSOR_BATCH": "4",
             # Short, so that charges caught in a run of faults are flagged, then still decided.
             "PAYMENTS_PROCESSOR_MAX_WAIT": "2s"})
@@ -261,7 +266,9 @@ def main(argv=None):
               " all resolved in %.1fs" % (len(charges), figures["succeeded"], figures["failed"],
                                           figures["pending"], figures["flagged"], created_s,
                                           time.monotonic() - started))
-        print("processor charges: %d; processor calls: %d" % (figures["processor charges"], len(log)))
+        print("processor charges: %d; processor calls: %d; lookup pages read: %d" % (
+            figures["processor charges"], sum(1 for r in log if r[0] == "POST"),
+            sum(1 for r in log if r[0] == "GET")))
         print("proxy faults: %s" % ", ".join("%s %d" % kv for kv in sorted(faults.items())))
         print("worker _exit at phase: %s; SIGKILLs: %d; worker starts: %d" % (
             ", ".join("%s %d" % (p, sup.exits[p]) for p in PHASES), sup.sigkills, sup.starts))

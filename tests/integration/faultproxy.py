@@ -16,6 +16,8 @@ Each request takes the next fault from a queue (or the default, "pass"):
 
 Faults "after" forwarding are the dangerous ones: the processor has charged,
 and the client does not know. The proxy records every request it saw.
+When get_fault is set, every GET (the worker's lookups, reconcile's list)
+takes that fault instead, leaving the queue to the POSTs.
 """
 
 import http.client
@@ -65,7 +67,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self, method):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        fault = name = self.server.proxy.next_fault()
+        fault = name = self.server.proxy.next_fault(method)
         forwarded_status = None
         try:
             if fault.startswith("delay:"):
@@ -131,6 +133,7 @@ class FaultProxy:
         self._faults = []
         self.default = "pass"
         self.chooser = None   # when set, called for a fault whenever the queue is empty
+        self.get_fault = None   # when set, the fault of every GET (the queue is left alone)
         self.hold_seconds = hold_seconds
         self.log = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -151,8 +154,10 @@ class FaultProxy:
         with self._lock:
             return len(self._faults)
 
-    def next_fault(self):
+    def next_fault(self, method="POST"):
         with self._lock:
+            if method == "GET" and self.get_fault is not None:
+                return self.get_fault
             if self._faults:
                 return self._faults.pop(0)
             return self.chooser() if self.chooser is not None else self.default
@@ -164,6 +169,11 @@ class FaultProxy:
     def requests_for(self, idem):
         with self._lock:
             return [r for r in self.log if r[2] == idem]
+
+    def lookups(self):
+        """The GETs of the processor's list seen so far (lookups and reconcile)."""
+        with self._lock:
+            return [r for r in self.log if r[0] == "GET"]
 
     def close(self):
         self._server.shutdown()

@@ -11,9 +11,10 @@ import harness as h
 from faultproxy import FaultProxy
 from harness import sql_literal as lit
 
-# Fast settings: a retry of an unknown outcome after 50-200 ms, a call given up after 1 s.
+# Fast settings: a retry of an unknown outcome after 50-200 ms, a call given up after 1 s, a
+# lease long enough for a lookup before the retry (a page and the call must fit in what is left).
 WORKER_ENV = {"PAYMENTS_LOG_LEVEL": "info", "PAYMENTS_PROCESSOR_TIMEOUT": "1s",
-              "PAYMENTS_PROCESSOR_LEASE": "2s", "PAYMENTS_PROCESSOR_POLL": "20ms",
+              "PAYMENTS_PROCESSOR_LEASE": "3s", "PAYMENTS_PROCESSOR_POLL": "20ms",
               "PAYMENTS_PROCESSOR_SCHEDULE": "50ms,100ms,200ms",
               "PAYMENTS_PROCESSOR_MAX_WAIT": "1h"}
 

@@ -63,6 +63,7 @@ class ProcessorTestCase(wh.WebhookTestCase):
 
     def setUp(self):
         self.proxy.default = "pass"
+        self.proxy.get_fault = None
 
     # --- helpers ---
 
@@ -81,6 +82,18 @@ class ProcessorTestCase(wh.WebhookTestCase):
             obj = self.get_json(key, "/v1/charges/" + charge_id)
             return obj if obj["status"] in statuses else None
         return h.poll(final, timeout=timeout, message="charge %s to reach %s" % (charge_id, statuses))
+
+    def scrape(self, port):
+        """The worker's GET /metrics on port, as {name{labels}: value}."""
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        return dict((m.group(1), float(m.group(2))) for m in
+                    re.finditer(r"^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", text, re.M))
 
     def our_row(self, charge_id):
         row = self.db.query("SELECT status, coalesce(processor_ref, ''),"
@@ -147,22 +160,71 @@ class ProcessorFlowTest(ProcessorTestCase):
         self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.failed"])
 
     def test_every_proxy_fault_ends_with_exactly_one_processor_charge(self):
-        """500/429/drop before forwarding, 500/timeout/drop after it, a delay: each charge is retried with the same key and ends succeeded with one charge at the processor"""
+        """500/429/409/idempotency_error/drop before forwarding: the lookup by our reference finds nothing and the call is made again with the same key; 500/timeout after it: the lookup finds the processor's charge and records it without calling again; a delay: one call. Each ends succeeded with one charge at the processor"""
         _, key = self.make_user()
         for fault in ("500_before", "429_before", "409_before", "400idem_before", "drop_before",
                       "500_after", "timeout_after", "drop_after", "delay:0.3"):
             with self.subTest(fault=fault):
                 self.proxy.push(fault)
+                lookups = len(self.proxy.lookups())
                 obj, _ = self.create_pending(key)
                 final = self.wait_status(key, obj["id"])
                 self.assertEqual(final["status"], "succeeded")
-                self.assert_one_processor_charge(obj["id"])
+                ref = self.assert_one_processor_charge(obj["id"])
+                self.assertEqual(final["id"], obj["id"])
+                self.assertEqual(self.our_row(obj["id"])[1], ref)
                 seen = self.proxy.requests_for(obj["id"])
                 self.assertEqual(seen[0][3], fault)
-                if fault != "delay:0.3":
+                self.assertTrue(all(r[:2] == ("POST", "/v1/charges") for r in seen), seen)
+                if fault.startswith("drop_"):
+                    # libcurl itself sends a request again (same headers, so the same key) when a
+                    # reused connection closes unanswered; else the worker retries, as below.
+                    self.assertTrue(len(seen) == 2 or len(self.proxy.lookups()) > lookups, seen)
+                    self.assertTrue(fault == "drop_after" or len(seen) >= 2, seen)
+                elif fault.endswith("_after"):
+                    self.assertEqual(len(seen), 1, seen)
+                    self.assertGreater(len(self.proxy.lookups()), lookups)
+                    self.assertIn("%s succeeded (attempt 2, lookup: found succeeded" % obj["id"],
+                                  self.worker.log())
+                elif fault != "delay:0.3":
                     self.assertGreaterEqual(len(seen), 2, seen)
-                self.assertTrue(all(r[1] == "/v1/charges" for r in seen), seen)
+                    self.assertGreater(len(self.proxy.lookups()), lookups)
+                else:
+                    self.assertEqual(len(seen), 1, seen)
                 self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.succeeded"])
+
+    def test_a_pending_charge_updated_between_attempts_is_retried_as_first_sent(self):
+        """An update of a pending charge (POST /v1/charges/{id}) between a call answered 500 after the processor charged and the retry (its lookup failing too): the retry under the same key is the request first sent, so the processor answers it; ours keeps the update, with its charge.updated event"""
+        _, key = self.make_user()
+        self.proxy.get_fault = "500_before"
+        self.proxy.default = "500_before"
+        self.proxy.push("500_after")
+        obj, _ = self.create_pending(key, description="first", metadata={"order": "1"})
+        h.poll(lambda: len(self.proxy.requests_for(obj["id"])) >= 2, message="a retry")
+        resp = self.server.request("POST", "/v1/charges/" + obj["id"],
+                                   {"description": "second", "metadata": {"order": "2", "x": "y"}},
+                                   self.auth(key, h.new_key()))
+        updated = self.assert_json_response(resp, 200)
+        self.assertEqual((updated["status"], updated["description"], updated["metadata"]),
+                         ("pending", "second", {"order": "2", "x": "y"}))
+        self.proxy.default = "pass"
+        final = self.wait_status(key, obj["id"])
+        self.assertEqual((final["status"], final["description"], final["metadata"]),
+                         ("succeeded", "second", {"order": "2", "x": "y"}))
+        ref = self.assert_one_processor_charge(obj["id"])
+        row = self.upstream.db.query("SELECT metadata::text, description FROM charges WHERE id = %s"
+                                     % lit(ref))
+        got, desc = row.split("|", 1)
+        self.assertEqual((json.loads(got), desc),
+                         ({"order": "1", "payments_charge": obj["id"]}, "first"))
+        seen = self.proxy.requests_for(obj["id"])
+        self.assertEqual(seen[-1][3:], ("pass", 201), seen)
+        self.assertEqual(self.event_types(obj["id"]),
+                         ["charge.pending", "charge.updated", "charge.succeeded"])
+        data = json.loads(self.db.query(
+            "SELECT data::text FROM outbox_events WHERE charge_id = %s AND type = 'charge.succeeded'"
+            % lit(obj["id"])))
+        self.assertEqual(data["metadata"], {"order": "2", "x": "y"})
 
     def test_metadata_reaches_the_processor_whole(self):
         """Metadata with a 40-character key of 4-byte characters, a description and 49 keys arrive at the processor as sent, plus payments_charge"""
@@ -241,7 +303,7 @@ class ProcessorCrashTest(ProcessorTestCase):
         return at_processor
 
     def test_kill_between_the_answer_and_the_commit_charges_once(self):
-        """The worker dies after the processor charged and before our commit: the next worker's retry with the same key is answered from the processor's stored answer"""
+        """The worker dies after the processor charged and before our commit: the next worker's retry with the same key is answered from the processor's stored answer (its lease leaves no room for a lookup)"""
         self.assertEqual(self.crash_then_recover("before_commit"), 1)
 
     def test_kill_during_the_call_charges_once(self):
@@ -255,32 +317,34 @@ class ProcessorCrashTest(ProcessorTestCase):
 
 class ProcessorMetricsTest(ProcessorTestCase):
 
-    def test_worker_metrics_count_calls_outcomes_and_pending(self):
-        """PAYMENTS_PROCESSOR_METRICS_LISTEN: the latency histogram counts every call, unknown outcomes are counted, the pending gauges follow the table"""
+    def test_worker_metrics_count_calls_outcomes_lookups_and_pending(self):
+        """PAYMENTS_PROCESSOR_METRICS_LISTEN: the latency histogram counts every call, unknown outcomes and lookups by result are counted, the pending gauges follow the table"""
         port = h.free_port()
         worker = self.new_worker({"PAYMENTS_PROCESSOR_METRICS_LISTEN": "127.0.0.1:%d" % port})
+        scrape = lambda: self.scrape(port)   # noqa: E731
         _, key = self.make_user()
-        self.proxy.push("500_after")
+        # Unknown (never forwarded), a lookup that finds nothing, a call that succeeds.
+        self.proxy.push("500_before")
         obj, _ = self.create_pending(key)
         self.wait_status(key, obj["id"])
-
-        def scrape():
-            import http.client
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            try:
-                conn.request("GET", "/metrics")
-                text = conn.getresponse().read().decode()
-            finally:
-                conn.close()
-            return dict((m.group(1), float(m.group(2))) for m in
-                        re.finditer(r"^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", text, re.M))
         m = h.poll(lambda: (lambda m: m.get("payments_processor_pending") == 0 and m)(scrape()),
                    message="the pending gauge to read 0")
         self.assertEqual(m['payments_processor_calls_total{outcome="unknown"}'], 1)
         self.assertEqual(m['payments_processor_calls_total{outcome="succeeded"}'], 1)
         self.assertEqual(m["payments_processor_call_seconds_count"], 2)
         self.assertEqual(m['payments_processor_call_seconds_bucket{le="+Inf"}'], 2)
+        self.assertEqual(m['payments_processor_lookups_total{result="not_found"}'], 1)
+        self.assertEqual(m['payments_processor_lookups_total{result="found"}'], 0)
         self.assertEqual(m["payments_processor_review_required"], 0)
+        self.assertEqual(m["payments_processor_review_flagged_total"], 0)
+        # Unknown after the processor charged: the lookup finds it, no second call.
+        self.proxy.push("500_after")
+        obj, _ = self.create_pending(key)
+        self.wait_status(key, obj["id"])
+        m = scrape()
+        self.assertEqual(m['payments_processor_calls_total{outcome="unknown"}'], 2)
+        self.assertEqual(m["payments_processor_call_seconds_count"], 3)
+        self.assertEqual(m['payments_processor_lookups_total{result="found"}'], 1)
         self.assertEqual(worker.stop(), 0, worker.log())
         self.proxy.default = "500_before"
         obj, _ = self.create_pending(key)
@@ -295,18 +359,32 @@ class ProcessorMetricsTest(ProcessorTestCase):
 class ProcessorKeyWindowTest(ProcessorTestCase):
     worker_env = {"PAYMENTS_PROCESSOR_KEY_WINDOW": "1ms", "PAYMENTS_PROCESSOR_MAX_WAIT": "200ms"}
 
-    def test_past_the_key_window_a_sent_charge_is_not_sent_again_but_reconciled(self):
-        """The first call is answered 500 after the processor charged; past the key window the worker does not call again (a forgotten key could charge twice): the charge is flagged, and reconcile --fix records the processor's outcome"""
+    def test_past_the_key_window_a_sent_charge_found_by_lookup_is_recorded_not_sent_again(self):
+        """The first call is answered 500 after the processor charged; past the key window the worker does not call again (a forgotten key could charge twice), but its lookup by our reference finds the processor's charge and records it"""
+        _, key = self.make_user()
+        self.proxy.push("500_after")
+        obj, _ = self.create_pending(key)
+        final = self.wait_status(key, obj["id"])
+        self.assertEqual(final["status"], "succeeded")
+        ref = self.assert_one_processor_charge(obj["id"])
+        self.assertEqual(self.our_row(obj["id"]), ("succeeded", ref, False, 0))
+        self.assertEqual(len(self.proxy.requests_for(obj["id"])), 1)
+        self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.succeeded"])
+
+    def test_past_the_key_window_a_sent_charge_not_found_is_not_sent_again_but_reconciled(self):
+        """Likewise, but the lookups fail too: the charge is not sent again; it is flagged, and reconcile --fix records the processor's outcome"""
         since = int(time.time()) - 1
         _, key = self.make_user()
+        self.proxy.get_fault = "500_before"
         self.proxy.push("500_after")
         obj, _ = self.create_pending(key)
         h.poll(lambda: self.our_row(obj["id"])[2], message="the charge to be flagged")
         self.assertEqual(len(self.proxy.requests_for(obj["id"])), 1)
         ref = self.assert_one_processor_charge(obj["id"])
         self.assertEqual(self.our_row(obj["id"])[0], "pending")
+        # reconcile reads the list straight from the processor, not through the failing proxy.
         proc = pr.processor_cli(self.db.app_url, "reconcile", "--since", str(since), "--fix",
-                                env={"PAYMENTS_PROCESSOR_URL": self.proxy.url,
+                                env={"PAYMENTS_PROCESSOR_URL": "http://127.0.0.1:%d" % self.upstream.server.port,
                                      "PAYMENTS_PROCESSOR_KEY": self.upstream.key})
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertEqual(self.our_row(obj["id"]), ("succeeded", ref, True, 0))
@@ -328,7 +406,7 @@ class ProcessorReconcileTest(ProcessorTestCase):
         return proc.stdout, figures
 
     def test_reconcile_finds_and_fixes_every_kind_of_difference(self):
-        """Clean: 0 differences; a worker killed before its commit: a status mismatch that --fix records with its event; a processor charge for an id we lack: missing_here; an amount changed here: amount_mismatch"""
+        """Clean: 0 differences; a worker killed before its commit: a status mismatch that --fix records with its event; a processor charge for an id we lack: missing_here; an amount changed here: amount_mismatch; a second processor charge for one of ours: duplicate_at_processor; a succeeded charge of ours none there names: missing_at_processor (--fix changes neither)"""
         since = int(time.time()) - 1
         fd, self.metrics_path = tempfile.mkstemp(prefix="payments-reconcile-", suffix=".prom")
         os.close(fd)
@@ -386,6 +464,28 @@ class ProcessorReconcileTest(ProcessorTestCase):
         self.assertIn("amount_mismatch %s (here 2500, processor 2000" % ids[0], out)
         self.db.query("UPDATE charges SET amount = 2000 WHERE id = %s" % lit(ids[0]))
 
+        # A second processor charge for one of ours (a double charge): duplicate_at_processor.
+        form = urllib.parse.urlencode({"amount": 2000, "currency": "usd", "source": "tok_visa",
+                                       "metadata[payments_charge]": ids[1]})
+        resp = self.upstream.server.request(
+            "POST", "/v1/charges", form,
+            {"Authorization": "Bearer " + self.upstream.key, "Idempotency-Key": h.new_key(),
+             "Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(resp.status, 201, resp)
+        # The processor's charge for another no longer names it: missing there (and one more here).
+        elsewhere = "ch_" + "Y" * 24
+        self.upstream.db.query(
+            "UPDATE charges SET metadata = json_build_object('payments_charge', %s) WHERE id = %s"
+            % (lit(elsewhere), lit(self.our_row(ids[2])[1])))
+        out, f = self.reconcile(since, "--fix")
+        self.assertEqual((f["duplicates at processor"], f["missing at processor"], f["missing here"],
+                          f["fixed"], f["differences"]), (1, 1, 2, 0, 4), out)
+        self.assertIn("duplicate_at_processor %s (2 charges there)" % ids[1], out)
+        self.assertIn("missing_at_processor %s (succeeded here" % ids[2], out)
+        self.assertIn("missing_here %s" % elsewhere, out)
+        self.assertEqual(self.our_row(ids[1])[0], "succeeded")
+        self.assertEqual(self.our_row(ids[2])[0], "succeeded")
+
     def test_reconcile_refuses_bad_arguments(self):
         """A --since that is neither Unix seconds nor a duration is a usage error (exit 2)"""
         proc = pr.processor_cli(self.db.app_url, "reconcile", "--since", "yesterday",
@@ -395,12 +495,15 @@ class ProcessorReconcileTest(ProcessorTestCase):
 
 
 class ProcessorReviewTest(ProcessorTestCase):
-    worker_env = {"PAYMENTS_PROCESSOR_MAX_WAIT": "300ms"}
 
     def test_a_charge_unknown_past_max_wait_is_flagged_not_guessed(self):
-        """With the processor answering 500 after charging, the charge stays pending and is flagged once (charge.review_required); when answers come back it succeeds, still one processor charge"""
+        """With the processor answering 500 after charging and its list unreadable, the charge stays pending and is flagged once (charge.review_required, counted in the metrics); when answers come back the lookup finds it and it succeeds, still one processor charge"""
+        port = h.free_port()
+        self.new_worker({"PAYMENTS_PROCESSOR_MAX_WAIT": "300ms",
+                         "PAYMENTS_PROCESSOR_METRICS_LISTEN": "127.0.0.1:%d" % port})
         _, key = self.make_user()
         self.proxy.default = "500_after"
+        self.proxy.get_fault = "500_before"
         obj, _ = self.create_pending(key)
         h.poll(lambda: self.our_row(obj["id"])[2], message="the charge to be flagged")
         self.assertEqual(self.our_row(obj["id"])[0], "pending")
@@ -410,7 +513,12 @@ class ProcessorReviewTest(ProcessorTestCase):
         self.assertRegex(status.stdout, r"flagged for review:\s+[1-9]")
         h.poll(lambda: len(self.proxy.requests_for(obj["id"])) >= 4, message="more retries")
         self.assertEqual(self.event_types(obj["id"]), ["charge.pending", "charge.review_required"])
+        m = h.poll(lambda: (lambda m: m.get("payments_processor_review_required") == 1 and m)(
+            self.scrape(port)), message="the review gauge to read 1")
+        self.assertEqual(m["payments_processor_review_flagged_total"], 1)
+        self.assertGreaterEqual(m['payments_processor_lookups_total{result="failed"}'], 3)
         self.proxy.default = "pass"
+        self.proxy.get_fault = None
         final = self.wait_status(key, obj["id"])
         self.assertEqual(final["status"], "succeeded")
         self.assert_one_processor_charge(obj["id"])
