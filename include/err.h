@@ -54,6 +54,7 @@ enum pay_err {
 	PAY_ENOT_CAPTURABLE = -41,   /* capture of a failed charge */
 	PAY_EIDEM_REUSED_STRIPE = -42,   /* PAY_EIDEM_REUSED as Stripe answers it (400), for a
 	                                    request in Stripe's dialect (http_speaks_stripe) */
+	PAY_ECHARGE_PENDING = -43,   /* refund or capture of a charge the processor has not decided */
 };
 
 struct err_info {

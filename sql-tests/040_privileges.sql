@@ -2,7 +2,7 @@
 -- functions meant for it (0004_least_privilege.sql, kept by every R__ file), and the migration
 -- history is complete.
 BEGIN;
-SELECT plan(91);
+SELECT plan(92);
 
 -- The role itself: a group role, with no power beyond what it is granted.
 SELECT has_role('payments_app', 'The role payments_app exists.');
@@ -18,7 +18,8 @@ SELECT schema_privs_are('public', 'payments_app', ARRAY['USAGE'],
 -- Every table: SELECT only, plus INSERT on webhook_endpoints.
 SELECT tables_are('public',
     ARRAY['api_keys', 'charges', 'idempotency_keys', 'outbox_events', 'refunds',
-          'webhook_endpoints', 'webhook_deliveries', 'webhook_attempts', 'payments_schema_history'],
+          'webhook_endpoints', 'webhook_deliveries', 'webhook_attempts', 'payments_schema_history',
+          'processor_jobs'],
     'The public schema holds exactly the tables whose privileges are checked below.');
 SELECT table_privs_are('public', 'api_keys', 'payments_app', ARRAY['SELECT'],
     'payments_app may only read api_keys.');
@@ -28,6 +29,8 @@ SELECT table_privs_are('public', 'idempotency_keys', 'payments_app', ARRAY['SELE
     'payments_app may only read idempotency_keys.');
 SELECT table_privs_are('public', 'outbox_events', 'payments_app', ARRAY['SELECT'],
     'payments_app may only read outbox_events.');
+SELECT table_privs_are('public', 'processor_jobs', 'payments_app', ARRAY['SELECT'],
+    'payments_app may only read processor_jobs.');
 SELECT table_privs_are('public', 'refunds', 'payments_app', ARRAY['SELECT'],
     'payments_app may only read refunds.');
 SELECT table_privs_are('public', 'webhook_endpoints', 'payments_app', ARRAY['SELECT', 'INSERT'],
@@ -117,7 +120,8 @@ SELECT set_eq(
           'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
           'delete_webhook_endpoint', 'create_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
           'purge_published_events_nats', 'capture_charge', 'expire_authorizations', 'update_charge',
-          'update_refund'],
+          'update_refund', 'create_charge_pending', 'processor_claim', 'processor_resolve',
+          'processor_defer'],
     'payments_app may execute exactly the object renderers, the reads and the writing functions.');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'public'::regnamespace
@@ -136,7 +140,8 @@ SELECT set_eq(
           'relay_replay', 'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
           'delete_webhook_endpoint', 'create_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
           'purge_published_events_nats', 'capture_charge', 'expire_authorizations', 'update_charge',
-          'update_refund'],
+          'update_refund', 'create_charge_pending', 'processor_claim', 'processor_resolve',
+          'processor_defer'],
     'Exactly the writing functions are SECURITY DEFINER.');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef

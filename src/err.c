@@ -94,6 +94,8 @@ static const struct err_info err_table[] = {
 	 */
 	[-PAY_EIDEM_REUSED_STRIPE] = { 400, "idempotency_error", "idempotency_key_reused",
 		"This Idempotency-Key was already used with a different request.", 0 },
+	[-PAY_ECHARGE_PENDING] = { 400, "invalid_request_error", "charge_pending",
+		"This charge is still pending at the processor. Retry once it has succeeded.", 0 },
 };
 
 /*
@@ -116,6 +118,7 @@ static const struct {
 	{ "PR024", PAY_EPARAM_INVALID },       /* create_refund: part of an uncaptured charge */
 	{ "PR031", PAY_EWEBHOOK_ENDPOINTS_LIMIT }, /* create_webhook_endpoint: the user has the most */
 	{ "PR051", PAY_EMETADATA },            /* update_charge, update_refund: too many keys merged */
+	{ "PR061", PAY_ECHARGE_PENDING },      /* create_refund, capture_charge: still pending */
 	{ "PR404", PAY_ENOT_FOUND },           /* create_refund, capture_charge, update_*: no such object */
 	{ "PR409", PAY_ECHARGE_BUSY },         /* create_refund, update_*: the row stayed locked past the wait */
 };

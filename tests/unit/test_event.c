@@ -14,7 +14,8 @@ static void test_event_types_lists_exactly_the_eight_types(void **state)
 {
 	static const char *const want[] = {
 		"charge.succeeded", "charge.failed", "charge.refunded", "refund.created",
-		"charge.captured", "charge.expired", "charge.updated", "refund.updated",
+		"charge.captured", "charge.expired", "charge.pending", "charge.review_required",
+		"charge.updated", "refund.updated",
 	};
 	size_t i, n;
 
