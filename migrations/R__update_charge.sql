@@ -6,7 +6,9 @@
  * update_charge: the whole database work of one POST /v1/charges/{id} in one
  * round trip and one transaction: the idempotency row (inserted first, as
  * in capture_charge), the charge's description and metadata, and the
- * charge.updated event, whose data is the charge after the update.
+ * charge.updated event, whose data is the charge after the update and
+ * whose previous_attributes (0080) hold what the update changed, as Stripe's
+ * do: the old description, and previous_metadata() of the metadata.
  *
  * p_description NULL leaves the description, '' unsets it (null), anything
  * else replaces it. p_metadata is merged by merge_metadata() (NULL leaves
@@ -35,6 +37,7 @@ DECLARE
     c charges%ROWTYPE;
     v_description text;
     v_metadata json;
+    v_previous json;
 BEGIN
     -- The key first: a stored answer is returned as is; NULL means it is ours.
     SELECT k.outcome, k.status_code, k.body INTO outcome, status_code, body
@@ -63,13 +66,20 @@ BEGIN
     END IF;
     IF v_description IS DISTINCT FROM c.description
        OR v_metadata::jsonb IS DISTINCT FROM c.metadata::jsonb THEN
+        v_previous := (SELECT json_object_agg(p.name, p.value ORDER BY p.ord)
+                         FROM (VALUES (1, 'description', to_json(c.description),
+                                       v_description IS DISTINCT FROM c.description),
+                                      (2, 'metadata', previous_metadata(c.metadata, v_metadata),
+                                       v_metadata::jsonb IS DISTINCT FROM c.metadata::jsonb)
+                              ) AS p(ord, name, value, changed)
+                        WHERE p.changed);
         UPDATE charges SET description = v_description, metadata = v_metadata
          WHERE id = c.id
         RETURNING * INTO c;
         INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data, request_id,
-                                   idempotency_key, created)
+                                   idempotency_key, created, previous_attributes)
         VALUES (p_event_id, p_user_id, 'charge.updated', c.id, c.id, charge_object(c),
-                p_request_id, p_key, now());
+                p_request_id, p_key, now(), v_previous);
     END IF;
 
     outcome := 'created';

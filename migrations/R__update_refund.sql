@@ -6,7 +6,8 @@
  * update_refund: the whole database work of one POST /v1/refunds/{id} in
  * one round trip and one transaction: the idempotency row, the refund's
  * metadata (merged by merge_metadata(), as update_charge does) and the
- * refund.updated event, whose data is the refund after the update. An
+ * refund.updated event, whose data is the refund after the update and
+ * whose previous_attributes (0080) hold previous_metadata() of it. An
  * update that changes nothing writes no row of the refund and no event.
  * The refund's row lock is taken in a block of its own, as in update_charge.
  * Refusals, stored for none: PR404 no such refund of this user, PR409 the
@@ -24,6 +25,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     r refunds%ROWTYPE;
     v_metadata json;
+    v_previous json;
 BEGIN
     -- The key first: a stored answer is returned as is; NULL means it is ours.
     SELECT k.outcome, k.status_code, k.body INTO outcome, status_code, body
@@ -49,12 +51,13 @@ BEGIN
               USING ERRCODE = 'PR051';
     END IF;
     IF v_metadata::jsonb IS DISTINCT FROM r.metadata::jsonb THEN
+        v_previous := json_build_object('metadata', previous_metadata(r.metadata, v_metadata));
         UPDATE refunds SET metadata = v_metadata WHERE id = r.id
         RETURNING * INTO r;
         INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data, request_id,
-                                   idempotency_key, created)
+                                   idempotency_key, created, previous_attributes)
         VALUES (p_event_id, p_user_id, 'refund.updated', r.id, r.charge_id, refund_object(r),
-                p_request_id, p_key, now());
+                p_request_id, p_key, now(), v_previous);
     END IF;
 
     outcome := 'created';

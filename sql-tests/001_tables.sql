@@ -23,7 +23,8 @@ SELECT columns_are('idempotency_keys',
     'Table idempotency_keys has exactly the expected columns.');
 SELECT columns_are('outbox_events',
     ARRAY['seq', 'id', 'user_id', 'type', 'object_id', 'charge_id', 'data', 'request_id',
-          'idempotency_key', 'created', 'published_at', 'nats_published_at', 'nats_locked_until'],
+          'idempotency_key', 'created', 'published_at', 'nats_published_at', 'nats_locked_until',
+          'previous_attributes'],
     'Table outbox_events has exactly the expected columns.');
 
 -- Types of the columns that carry money, identity, hashes and time.

@@ -2,7 +2,7 @@
 -- functions meant for it (0004_least_privilege.sql, kept by every R__ file), and the migration
 -- history is complete.
 BEGIN;
-SELECT plan(92);
+SELECT plan(93);
 
 -- The role itself: a group role, with no power beyond what it is granted.
 SELECT has_role('payments_app', 'The role payments_app exists.');
@@ -106,6 +106,8 @@ SELECT function_privs_are('public', 'check_refund_sum', ARRAY[]::name[], 'paymen
     ARRAY[]::name[], 'payments_app may not execute the trigger function check_refund_sum.');
 SELECT function_privs_are('public', 'merge_metadata', ARRAY['json', 'json'], 'payments_app',
     ARRAY[]::name[], 'payments_app may not execute merge_metadata.');
+SELECT function_privs_are('public', 'previous_metadata', ARRAY['json', 'json'], 'payments_app',
+    ARRAY[]::name[], 'payments_app may not execute previous_metadata.');
 
 -- Exactly these functions (outside extensions) are open to payments_app, and none to PUBLIC.
 SELECT set_eq(

@@ -1,7 +1,7 @@
 -- 060_update: merge_metadata, update_charge and update_refund: POST /v1/charges/{id} and
 -- POST /v1/refunds/{id}, their merges, events, idempotency and refusals.
 BEGIN;
-SELECT plan(38);
+SELECT plan(41);
 
 INSERT INTO charges (id, user_id, amount, currency, source, description, metadata, status)
 VALUES ('ch_update0000000000000000A1', 'alice', 1000, 'usd', 'tok_visa', 'Order 1',
@@ -25,6 +25,15 @@ SELECT is(merge_metadata('{"a":"1","b":"2","e":""}', '{"c":"3","a":"x","b":"","z
 SELECT is(merge_metadata('{}', '{}')::text, '{}', 'An empty object changes nothing.');
 SELECT is(merge_metadata('{"x":"1"}', '{"k\"é":"v\n"}')::text, '{"x":"1","k\"é":"v\n"}',
           'Keys and values keep their escapes and UTF-8.');
+
+-- previous_metadata: what an update changed, for previous_attributes.
+SELECT is(previous_metadata('{"a":"1","b":"2"}', '{"a":"1","b":"2"}')::text, NULL,
+          'Nothing changed: NULL.');
+SELECT is(previous_metadata('{"a":"1","b":"2","c":"3"}',
+                            merge_metadata('{"a":"1","b":"2","c":"3"}', '{"z":"9","c":"x","b":""}'))::text,
+          '{ "b" : "2", "c" : "3", "z" : null }',
+          'Changed and removed keys give their old values in the old order, added ones null after them.');
+SELECT is(previous_metadata('{"a":"1"}', '{}')::text, '{ "a" : "1" }', 'Clearing gives every old key.');
 
 -- update_charge.
 SELECT has_function('update_charge',

@@ -92,6 +92,11 @@ class ChargeUpdateTest(UpdateTestCase):
         page = self.assert_json_response(self.get("/v1/events?type=charge.updated", self.key), 200)
         self.assertEqual([e["id"] for e in page["data"]], [events[0]["id"]])
         self.assertEqual(page["data"][0]["data"]["object"], obj)
+        # previous_attributes, as Stripe's *.updated events carry it: the old
+        # description, and each changed metadata key's old value.
+        self.assertEqual(page["data"][0]["data"]["previous_attributes"],
+                         {"description": charge["description"], "metadata": {"note": "gift", "carrier": None}})
+        self.assertEqual(list(page["data"][0]["data"]), ["object", "previous_attributes"])
 
     def test_form_update_merges_unsets_and_clears(self):
         """A form update merges metadata (metadata[k]= removes k), description= unsets it, metadata= clears every key"""
@@ -109,6 +114,17 @@ class ChargeUpdateTest(UpdateTestCase):
         types = [e["type"] for e in self.db_json(
             "SELECT type FROM outbox_events WHERE charge_id = %s ORDER BY seq" % sql_literal(charge["id"]))]
         self.assertEqual(types, ["charge.succeeded"] + ["charge.updated"] * 3)
+        # Each event names only what its update changed, with the old values.
+        previous = [self.assert_json_response(self.get("/v1/events/" + e["id"], self.key), 200)
+                    ["data"]["previous_attributes"] for e in self.events(charge["id"], "charge.updated")]
+        self.assertEqual(previous, [{"metadata": {"b": "2", "c": None, "d": None}},
+                                    {"description": "Order"},
+                                    {"metadata": {"a": "1", "c": "3 4", "d": "\u20ac"}}])
+        # Other events carry no previous_attributes.
+        created = self.db_json("SELECT id FROM outbox_events WHERE charge_id = %s AND type = 'charge.succeeded'"
+                               % sql_literal(charge["id"]))[0]["id"]
+        self.assertNotIn("previous_attributes",
+                         self.assert_json_response(self.get("/v1/events/" + created, self.key), 200)["data"])
 
     def test_an_update_of_nothing_answers_the_charge_and_emits_nothing(self):
         """An empty update, or one that sets what is there, answers 200 with the charge as it is and emits no event"""
@@ -279,6 +295,8 @@ class RefundUpdateTest(UpdateTestCase):
         self.assertEqual((row["status_code"], row["object_id"], row["response_body"].encode()),
                          (200, refund["id"], resp.body))
         self.assertEqual(self.assert_json_response(self.get("/v1/refunds/" + refund["id"], self.key), 200), obj)
+        event = self.assert_json_response(self.get("/v1/events/" + events[0]["id"], self.key), 200)
+        self.assertEqual(event["data"]["previous_attributes"], {"metadata": {"note": None}})
         again = self.update("/v1/refunds/" + refund["id"], {"metadata": {"note": "called back"}}, idem)
         self.assertEqual((again.status, again.body, again.header("Idempotent-Replayed")),
                          (200, resp.body, "true"))
