@@ -102,6 +102,10 @@ keeper_alive() {
 run_keeper() {
 	local n=$1 env i
 	keeper_alive "$n" && return 0
+	# A keeper killed with kill -9 stays a zombie until init reaps it, and
+	# pg_autoctl takes its pid file for a running instance while the pid
+	# exists: the file is stale once keeper_alive says no.
+	rm -f "$real/xdg/run/pg_autoctl$real/$n/pg_autoctl.pid"
 	owner_env
 	if [ "$(id -u)" = 0 ]; then
 		(cd / && exec setsid runuser -u postgres -- "${env[@]}" pg_autoctl run --pgdata "$real/$n" \
