@@ -13,7 +13,8 @@ struct http_app;
  * Runs fetch on the read pool when there is one, and on the primary pool
  * when there is none, or when the read pool answers anything but PAY_OK (a
  * not-found: the standby may lag behind a write the client just made; a
- * connection error: the standby is down). Returns what the last pool asked
+ * connection error: the standby is down). After the read pool was
+ * unavailable, reads skip it for a second. Returns what the last pool asked
  * answered; *json (caller frees) is set only on PAY_OK.
  */
 int api_read_object(struct http_app *app, api_fetch_fn fetch, const char *user_id, const char *id,

@@ -5,8 +5,8 @@ schema that holds only the rows a test copies into it. A GET of an object
 that is not there (a standby that has not caught up) is read again from the
 primary; a row present only in the read database, changed there, shows that
 single-object GETs and lists really go to the read pool; a read URL nobody
-answers falls back to the primary. tests/ha/test_failover.py does the same
-against a real standby.
+answers falls back to the primary, and is then skipped for a second.
+tests/ha/test_failover.py reads through a real standby.
 """
 
 import os
@@ -114,6 +114,14 @@ class ReadPoolTest(h.ServiceTestCase):
             resp = down.request("GET", "/v1/charges", headers=auth)
             self.assertEqual(resp.status, 200, resp)
             self.assertEqual([c["id"] for c in resp.json()["data"]], [charge["id"]])
+            # Once it failed, the read pool is skipped for a second: ten more
+            # GETs at once do not each try to connect to it again.
+            for _ in range(10):
+                resp = down.request("GET", "/v1/charges/" + charge["id"], headers=auth)
+                self.assertEqual(resp.status, 200, resp)
+            tries = down.log().count("database connection failed")
+            self.assertGreaterEqual(tries, 1, down.log())
+            self.assertLess(tries, 8, "the read pool was tried for each GET:\n" + down.log())
         finally:
             down.stop()
             down.remove_log()
