@@ -5,13 +5,13 @@
 #                   two ports), and run two failover rounds under load: kill -9 of the
 #                   primary, then a controlled failover (pg_autoctl perform failover);
 #                   prints acknowledged, lost, doubled, the RTO and the old primary's
-#                   rejoin per round; about 1.5 min once the topology is up, at most
+#                   rejoin per round; about 35 s once the topology is up, at most
 #                   FAILOVER_TIMEOUT (600 s)
 #   make ha-test    the same two rounds, then a kill -9 of the standby and migrate
-#                   against a standby (about 2 min)
+#                   against a standby (about 50 s)
 #   make ha-stop    stop the topology (its data stays in .ha/)
 #
-# Not part of make test: it needs a package of its own and three more servers.
+# make test runs the two rounds, shorter, as its ha suite (tests/ha/run_short.sh).
 
 FAILOVER_TIMEOUT ?= 600
 HA_TEST = PAYMENTS_TEST_ADMIN_URL=$$(scripts/ha.sh url postgres) \
