@@ -17,6 +17,7 @@ enum cfg_scope {
 
 struct cfg {
 	char *database_url;
+	char *read_database_url;   /* GETs (a standby); NULL or "": the primary */
 	char *listen;
 	int threads;
 	int max_connections_per_client;

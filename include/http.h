@@ -24,6 +24,7 @@ struct http_deadline;
 struct http_app {
 	const struct cfg *cfg;
 	struct db_pool *pool;
+	struct db_pool *read_pool;   /* PAYMENTS_READ_DATABASE_URL's (GETs), or NULL */
 	struct ratelimit *limiter;
 	struct ratelimit *auth_limiter;   /* per client address, for requests without a verified key */
 	struct keycache *keys;     /* API keys verified within PAYMENTS_KEY_CACHE_TTL */

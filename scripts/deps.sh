@@ -25,6 +25,7 @@ packages=(
 	libnats-dev
 	postgresql-15
 	postgresql-15-pgtap
+	postgresql-15-auto-failover
 	libtap-parser-sourcehandler-pgtap-perl
 	nats-server
 	python3

@@ -2,7 +2,7 @@
 # ha.sh - a throwaway high-availability PostgreSQL 15 under the repo (.ha/):
 # a pg_auto_failover monitor, a primary and a synchronous standby on loopback.
 #
-# Usage: scripts/ha.sh start|stop|status|url|primary|kill-primary|kill-standby [DBNAME]
+# Usage: scripts/ha.sh start|stop|status|url|primary|kill-primary|kill-standby|failover [DBNAME]
 #   start         create what is missing, start what is stopped (idempotent), wait
 #                 until one node is primary and the other its synchronous standby,
 #                 and print the multi-host DATABASE_URL of DBNAME on the last line
@@ -16,6 +16,9 @@
 #                 the new standby.
 #   kill-standby  the same for the standby: the primary waits for it until the
 #                 monitor turns synchronous replication off, then goes on alone
+#   failover      a controlled failover (pg_autoctl perform failover): the primary
+#                 drains and is demoted, the standby promoted; returns once the old
+#                 primary is the new standby, and prints the new primary's address
 #   stop          stop the nodes, then the monitor
 # Settings: PAYMENTS_HA_DIR (default <repo>/.ha), PAYMENTS_HA_PORT (default 54370:
 #           the monitor; the nodes take the next two ports), PAYMENTS_PG_BIN
@@ -99,6 +102,10 @@ keeper_alive() {
 run_keeper() {
 	local n=$1 env i
 	keeper_alive "$n" && return 0
+	# A keeper killed with kill -9 stays a zombie until init reaps it, and
+	# pg_autoctl takes its pid file for a running instance while the pid
+	# exists: the file is stale once keeper_alive says no.
+	rm -f "$real/xdg/run/pg_autoctl$real/$n/pg_autoctl.pid"
 	owner_env
 	if [ "$(id -u)" = 0 ]; then
 		(cd / && exec setsid runuser -u postgres -- "${env[@]}" pg_autoctl run --pgdata "$real/$n" \
@@ -318,6 +325,20 @@ stop_node() {
 	fi
 }
 
+# A controlled failover: the monitor demotes the primary and promotes the
+# standby; pg_autoctl waits (up to wait_s) until both are in their new roles.
+failover() {
+	local before after
+	before=$(primary)
+	standby >/dev/null
+	as_owner pg_autoctl perform failover --monitor "$(monitor_url)" --wait "$wait_s" \
+		>>"$real/monitor.log" 2>&1 || { tail -20 "$real/monitor.log" >&2; exit 1; }
+	wait_for healthy "the old primary to rejoin as the synchronous standby"
+	after=$(primary)
+	[ "$after" != "$before" ] || { echo "ha.sh: $before is still the primary" >&2; exit 1; }
+	echo "$after"
+}
+
 status() {
 	local s
 	s=$(states) || { echo "monitor: stopped"; exit 3; }
@@ -333,6 +354,7 @@ status) status ;;
 primary) primary ;;
 kill-primary) kill_node "$(primary)" ;;
 kill-standby) kill_node "$(standby)" ;;
+failover) failover ;;
 stop) for n in node2 node1 monitor; do stop_node "$n"; done ;;
-*) sed -n '2,24p' "$0" >&2; exit 2 ;;
+*) sed -n '2,27p' "$0" >&2; exit 2 ;;
 esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# test.sh - runs the test suites (unit, fuzz, sql, openapi, integration, chaos, compose) and counts them.
+# test.sh - runs the test suites (unit, fuzz, sql, openapi, integration, chaos, ha, compose) and counts them.
 #
-# Usage: scripts/test.sh [--only unit|fuzz|sql|openapi|integration|chaos|compose] [UNIT_BIN...]
+# Usage: scripts/test.sh [--only unit|fuzz|sql|openapi|integration|chaos|ha|compose] [UNIT_BIN...]
 #   unit         each UNIT_BIN (a cmocka binary) is one suite
 #   fuzz         tests/fuzz/run.sh: every libFuzzer target of build/fuzz/ (make fuzz-build)
 #                over its seeds and then for PAYMENTS_TEST_FUZZ_SECONDS (8) seconds in all
@@ -10,6 +10,8 @@
 #   integration  python3 tests/integration/run.py (the real binary over HTTP),
 #                PAYMENTS_TEST_JOBS (3) modules at once
 #   chaos        tests/chaos/run_short.sh: 15 s of load and crashes, then the invariants
+#   ha           tests/ha/run_short.sh: a kill -9 of the primary and a controlled failover
+#                under load on scripts/ha.sh's topology, when pg_autoctl exists
 #   compose      docker-compose -f compose.yaml config -q, when docker-compose exists
 # Every selected suite runs even when an earlier one fails; the last line is
 # "N passed, N failed" and the exit status is 1 when any suite failed.
@@ -25,11 +27,12 @@
 # counted as failed: PAYMENTS_TEST_BUDGET_UNIT (per binary, 120),
 # PAYMENTS_TEST_BUDGET_FUZZ (180), PAYMENTS_TEST_BUDGET_SQL (180),
 # PAYMENTS_TEST_BUDGET_OPENAPI (300), PAYMENTS_TEST_BUDGET_INTEGRATION (540),
-# PAYMENTS_TEST_BUDGET_CHAOS (240), PAYMENTS_TEST_BUDGET_COMPOSE (60).
+# PAYMENTS_TEST_BUDGET_CHAOS (240), PAYMENTS_TEST_BUDGET_HA (240),
+# PAYMENTS_TEST_BUDGET_COMPOSE (60).
 set -uo pipefail # no -e: a failing suite is counted, not fatal
 
 usage() {
-	sed -n '2,13p' "$0" >&2
+	sed -n '2,15p' "$0" >&2
 	exit 2
 }
 
@@ -40,8 +43,8 @@ case ${1:-} in
 -h | --help) usage ;;
 esac
 case $only in
-'' | unit | fuzz | sql | openapi | integration | chaos | compose) ;;
-*) echo "test.sh: --only takes unit, fuzz, sql, openapi, integration, chaos or compose" >&2; usage ;;
+'' | unit | fuzz | sql | openapi | integration | chaos | ha | compose) ;;
+*) echo "test.sh: --only takes unit, fuzz, sql, openapi, integration, chaos, ha or compose" >&2; usage ;;
 esac
 unit_bins=()
 for bin in "$@"; do
@@ -168,6 +171,16 @@ fi
 
 if wants chaos; then
 	run_db_suite chaos "${PAYMENTS_TEST_BUDGET_CHAOS:-240}" tests/chaos/run_short.sh
+fi
+
+if wants ha; then
+	# Its own topology (a monitor, a primary, a synchronous standby), not the
+	# embedded cluster: scripts/deps.sh installs pg_auto_failover.
+	if command -v pg_autoctl >/dev/null; then
+		run_suite ha "${PAYMENTS_TEST_BUDGET_HA:-240}" tests/ha/run_short.sh
+	else
+		echo "== ha: pg_autoctl (postgresql-15-auto-failover) is not installed (skipped)"
+	fi
 fi
 
 if wants compose; then

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_read.h"
 #include "cfg.h"
 #include "charge.h"
 #include "db.h"
@@ -31,17 +32,12 @@ int api_query_limit_or_reply(struct http_req *r, int *limit)
 
 int api_reply_object(struct http_req *r, const char *prefix, api_fetch_fn fetch, const char *what)
 {
-	struct db_conn *conn = NULL;
 	char msg[64], *json = NULL;
 	int rc = PAY_ENOT_FOUND;
 
 	/* A malformed id cannot exist: answer 404 without asking the database. */
 	if (ids_valid(r->path_id, prefix))
-		rc = db_pool_acquire(r->app->pool, &conn);
-	if (conn != NULL) {
-		rc = fetch(conn, r->user_id, r->path_id, &json);
-		db_pool_release(r->app->pool, conn);
-	}
+		rc = api_read_object(r->app, fetch, r->user_id, r->path_id, &json);
 	snprintf(msg, sizeof(msg), "No such %s.", what);
 	if (rc == PAY_OK)
 		http_reply(r, 200, json, strlen(json), NULL, 0);

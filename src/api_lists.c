@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_read.h"
 #include "db.h"
 #include "db_list.h"
 #include "err.h"
@@ -111,7 +112,6 @@ static int api_list(struct http_req *r, const struct api_list_spec *spec)
 	char after[IDS_MAX], before[IDS_MAX], filter[API_LIST_FILTER_MAX];
 	struct api_list_bad bad = { NULL, NULL };
 	struct db_list_query q = { 0 };
-	struct db_conn *conn = NULL;
 	const char *bad_cursor = NULL;
 	char *data = NULL;
 	bool has_more = false;
@@ -124,11 +124,7 @@ static int api_list(struct http_req *r, const struct api_list_spec *spec)
 	rc = PAY_EPARAM_INVALID;
 	if (!api_list_query(r, spec, &q, after, before, filter, &bad))
 		goto reply;
-	rc = db_pool_acquire(r->app->pool, &conn);
-	if (rc == PAY_OK) {
-		rc = db_list_page(conn, r->user_id, &q, &data, &has_more, &bad_cursor);
-		db_pool_release(r->app->pool, conn);
-	}
+	rc = api_read_list(r->app, r->user_id, &q, &data, &has_more, &bad_cursor);
 	if (bad_cursor != NULL)
 		bad = (struct api_list_bad){ bad_cursor,
 					     "No such object to page from, or an invalid value." };

@@ -29,6 +29,10 @@ struct cfg_setting {
 static const struct cfg_setting cfg_settings[] = {
 	{ "database-url", "DATABASE_URL", CFG_STR, NULL, CFG_AT(database_url), 0, 0, CFG_ALL,
 	  "libpq URI or conninfo of the PostgreSQL database (required)" },
+	{ "read-database-url", "PAYMENTS_READ_DATABASE_URL", CFG_STR, NULL, CFG_AT(read_database_url),
+	  0, 0, CFG_SERVE,
+	  "libpq URI of a standby for GETs of objects and lists (a not-found or an error there is"
+	  " read again from DATABASE_URL; lists may lag); unset: every read on DATABASE_URL" },
 	{ "listen", "PAYMENTS_LISTEN", CFG_STR, "127.0.0.1:8080", CFG_AT(listen), 0, 0, CFG_SERVE,
 	  "address:port the HTTP API listens on" },
 	{ "threads", "PAYMENTS_THREADS", CFG_INT, "128", CFG_AT(threads), 1, 4096, CFG_SERVE,

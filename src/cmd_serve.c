@@ -62,6 +62,10 @@ int cmd_serve(int argc, char **argv)
 	db_set_statement_timeout(cfg.request_timeout_ms);
 	app.pool = db_pool_create(cfg.database_url, cfg.db_pool_size, cfg.db_pool_wait_ms,
 				  cfg.db_connect_timeout_ms);
+	if (app.pool != NULL && cfg.read_database_url != NULL && cfg.read_database_url[0] != '\0' &&
+	    (app.read_pool = db_pool_create(cfg.read_database_url, cfg.db_pool_size,
+					    cfg.db_pool_wait_ms, cfg.db_connect_timeout_ms)) == NULL)
+		goto out;
 	app.limiter = ratelimit_create(cfg.rate_limit, cfg.rate_burst);
 	app.auth_limiter = ratelimit_create(cfg.auth_rate_limit, cfg.auth_rate_burst);
 	app.keys = keycache_create(cfg.key_cache_ttl_ms);
@@ -105,6 +109,7 @@ out:
 	purge_stop(purge);
 	http_server_stop(server);
 	db_pool_destroy(app.pool);   /* closes every connection */
+	db_pool_destroy(app.read_pool);
 	ratelimit_destroy(app.limiter);
 	ratelimit_destroy(app.auth_limiter);
 	keycache_destroy(app.keys);

@@ -8,7 +8,11 @@ with its own Idempotency-Key, retrying with that key on timeouts, connection
 errors, 5xx and 409 idempotency_key_in_use. Meanwhile, at moments drawn from
 the seed, the harness SIGKILLs and restarts `payments serve` (same port) and
 `payments relay`, crashes PostgreSQL (scripts/pg.sh kill, an immediate stop,
-then start), and makes its webhook receiver answer 500 or hang. Then it
+then start), and makes its webhook receiver answer 500 or hang; with --ha,
+against scripts/ha.sh's primary and synchronous standby, it also kills the
+primary's node with kill -9 (the monitor promotes the standby; the node is
+restarted and rejoins as the standby) and runs controlled failovers
+(pg_autoctl perform failover), one topology fault at a time. Then it
 retries every operation whose outcome is unknown until it resolves, lets the
 relay drain, and checks the invariants (tests/chaos/checks.py), one line
 each; the last line is "chaos: N passed, M failed". The same seed gives the
@@ -16,11 +20,15 @@ same fault schedule (and the same client choices; not the same timing).
 
 Usage: tests/chaos/chaos.py [--duration S] [--seed N] [--clients N] [--rate OPS]
                             [--users N] [--faults KIND,...|none] [--short]
-                            [--keep-logs] [--keep-db] [--log-level LEVEL]
+                            [--keep-logs] [--keep-db] [--log-level LEVEL] [--ha]
   --short   the run `make test` uses: 15 s, 8 clients, shorter bounds
+  --ha      run on scripts/ha.sh's topology (started, and left running) instead
+            of the embedded cluster, with the faults kill_primary and failover
+            added to the default ones (crash_postgres is then not used)
   --rate    operations per second of all clients (100; 0: as fast as they can)
-  --faults  kill_serve, kill_relay, crash_postgres, webhook_fail, webhook_hang
-            (default: all; the schedule depends on the seed, duration and kinds)
+  --faults  kill_serve, kill_relay, crash_postgres, webhook_fail, webhook_hang,
+            and with --ha kill_primary, failover (default: all that apply;
+            the schedule depends on the seed, duration and kinds)
 
 Environment:
   PAYMENTS_TEST_ADMIN_URL  database URL whose user may CREATE DATABASE
@@ -101,6 +109,10 @@ SERVE_ENV = {
 }
 
 FAULT_KINDS = ("kill_serve", "kill_relay", "crash_postgres", "webhook_fail", "webhook_hang")
+# The faults of the HA topology (--ha): one at a time, each leaves a primary
+# and its synchronous standby behind (the killed node restarted as the standby).
+HA_FAULT_KINDS = ("kill_primary", "failover")
+ALL_FAULT_KINDS = FAULT_KINDS + HA_FAULT_KINDS
 
 
 class Fault:
@@ -112,7 +124,8 @@ class Fault:
         self.length = length    # downtime (kills, crash) or window (receiver), seconds
 
     def __str__(self):
-        what = "down" if self.kind in ("kill_serve", "kill_relay", "crash_postgres") else "for"
+        what = "down" if self.kind in ("kill_serve", "kill_relay", "crash_postgres",
+                                       "kill_primary") else "for"
         return "t=%5.2fs %-14s %s %.2fs" % (self.at, self.kind, what, self.length)
 
 
@@ -129,6 +142,10 @@ def make_schedule(seed, duration, kinds):
     for at, kind in zip(times, chosen):
         if kind == "crash_postgres":
             length = rng.uniform(0.2, 1.5)
+        elif kind == "kill_primary":
+            length = rng.uniform(0.5, 3.0)   # before the dead node is restarted
+        elif kind == "failover":
+            length = 0.0
         elif kind in ("kill_serve", "kill_relay"):
             length = rng.uniform(0.0, 0.5)
         else:
@@ -156,9 +173,14 @@ class Run:
         # admin URL is unset or that cluster's.
         embedded_url = "postgresql://postgres@127.0.0.1:%s/postgres" % (
             os.environ.get("PAYMENTS_PG_PORT") or "54329")
-        self.admin = os.environ.get("PAYMENTS_TEST_ADMIN_URL") or embedded_url
-        flag = os.environ.get("PAYMENTS_TEST_EMBEDDED")
-        self.embedded = flag == "1" if flag else self.admin == embedded_url
+        if args.ha:
+            # The topology's multi-host URL: whichever node is primary.
+            self.admin = procs.ha_script("url", "postgres")
+            self.embedded = False
+        else:
+            self.admin = os.environ.get("PAYMENTS_TEST_ADMIN_URL") or embedded_url
+            flag = os.environ.get("PAYMENTS_TEST_EMBEDDED")
+            self.embedded = flag == "1" if flag else self.admin == embedded_url
         self.dbname = "payments_chaos_%d" % os.getpid()
         self.url = procs.database_url(self.admin, self.dbname)
         # serve and relay log in as a role that is only a member of payments_app,
@@ -178,7 +200,11 @@ class Run:
         self.history = workload.History()
         self.faults_done = []
         self.fault_threads = []
-        self.fault_locks = {k: threading.Lock() for k in FAULT_KINDS}
+        self.fault_locks = {k: threading.Lock() for k in ALL_FAULT_KINDS}
+        # One topology fault at a time: the next finds a primary and its standby.
+        self.fault_locks["kill_primary"] = self.fault_locks["failover"]
+        self.failovers = []     # (fault, old primary, new primary, seconds until whole again)
+        self.faults_skipped = []  # topology faults due while the previous one was under way
         self.fault_errors = []
         self.keys = {}
 
@@ -187,6 +213,8 @@ class Run:
     def setup(self):
         if self.embedded:
             procs.pg_script("start")
+        if self.args.ha:
+            procs.ha_script("start")
         migrations = procs.pin_binary(self.logdir)
         psql(self.admin, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.dbname)
         psql(self.admin, 'CREATE DATABASE "%s"' % self.dbname)
@@ -209,6 +237,10 @@ class Run:
         self.receiver = Receiver().start()
         port = free_port()
         env = dict(SERVE_ENV, DATABASE_URL=self.app_url, PAYMENTS_LOG_LEVEL=self.args.log_level)
+        if self.args.ha:
+            # GETs on the standby, the primary when it has not the object yet.
+            env["PAYMENTS_READ_DATABASE_URL"] = self.app_url.replace(
+                "target_session_attrs=read-write", "target_session_attrs=prefer-standby")
         self.serve = procs.Service("serve", ["serve", "--listen", "127.0.0.1:%d" % port], env,
                                    os.path.join(self.logdir, "serve.log"), procs.http_ready(port))
         self.serve.start()
@@ -255,22 +287,42 @@ class Run:
             t.start()
 
     def run_fault(self, fault):
+        lock = self.fault_locks[fault.kind]
+        # A topology fault due while the previous one is under way is skipped:
+        # a queue of failovers would outlast the run.
+        if not lock.acquire(blocking=fault.kind not in HA_FAULT_KINDS):
+            self.faults_skipped.append(fault)
+            return
         try:
-            with self.fault_locks[fault.kind]:
-                if fault.kind == "kill_serve":
-                    self.serve.kill()
-                    time.sleep(fault.length)
-                    self.serve.start()
-                elif fault.kind == "kill_relay":
-                    self.relay.kill()
-                    time.sleep(fault.length)
-                    self.relay.start()
-                elif fault.kind == "crash_postgres":
-                    procs.pg_script("kill")
-                    time.sleep(fault.length)
-                    procs.pg_script("start")
+            if fault.kind == "kill_serve":
+                self.serve.kill()
+                time.sleep(fault.length)
+                self.serve.start()
+            elif fault.kind == "kill_relay":
+                self.relay.kill()
+                time.sleep(fault.length)
+                self.relay.start()
+            elif fault.kind == "crash_postgres":
+                procs.pg_script("kill")
+                time.sleep(fault.length)
+                procs.pg_script("start")
+            elif fault.kind == "kill_primary":
+                t = time.monotonic()
+                before = procs.ha_script("primary")
+                procs.ha_script("kill-primary")
+                time.sleep(fault.length)
+                procs.ha_script("start")   # the dead node rejoins as the standby
+                self.failovers.append((fault, before, procs.ha_script("primary"),
+                                       time.monotonic() - t))
+            elif fault.kind == "failover":
+                t = time.monotonic()
+                before = procs.ha_script("primary")
+                after = procs.ha_script("failover")
+                self.failovers.append((fault, before, after, time.monotonic() - t))
         except Exception as e:      # reported by execute() as a harness failure
             self.fault_errors.append("%s: %s" % (fault, e))
+        finally:
+            lock.release()
 
     def join_faults(self, timeout=90):
         deadline = time.monotonic() + timeout
@@ -282,10 +334,12 @@ class Run:
 
     def execute(self):
         a = self.args
-        kinds = tuple(k for k in a.faults if self.embedded or k != "crash_postgres")
+        kinds = tuple(k for k in a.faults if (self.embedded or k != "crash_postgres") and
+                      (a.ha or k not in HA_FAULT_KINDS))
         schedule = make_schedule(self.seed, a.duration, kinds)
         say("chaos: seed %s, %ss, %d clients, %s ops/s, %d users, %d faults%s" % (
             self.seed, a.duration, a.clients, a.rate or "unlimited", a.users, len(schedule),
+            " (the HA topology of scripts/ha.sh)" if a.ha else
             "" if self.embedded else " (not the embedded cluster: PostgreSQL is not crashed)"))
         say("chaos: rerun with: " + self.rerun_command())
         for f in schedule:
@@ -404,7 +458,9 @@ class Run:
         a = self.args
         cmd = "tests/chaos/chaos.py --seed %s --duration %s --clients %d --rate %g --users %d" % (
             self.seed, a.duration, a.clients, a.rate, a.users)
-        if list(a.faults) != list(FAULT_KINDS):
+        if a.ha:
+            cmd += " --ha"
+        if list(a.faults) != list(default_faults(a.ha)):
             cmd += " --faults " + (",".join(a.faults) or "none")
         return cmd
 
@@ -440,8 +496,14 @@ class Run:
             by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
         say("faults: %d (%s); restarts: serve %d, relay %d" % (
             len(self.faults_done), ", ".join("%s %d" % (k, by_kind.get(k, 0))
-                                             for k in FAULT_KINDS),
+                                             for k in default_faults(self.args.ha)),
             self.serve.starts - 1, self.relay.starts - 1))
+        if self.faults_skipped:
+            say("  skipped (the topology was still recovering from the previous one): %s"
+                % ", ".join("%s at t=%.1fs" % (f.kind, f.at) for f in self.faults_skipped))
+        for f, before, after, took in self.failovers:
+            say("  %s: primary %s -> %s, a primary and its synchronous standby again after"
+                " %.1fs" % (f.kind, before, after, took))
         delivered = [x for x in arrivals if x.delivered]
         distinct = len({x.webhook_id for x in delivered})
         say("webhooks: %d events; receiver got %d requests: %d delivered (%d distinct,"
@@ -478,6 +540,11 @@ class Run:
                     say("chaos: cleanup: killing %s: %s" % (s.name, e))
         if self.receiver is not None:
             self.receiver.close()
+        if self.args.ha:
+            try:
+                procs.ha_script("start")   # a killed node back as the standby
+            except Exception as e:
+                say("chaos: cleanup: scripts/ha.sh start: %s" % e)
         if self.embedded:
             try:
                 if not procs.pg_running():
@@ -498,6 +565,11 @@ class Run:
             shutil.rmtree(self.logdir, ignore_errors=True)
 
 
+def default_faults(ha):
+    """The fault kinds of a run without --faults."""
+    return tuple(k for k in ALL_FAULT_KINDS if k not in HA_FAULT_KINDS or ha)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--duration", type=float, default=None, help="seconds of load and faults (60)")
@@ -511,9 +583,14 @@ def parse_args(argv):
     p.add_argument("--keep-db", action="store_true", help="do not drop the run's database")
     p.add_argument("--log-level", default="warn", choices=("debug", "info", "warn", "error"),
                    help="PAYMENTS_LOG_LEVEL of serve and relay (their logs are kept on failure)")
-    p.add_argument("--faults", default=",".join(FAULT_KINDS),
-                   help="comma-separated fault kinds to inject (default: all; 'none': none)")
+    p.add_argument("--faults", default=None,
+                   help="comma-separated fault kinds to inject (default: all that apply;"
+                   " 'none': none)")
+    p.add_argument("--ha", action="store_true",
+                   help="on scripts/ha.sh's topology, with the kill_primary and failover faults")
     a = p.parse_args(argv)
+    if a.faults is None:
+        a.faults = ",".join(default_faults(a.ha))
     if a.duration is None:
         a.duration = 15.0 if a.short else 60.0
     if a.clients is None:
@@ -522,8 +599,10 @@ def parse_args(argv):
         p.error("--duration, --clients and --users must be positive")
     a.faults = [] if a.faults == "none" else [k for k in a.faults.split(",") if k]
     for k in a.faults:
-        if k not in FAULT_KINDS:
-            p.error("unknown fault kind %r (kinds: %s)" % (k, ", ".join(FAULT_KINDS)))
+        if k not in ALL_FAULT_KINDS:
+            p.error("unknown fault kind %r (kinds: %s)" % (k, ", ".join(ALL_FAULT_KINDS)))
+        if k in HA_FAULT_KINDS and not a.ha:
+            p.error("the fault %s needs --ha (scripts/ha.sh's topology)" % k)
     a.duration = float(a.duration)
     if a.duration == int(a.duration):
         a.duration = int(a.duration)

@@ -19,6 +19,7 @@ import urllib.parse
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("PAYMENTS_TEST_BIN") or os.path.join(ROOT, "bin", "payments")
 PG_SCRIPT = os.path.join(ROOT, "scripts", "pg.sh")
+HA_SCRIPT = os.path.join(ROOT, "scripts", "ha.sh")
 
 
 def pin_binary(dest):
@@ -124,6 +125,17 @@ def pg_script(action, timeout=90):
     if proc.returncode != 0:
         raise HarnessError("scripts/pg.sh %s failed (%d): %s" % (
             action, proc.returncode, proc.stderr.strip()))
+    return proc.stdout.strip()
+
+
+def ha_script(*args, timeout=180):
+    """Runs scripts/ha.sh args (the HA topology) in a session of its own; returns its stdout. Raises on failure."""
+    proc = subprocess.run([HA_SCRIPT] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, timeout=timeout, cwd=ROOT, text=True,
+                          start_new_session=True)
+    if proc.returncode != 0:
+        raise HarnessError("scripts/ha.sh %s failed (%d): %s" % (
+            " ".join(args), proc.returncode, proc.stderr.strip()))
     return proc.stdout.strip()
 
 

@@ -26,6 +26,7 @@ import os
 import signal
 import socketserver
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -195,6 +196,14 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     request_queue_size = 256   # the relay opens many connections at once: no dropped SYNs
     block_on_close = False
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # A sender that gave up on a request (a relay killed, or one that lost
+        # its database mid-delivery) resets its connection: that is the
+        # sender's business, shown by what was delivered, not a traceback here.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class Receiver:
