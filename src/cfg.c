@@ -40,7 +40,7 @@ static const struct cfg_setting cfg_settings[] = {
 	{ "keep-alive-timeout", "PAYMENTS_KEEP_ALIVE_TIMEOUT", CFG_DURATION, "5s",
 	  CFG_AT(keep_alive_timeout_ms), 0, 600000, CFG_SERVE,
 	  "an idle keep-alive connection is closed after this long (0: no keep-alive)" },
-	{ "db-pool-size", "PAYMENTS_DB_POOL_SIZE", CFG_INT, "8", CFG_AT(db_pool_size), 1, 1000,
+	{ "db-pool-size", "PAYMENTS_DB_POOL_SIZE", CFG_INT, "16", CFG_AT(db_pool_size), 1, 1000,
 	  CFG_SERVE, "database connections the API keeps open" },
 	{ "db-pool-wait", "PAYMENTS_DB_POOL_WAIT", CFG_DURATION, "2s", CFG_AT(db_pool_wait_ms), 1,
 	  CFG_DAY, CFG_SERVE, "longest wait for a free connection before answering 503" },
