@@ -49,6 +49,7 @@ UNIT_OBJS_test_connlimit       := connlimit
 UNIT_OBJS_test_err             := err
 UNIT_OBJS_test_event           := event
 UNIT_OBJS_test_form            := form body chargereq refundreq canon charge ids err
+UNIT_OBJS_test_http_deadline   := http_deadline
 UNIT_OBJS_test_idem            := idem err
 UNIT_OBJS_test_ids             := ids
 UNIT_OBJS_test_keycache        := keycache apikey err ids
