@@ -59,6 +59,7 @@ UNIT_OBJS_test_relay_nats_pub  := relay_nats_pub log err
 UNIT_OBJS_test_ratelimit       := ratelimit
 UNIT_OBJS_test_refundreq       := refundreq body form canon charge ids err
 UNIT_OBJS_test_timing          := timing
+UNIT_OBJS_test_updatereq       := updatereq body form canon charge ids err
 UNIT_OBJS_test_urlcheck        := urlcheck err
 UNIT_OBJS_test_webhookreq      := webhookreq body form urlcheck event charge err
 UNIT_OBJS_test_whsign          := whsign err

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "http.h"
+#include "updatereq.h"
 
 struct db_conn;
 struct db_idem_result;
@@ -23,7 +24,8 @@ int api_idempotency_key_or_reply(struct http_req *r, const char **key)
 /*
  * Answers an idempotent create from the database's rc and result: the new
  * or stored status and body with Idempotent-Replayed, 409 on a fingerprint
- * mismatch, or the error. Returns the status sent.
+ * mismatch (400, as Stripe answers it, when the request speaks Stripe's
+ * dialect: http_speaks_stripe), or the error. Returns the status sent.
  */
 int api_reply_idempotent(struct http_req *r, int rc, const struct db_idem_result *res);
 
@@ -48,16 +50,33 @@ typedef int (*api_fetch_fn)(struct db_conn *c, const char *user_id, const char *
  */
 int api_reply_object(struct http_req *r, const char *prefix, api_fetch_fn fetch, const char *what);
 
+/* An idempotent update of one object: db_charge_update, db_refund_update. */
+struct db_update;
+typedef int (*api_update_fn)(struct db_conn *c, const struct db_update *in,
+			     struct db_idem_result *out);
+
+/*
+ * Answers POST /v1/charges/{id} (kind UPDATEREQ_CHARGE) or POST
+ * /v1/refunds/{id} (UPDATEREQ_REFUND) with update: the body parsed by
+ * updatereq, the Idempotency-Key required and honoured as on every POST,
+ * 200 with the object after the update, 404 for a malformed, missing or
+ * another user's id. Returns the status sent.
+ */
+int api_reply_update(struct http_req *r, enum updatereq_kind kind, api_update_fn update);
+
 /* POST /v1/charges and POST /charge. */
 int api_charges_create(struct http_req *r);
 /* POST /v1/charges/{id}/capture: captures an authorization, in full or in part. */
 int api_charges_capture(struct http_req *r);
 /* GET /v1/charges/{id}. */
 int api_charges_get(struct http_req *r);
+/* POST /v1/charges/{id}: updates description and metadata. */
+int api_charges_update(struct http_req *r);
 
-/* POST /v1/refunds and GET /v1/refunds/{id}. */
+/* POST /v1/refunds, GET /v1/refunds/{id} and POST /v1/refunds/{id} (metadata). */
 int api_refunds_create(struct http_req *r);
 int api_refunds_get(struct http_req *r);
+int api_refunds_update(struct http_req *r);
 
 /* GET /v1/charges, /v1/refunds, /v1/events: keyset-paginated lists. */
 int api_charges_list(struct http_req *r);

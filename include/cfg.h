@@ -11,6 +11,7 @@ enum cfg_scope {
 	CFG_RELAY = 1 << 1,
 	CFG_MIGRATE = 1 << 2,
 	CFG_KEYS = 1 << 3,
+	CFG_PROCESSOR = 1 << 4,   /* 'payments processor' (processor mode) */
 	CFG_ALL = 0xff,
 };
 
@@ -65,6 +66,19 @@ struct cfg {
 	char *nats_stream;
 	char *nats_subject_prefix;
 	long long nats_duplicate_window_ms;
+	/* Processor mode (processor.c, cmd_processor.c): "" is the default test-token mode. */
+	char *processor_url;
+	char *processor_key;
+	char *processor_stripe_version;
+	long long processor_max_wait_ms;
+	long long processor_key_window_ms;
+	long long processor_timeout_ms;
+	long long processor_lease_ms;
+	long long processor_poll_ms;
+	char *processor_schedule;
+	int processor_batch;
+	char *processor_metrics_listen;
+	char *processor_test_crash;
 };
 
 /*

@@ -6,5 +6,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_relay(int argc, char **argv);
+int cmd_processor(int argc, char **argv);
 
 #endif

@@ -1,4 +1,4 @@
-/* db_charge.h - charge queries: the one-round-trip create and capture, and the scoped read. */
+/* db_charge.h - charge queries: the one-round-trip create, capture and update, and the scoped read. */
 #ifndef PAYMENTS_DB_CHARGE_H
 #define PAYMENTS_DB_CHARGE_H
 
@@ -60,6 +60,18 @@ struct db_charge_capture {
  */
 int db_charge_capture(struct db_conn *c, const struct db_charge_capture *in,
 		      struct db_idem_result *out) __attribute__((warn_unused_result));
+
+/*
+ * Runs update_charge() in one round trip: in->id's description and metadata
+ * change as in->description and in->metadata_json say, with a charge.updated
+ * event when anything changed. Returns PAY_OK with *out filled (status 200
+ * and the charge object, or a replay or mismatch), PAY_ENOT_FOUND (no such
+ * charge of this user), PAY_EMETADATA (more than in->metadata_max keys after
+ * the merge), PAY_ECHARGE_BUSY (a refund or capture held the charge past
+ * wait_ms), PAY_EIDEM_IN_USE, or a db error.
+ */
+int db_charge_update(struct db_conn *c, const struct db_update *in, struct db_idem_result *out)
+	__attribute__((warn_unused_result));
 
 /*
  * Releases up to batch authorizations older than ttl_ms (expire_authorizations(),

@@ -20,6 +20,25 @@ struct db_idem_result {
 void db_idem_result_fini(struct db_idem_result *r);
 
 /*
+ * An idempotent update of one object's description and metadata
+ * (update_charge, update_refund; see updatereq.h for what the fields mean).
+ * All strings borrowed from the caller.
+ */
+struct db_update {
+	const char *user_id;
+	const char *idempotency_key;
+	const unsigned char *fingerprint;   /* 32 bytes */
+	long long ttl_ms;
+	long long wait_ms;
+	const char *id;                     /* the charge's or the refund's */
+	const char *description;            /* NULL: unchanged; "": unset (charges only) */
+	const char *metadata_json;          /* NULL: unchanged; an object to merge; "\"\"": clear */
+	int metadata_max;                   /* the most keys the merged metadata may have */
+	const char *event_id;               /* of the .updated event, written when anything changed */
+	const char *request_id;
+};
+
+/*
  * Deletes at most batch expired keys in one short transaction, skipping
  * locked rows. Returns PAY_OK with *deleted set, or a db error.
  */

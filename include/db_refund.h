@@ -1,4 +1,4 @@
-/* db_refund.h - refund queries: the one-round-trip create and the scoped read. */
+/* db_refund.h - refund queries: the one-round-trip create and update, and the scoped read. */
 #ifndef PAYMENTS_DB_REFUND_H
 #define PAYMENTS_DB_REFUND_H
 
@@ -33,6 +33,18 @@ struct db_refund_new {
  * charge: a refund of one releases all of it), PAY_EIDEM_IN_USE, or a db error.
  */
 int db_refund_create(struct db_conn *c, const struct db_refund_new *in, struct db_idem_result *out)
+	__attribute__((warn_unused_result));
+
+/*
+ * Runs update_refund() in one round trip: in->id's metadata changes as
+ * in->metadata_json says (in->description must be NULL), with a
+ * refund.updated event when anything changed. Returns PAY_OK with *out
+ * filled (200 and the refund object, or a replay or mismatch),
+ * PAY_ENOT_FOUND (no such refund of this user), PAY_EMETADATA (more than
+ * in->metadata_max keys after the merge), PAY_ECHARGE_BUSY (another update
+ * held the refund past wait_ms), PAY_EIDEM_IN_USE, or a db error.
+ */
+int db_refund_update(struct db_conn *c, const struct db_update *in, struct db_idem_result *out)
 	__attribute__((warn_unused_result));
 
 /* The refund object JSON of id if it is user_id's (PAY_ENOT_FOUND otherwise); caller frees *json. */

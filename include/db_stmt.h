@@ -42,6 +42,14 @@ enum db_stmt {
 	DB_STMT_RELAY_RELEASE,
 	DB_STMT_CHARGE_CAPTURE,
 	DB_STMT_CHARGE_EXPIRE,
+	DB_STMT_PROCESSOR_CREATE,
+	DB_STMT_PROCESSOR_CLAIM,
+	DB_STMT_PROCESSOR_RESOLVE,
+	DB_STMT_PROCESSOR_DEFER,
+	DB_STMT_PROCESSOR_STATUS,
+	DB_STMT_PROCESSOR_OURS,
+	DB_STMT_CHARGE_UPDATE,
+	DB_STMT_REFUND_UPDATE,
 	DB_STMT_COUNT
 };
 
@@ -99,8 +107,9 @@ void db_param_text(struct db_params *p, const char *v);
 void db_param_binary(struct db_params *p, const void *v, int len);
 
 /*
- * Runs an idempotent create statement (create_charge, create_refund: both
- * return outcome, status_code, body) and reads its row into out. Returns
+ * Runs an idempotent write statement (create_charge, create_refund,
+ * capture_charge, update_charge, update_refund: all return outcome,
+ * status_code, body) and reads its row into out. Returns
  * PAY_OK, PAY_EIDEM_IN_USE when a concurrent request with the same key held
  * it too long, or a db_exec error (then db_conn_sqlstate tells more).
  */

@@ -52,6 +52,9 @@ enum pay_err {
 	PAY_EALREADY_CAPTURED = -39, /* capture of a charge already captured */
 	PAY_EEXPIRED_FOR_CAPTURE = -40, /* capture of an authorization released or expired */
 	PAY_ENOT_CAPTURABLE = -41,   /* capture of a failed charge */
+	PAY_EIDEM_REUSED_STRIPE = -42,   /* PAY_EIDEM_REUSED as Stripe answers it (400), for a
+	                                    request in Stripe's dialect (http_speaks_stripe) */
+	PAY_ECHARGE_PENDING = -43,   /* refund or capture of a charge the processor has not decided */
 };
 
 struct err_info {

@@ -142,9 +142,18 @@ int http_reply_with_member(struct http_req *r, int status, const char *json, con
 /*
  * The Stripe API version this service speaks, sent back as Stripe-Version.
  * A client's Stripe-Version header is accepted whatever it says: the service
- * has one shape.
+ * has one shape (see http_speaks_stripe for the one status that differs).
  */
 #define HTTP_STRIPE_VERSION "2024-06-20"
+
+/*
+ * True when the request carries a non-empty Stripe-Version header, as
+ * stripe-node always does and stripe-python does once stripe.api_version is
+ * set: the client speaks Stripe's dialect, and where this API's answer
+ * departs from Stripe's it gets Stripe's. The one such answer is a key
+ * reused with another request: 400 instead of 409 (PAY_EIDEM_REUSED_STRIPE).
+ */
+bool http_speaks_stripe(const struct http_req *r);
 
 /*
  * Checks Content-Type (415 unless application/json or, as every Stripe SDK

@@ -12,7 +12,7 @@
 /* One finished request: route is the index in the routing table (-1: no route matched). */
 void metrics_request(int route, int status, long long duration_us);
 void metrics_replay(void);
-void metrics_conflict(bool in_use);   /* 409 idempotency_key_in_use, else idempotency_key_reused */
+void metrics_conflict(bool in_use);   /* idempotency_key_in_use, else idempotency_key_reused (409 or 400) */
 void metrics_rate_limited(void);
 
 /* One delivery attempt of the relay, and an event's commit-to-delivery lag. */

@@ -18,7 +18,7 @@
  * Refusals raise an SQLSTATE of class PR that src/err.c maps to the API's
  * error, and nothing is stored for them: PR404 no such charge of this user,
  * PR021 charge_already_captured, PR022 charge_expired_for_capture (released
- * by a refund or expired), PR023 charge_not_capturable (a failed charge),
+ * by a refund or expired), PR023 charge_not_capturable (a failed charge), PR061 charge_pending,
  * PR001 amount_too_large (more than authorized).
  * Replay, mismatch and the concurrent-key wait behave as in create_charge;
  * a capture answers 200 with the charge object.
@@ -49,6 +49,8 @@ BEGIN
         SELECT * INTO c FROM charges WHERE id = p_charge_id AND user_id = p_user_id;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'No such charge: %', p_charge_id USING ERRCODE = 'PR404';
+        ELSIF c.status = 'pending' THEN
+            RAISE EXCEPTION 'charge_pending' USING ERRCODE = 'PR061';
         ELSIF c.status <> 'succeeded' THEN
             RAISE EXCEPTION 'charge_not_capturable' USING ERRCODE = 'PR023';
         ELSIF c.captured THEN

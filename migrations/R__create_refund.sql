@@ -10,7 +10,8 @@
  * events. Refusals raise an SQLSTATE of class PR that src/err.c maps to
  * the API's error: PR404 no such charge of this user, PR001
  * amount_too_large, PR002 charge_already_refunded, PR003 charge_failed,
- * PR022 charge_expired_for_capture (an authorization that expired), PR024
+ * PR022 charge_expired_for_capture (an authorization that expired), PR061
+ * charge_pending (processor mode: the outcome is not known yet), PR024
  * an amount other than the whole authorization of an uncaptured charge;
  * PR409 the charge stayed locked by another refund past p_wait_ms;
  * nothing is stored for them.
@@ -88,6 +89,9 @@ BEGIN
         SELECT * INTO c FROM charges WHERE id = p_charge_id AND user_id = p_user_id;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'No such charge: %', p_charge_id USING ERRCODE = 'PR404';
+        ELSIF c.status = 'pending' THEN
+            -- Processor mode (0060): the outcome is not known yet.
+            RAISE EXCEPTION 'charge_pending' USING ERRCODE = 'PR061';
         ELSIF c.status <> 'succeeded' THEN
             RAISE EXCEPTION 'charge_failed' USING ERRCODE = 'PR003';
         ELSIF NOT c.captured AND c.release_reason = 'refunded' THEN

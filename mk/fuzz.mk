@@ -26,13 +26,14 @@ FUZZ_CFLAGS        := -g -O1 $(FUZZ_SAN)
 FUZZ_COV_FLAGS     := -g -O0 -fprofile-instr-generate -fcoverage-mapping -DFUZZ_COVERAGE
 
 # Each target and the src/ objects it links: the pure parsers, no database and no server.
-FUZZ_TARGETS := chargereq refundreq capturereq webhookreq body form canon headers ids query urlcheck whsign backoff duration migfile clientaddr
+FUZZ_TARGETS := chargereq refundreq capturereq updatereq webhookreq body form canon headers ids query urlcheck whsign backoff duration migfile clientaddr
 FUZZ_SRC_chargereq := chargereq body form canon charge err http_reply http_deadline metrics
 FUZZ_SRC_refundreq := refundreq body form canon charge ids err http_reply http_deadline metrics
 FUZZ_SRC_capturereq := capturereq body form canon charge ids err http_reply http_deadline metrics
+FUZZ_SRC_updatereq := updatereq body form canon charge ids err http_reply http_deadline metrics
 FUZZ_SRC_webhookreq := webhookreq body form urlcheck event charge err http_reply http_deadline metrics
 FUZZ_SRC_body      := body form charge err http_reply http_deadline metrics
-FUZZ_SRC_form      := form body canon chargereq refundreq charge ids err http_reply http_deadline metrics
+FUZZ_SRC_form      := form body canon chargereq refundreq updatereq charge ids err http_reply http_deadline metrics
 FUZZ_SRC_canon     := canon body form charge err
 FUZZ_SRC_headers   := idem apikey ids err
 FUZZ_SRC_ids       := ids

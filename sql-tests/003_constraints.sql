@@ -118,10 +118,10 @@ SELECT lives_ok($$INSERT INTO charges (id, user_id, amount, currency, source, st
 
 -- charges: status and failure codes agree.
 SELECT throws_ok($$INSERT INTO charges (id, user_id, amount, currency, source, status)
-                   VALUES ('ch_000000000000000000000002', 'alice', 5000, 'usd', 'tok_visa', 'pending')$$,
+                   VALUES ('ch_000000000000000000000002', 'alice', 5000, 'usd', 'tok_visa', 'refunded')$$,
                  '23514',
                  'new row for relation "charges" violates check constraint "charges_status_check"',
-                 'A status other than succeeded or failed is refused.');
+                 'A status other than succeeded, failed or pending (0060, processor mode) is refused.');
 SELECT throws_ok($$INSERT INTO charges (id, user_id, amount, currency, source, status)
                    VALUES ('ch_000000000000000000000002', 'alice', 5000, 'usd', 'tok_chargeDeclined', 'failed')$$,
                  '23514',

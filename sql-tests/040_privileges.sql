@@ -2,7 +2,7 @@
 -- functions meant for it (0004_least_privilege.sql, kept by every R__ file), and the migration
 -- history is complete.
 BEGIN;
-SELECT plan(88);
+SELECT plan(92);
 
 -- The role itself: a group role, with no power beyond what it is granted.
 SELECT has_role('payments_app', 'The role payments_app exists.');
@@ -18,7 +18,8 @@ SELECT schema_privs_are('public', 'payments_app', ARRAY['USAGE'],
 -- Every table: SELECT only, plus INSERT on webhook_endpoints.
 SELECT tables_are('public',
     ARRAY['api_keys', 'charges', 'idempotency_keys', 'outbox_events', 'refunds',
-          'webhook_endpoints', 'webhook_deliveries', 'webhook_attempts', 'payments_schema_history'],
+          'webhook_endpoints', 'webhook_deliveries', 'webhook_attempts', 'payments_schema_history',
+          'processor_jobs'],
     'The public schema holds exactly the tables whose privileges are checked below.');
 SELECT table_privs_are('public', 'api_keys', 'payments_app', ARRAY['SELECT'],
     'payments_app may only read api_keys.');
@@ -28,6 +29,8 @@ SELECT table_privs_are('public', 'idempotency_keys', 'payments_app', ARRAY['SELE
     'payments_app may only read idempotency_keys.');
 SELECT table_privs_are('public', 'outbox_events', 'payments_app', ARRAY['SELECT'],
     'payments_app may only read outbox_events.');
+SELECT table_privs_are('public', 'processor_jobs', 'payments_app', ARRAY['SELECT'],
+    'payments_app may only read processor_jobs.');
 SELECT table_privs_are('public', 'refunds', 'payments_app', ARRAY['SELECT'],
     'payments_app may only read refunds.');
 SELECT table_privs_are('public', 'webhook_endpoints', 'payments_app', ARRAY['SELECT', 'INSERT'],
@@ -89,12 +92,20 @@ SELECT function_privs_are('public', 'relay_nats_record', ARRAY['bigint[]', 'bigi
     'payments_app', ARRAY['EXECUTE'], 'payments_app may execute relay_nats_record.');
 SELECT function_privs_are('public', 'purge_published_events_nats', ARRAY['bigint', 'integer'],
     'payments_app', ARRAY['EXECUTE'], 'payments_app may execute purge_published_events_nats.');
+SELECT function_privs_are('public', 'update_charge',
+    ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'json', 'integer', 'text', 'text'],
+    'payments_app', ARRAY['EXECUTE'], 'payments_app may execute update_charge.');
+SELECT function_privs_are('public', 'update_refund',
+    ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'json', 'integer', 'text', 'text'],
+    'payments_app', ARRAY['EXECUTE'], 'payments_app may execute update_refund.');
 
 -- Helpers that only the writing functions call are closed to it.
 SELECT function_privs_are('public', 'random_id', ARRAY['text'], 'payments_app', ARRAY[]::name[],
     'payments_app may not execute random_id.');
 SELECT function_privs_are('public', 'check_refund_sum', ARRAY[]::name[], 'payments_app',
     ARRAY[]::name[], 'payments_app may not execute the trigger function check_refund_sum.');
+SELECT function_privs_are('public', 'merge_metadata', ARRAY['json', 'json'], 'payments_app',
+    ARRAY[]::name[], 'payments_app may not execute merge_metadata.');
 
 -- Exactly these functions (outside extensions) are open to payments_app, and none to PUBLIC.
 SELECT set_eq(
@@ -108,7 +119,9 @@ SELECT set_eq(
           'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_release', 'relay_replay',
           'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
           'delete_webhook_endpoint', 'create_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
-          'purge_published_events_nats', 'capture_charge', 'expire_authorizations'],
+          'purge_published_events_nats', 'capture_charge', 'expire_authorizations', 'update_charge',
+          'update_refund', 'create_charge_pending', 'processor_claim', 'processor_resolve',
+          'processor_defer'],
     'payments_app may execute exactly the object renderers, the reads and the writing functions.');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'public'::regnamespace
@@ -126,7 +139,9 @@ SELECT set_eq(
     ARRAY['create_charge', 'create_refund', 'relay_fanout', 'relay_claim', 'relay_record', 'relay_release',
           'relay_replay', 'relay_replay_dead', 'purge_idempotency_keys', 'purge_published_events',
           'delete_webhook_endpoint', 'create_webhook_endpoint', 'relay_nats_claim', 'relay_nats_record',
-          'purge_published_events_nats', 'capture_charge', 'expire_authorizations'],
+          'purge_published_events_nats', 'capture_charge', 'expire_authorizations', 'update_charge',
+          'update_refund', 'create_charge_pending', 'processor_claim', 'processor_resolve',
+          'processor_defer'],
     'Exactly the writing functions are SECURITY DEFINER.');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef

@@ -1,6 +1,6 @@
 /*
- * api_charges.c - POST /v1/charges (alias POST /charge), POST /v1/charges/{id}/capture
- * and GET /v1/charges/{id}.
+ * api_charges.c - POST /v1/charges (alias POST /charge), POST /v1/charges/{id}/capture,
+ * GET /v1/charges/{id} and POST /v1/charges/{id} (update).
  */
 #include "api.h"
 
@@ -12,6 +12,7 @@
 #include "chargereq.h"
 #include "db.h"
 #include "db_charge.h"
+#include "db_processor.h"
 #include "err.h"
 #include "ids.h"
 
@@ -36,9 +37,34 @@ out:
 	return text;
 }
 
+/*
+ * Processor mode: what the processor cannot be asked for. An authorization
+ * (capture=false) is not carried to the processor yet; and the processor
+ * charge's metadata holds our charge id besides the client's keys, so one
+ * key must be left free. Returns PAY_OK, or an error already replied.
+ */
+static int api_processor_refuse_or_reply(struct http_req *r, const struct chargereq *req)
+{
+	json_t *meta = json_object_get(req->root, "metadata");   /* borrowed */
+
+	if (!req->capture) {
+		http_reply_error(r, PAY_EPARAM_INVALID, "capture",
+				 "capture=false is not available in processor mode.");
+		return PAY_EPARAM_INVALID;
+	}
+	if (json_object_size(meta) >= CHARGE_METADATA_MAX_KEYS) {
+		http_reply_error(r, PAY_EMETADATA, "metadata",
+				 "In processor mode metadata holds at most 49 keys"
+				 " (the processor's copy adds payments_charge).");
+		return PAY_EMETADATA;
+	}
+	return PAY_OK;
+}
+
 int api_charges_create(struct http_req *r)
 {
 	const struct cfg *cfg = r->app->cfg;
+	bool processor = cfg->processor_url != NULL && cfg->processor_url[0] != '\0';
 	char charge_id[IDS_MAX], event_id[IDS_MAX];
 	struct db_idem_result res = { 0 };
 	struct db_charge_new in = { 0 };
@@ -56,9 +82,11 @@ int api_charges_create(struct http_req *r)
 		http_reply_error(r, berr.err, berr.param, berr.message);
 		goto out;
 	}
+	if (processor && api_processor_refuse_or_reply(r, &req) != PAY_OK)
+		goto out;
 	ids_generate(charge_id, sizeof(charge_id), "ch_");
 	ids_generate(event_id, sizeof(event_id), "evt_");
-	if (req.outcome != CHARGE_SUCCEEDED) {
+	if (req.outcome != CHARGE_SUCCEEDED && !processor) {
 		decline_body = api_decline_body(&req, charge_id);
 		if (decline_body == NULL) {
 			http_reply_error(r, PAY_ENOMEM, NULL, NULL);
@@ -85,7 +113,7 @@ int api_charges_create(struct http_req *r)
 
 	rc = db_pool_acquire(r->app->pool, &conn);
 	if (rc == PAY_OK) {
-		rc = db_charge_create(conn, &in, &res);
+		rc = processor ? db_processor_create(conn, &in, &res) : db_charge_create(conn, &in, &res);
 		db_pool_release(r->app->pool, conn);
 	}
 	api_reply_idempotent(r, rc, &res);
@@ -153,4 +181,9 @@ out:
 int api_charges_get(struct http_req *r)
 {
 	return api_reply_object(r, "ch_", db_charge_get, "charge");
+}
+
+int api_charges_update(struct http_req *r)
+{
+	return api_reply_update(r, UPDATEREQ_CHARGE, db_charge_update);
 }

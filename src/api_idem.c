@@ -27,7 +27,9 @@ int api_reply_idempotent(struct http_req *r, int rc, const struct db_idem_result
 		return http_reply_error(r, rc, NULL, NULL);
 	if (res->outcome == DB_IDEM_MISMATCH) {
 		metrics_conflict(false);
-		return http_reply_error(r, PAY_EIDEM_REUSED, NULL, NULL);
+		/* 409 is this API's answer; a Stripe SDK gets Stripe's 400 and raises IdempotencyError. */
+		return http_reply_error(r, http_speaks_stripe(r) ? PAY_EIDEM_REUSED_STRIPE :
+					PAY_EIDEM_REUSED, NULL, NULL);
 	}
 	r->replayed = res->outcome == DB_IDEM_REPLAYED;
 	if (r->replayed)

@@ -1,4 +1,4 @@
-/* api_refunds.c - POST /v1/refunds and GET /v1/refunds/{id}. */
+/* api_refunds.c - POST /v1/refunds, GET /v1/refunds/{id} and POST /v1/refunds/{id} (update). */
 #include "api.h"
 
 #include <stdlib.h>
@@ -72,4 +72,9 @@ out:
 int api_refunds_get(struct http_req *r)
 {
 	return api_reply_object(r, "re_", db_refund_get, "refund");
+}
+
+int api_refunds_update(struct http_req *r)
+{
+	return api_reply_update(r, UPDATEREQ_REFUND, db_refund_update);
 }

@@ -164,6 +164,46 @@ static const struct cfg_setting cfg_settings[] = {
 	{ "nats-duplicate-window", "PAYMENTS_NATS_DUPLICATE_WINDOW", CFG_DURATION, "2h",
 	  CFG_AT(nats_duplicate_window_ms), 1000, 7 * CFG_DAY, CFG_RELAY,
 	  "the stream's duplicate window: must exceed the relay lease plus the NATS retry cap (10s)" },
+	/* Processor mode: see README "Processor mode" (processor.c). */
+	{ "processor-url", "PAYMENTS_PROCESSOR_URL", CFG_STR, "", CFG_AT(processor_url), 0, 0,
+	  CFG_SERVE | CFG_PROCESSOR,
+	  "base URL of a Stripe-compatible processor, e.g. https://api.stripe.com: charges are created"
+	  " pending and 'payments processor' carries them there (empty: test tokens decide at once)" },
+	{ "processor-key", "PAYMENTS_PROCESSOR_KEY", CFG_STR, "", CFG_AT(processor_key), 0, 0,
+	  CFG_PROCESSOR, "secret API key sent to the processor as 'Authorization: Bearer'" },
+	{ "processor-stripe-version", "PAYMENTS_PROCESSOR_STRIPE_VERSION", CFG_STR, "2024-06-20",
+	  CFG_AT(processor_stripe_version), 0, 0, CFG_PROCESSOR,
+	  "Stripe-Version header of processor calls (empty: none)" },
+	{ "processor-max-wait", "PAYMENTS_PROCESSOR_MAX_WAIT", CFG_DURATION, "1h",
+	  CFG_AT(processor_max_wait_ms), 0, 30 * CFG_DAY, CFG_PROCESSOR,
+	  "a charge whose outcome is still unknown after this is flagged for review (charge.review_required);"
+	  " it stays pending and is still asked about" },
+	{ "processor-key-window", "PAYMENTS_PROCESSOR_KEY_WINDOW", CFG_DURATION, "23h",
+	  CFG_AT(processor_key_window_ms), 0, 30 * CFG_DAY, CFG_PROCESSOR,
+	  "how long the processor keeps an idempotency key (Stripe: 24h) less a margin: a charge"
+	  " already sent and older than this is not sent again (a new charge could result) but left"
+	  " pending, flagged, for 'processor reconcile --fix'" },
+	{ "processor-timeout", "PAYMENTS_PROCESSOR_TIMEOUT", CFG_DURATION, "30s",
+	  CFG_AT(processor_timeout_ms), 1, 600000, CFG_PROCESSOR,
+	  "total timeout of one processor call (past it the outcome is unknown)" },
+	{ "processor-lease", "PAYMENTS_PROCESSOR_LEASE", CFG_DURATION, "2m", CFG_AT(processor_lease_ms),
+	  10, CFG_DAY, CFG_PROCESSOR,
+	  "how long a claimed charge is reserved (above twice processor-timeout: a retry's lookup and"
+	  " its call must fit); a crashed worker's charges are retried, with the same key, after it" },
+	{ "processor-poll", "PAYMENTS_PROCESSOR_POLL", CFG_DURATION, "100ms", CFG_AT(processor_poll_ms),
+	  1, 600000, CFG_PROCESSOR, "how often an idle processor worker looks for due charges" },
+	{ "processor-schedule", "PAYMENTS_PROCESSOR_SCHEDULE", CFG_STR, "1s,2s,5s,15s,30s,1m,5m",
+	  CFG_AT(processor_schedule), 0, 0, CFG_PROCESSOR,
+	  "delay before each retry of a charge whose outcome is unknown (+-20% jitter); the last repeats" },
+	{ "processor-batch", "PAYMENTS_PROCESSOR_BATCH", CFG_INT, "8", CFG_AT(processor_batch), 1, 1000,
+	  CFG_PROCESSOR, "charges one worker claims per round (called one after another)" },
+	{ "processor-metrics-listen", "PAYMENTS_PROCESSOR_METRICS_LISTEN", CFG_STR, NULL,
+	  CFG_AT(processor_metrics_listen), 0, 0, CFG_PROCESSOR,
+	  "address:port where 'payments processor' serves GET /metrics (unset: none)" },
+	{ "processor-test-crash", "PAYMENTS_PROCESSOR_TEST_CRASH", CFG_STR, "",
+	  CFG_AT(processor_test_crash), 0, 0, CFG_PROCESSOR,
+	  "tests only: PHASE:PERCENT makes the worker _exit(99) at before_call, during_call or"
+	  " before_commit with that chance (empty: never)" },
 };
 
 #define CFG_NSETTINGS (sizeof(cfg_settings) / sizeof(cfg_settings[0]))

@@ -1,4 +1,4 @@
-/* db_charge.c - charge queries: the one-round-trip create and capture, and the scoped read. */
+/* db_charge.c - charge queries: the one-round-trip create, capture and update, and the scoped read. */
 #include "db_charge.h"
 
 #include <stdio.h>
@@ -48,6 +48,25 @@ int db_charge_capture(struct db_conn *c, const struct db_charge_capture *in,
 	db_param_text(&p, in->request_id);
 	/* Refusals come back as their errors (PR021... in err.c). */
 	return db_idem_exec(c, DB_STMT_CHARGE_CAPTURE, &p, out);
+}
+
+int db_charge_update(struct db_conn *c, const struct db_update *in, struct db_idem_result *out)
+{
+	struct db_params p = { 0 };
+	struct db_idem_key k = { in->user_id, in->idempotency_key, in->fingerprint, in->ttl_ms,
+				 in->wait_ms };
+	char nums[2][24], max[16];
+
+	snprintf(max, sizeof(max), "%d", in->metadata_max);
+	db_idem_bind(&p, nums, &k);
+	db_param_text(&p, in->id);
+	db_param_text(&p, in->description);
+	db_param_text(&p, in->metadata_json);
+	db_param_text(&p, max);
+	db_param_text(&p, in->event_id);
+	db_param_text(&p, in->request_id);
+	/* Refusals come back as their errors (PR404, PR409, PR051 in err.c). */
+	return db_idem_exec(c, DB_STMT_CHARGE_UPDATE, &p, out);
 }
 
 int db_charge_expire(struct db_conn *c, long long ttl_ms, int batch, long long *expired)

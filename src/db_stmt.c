@@ -96,7 +96,42 @@ const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 		"SELECT outcome, status_code, body FROM capture_charge("
 		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
 		" p_charge_id => $6, p_amount => $7, p_event_id => $8, p_request_id => $9)", 9 },
+	[DB_STMT_CHARGE_UPDATE] = { "charge_update",
+		"SELECT outcome, status_code, body FROM update_charge("
+		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
+		" p_charge_id => $6, p_description => $7, p_metadata => $8::json,"
+		" p_metadata_max => $9::integer, p_event_id => $10, p_request_id => $11)", 11 },
+	[DB_STMT_REFUND_UPDATE] = { "refund_update",
+		"SELECT outcome, status_code, body FROM update_refund("
+		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
+		" p_refund_id => $6, p_metadata => $7::json, p_metadata_max => $8::integer,"
+		" p_event_id => $9, p_request_id => $10)", 10 },
 	[DB_STMT_CHARGE_EXPIRE] = { "charge_expire",
 		/* Small batches, skipping rows a capture or refund holds right now. */
 		"SELECT expire_authorizations(p_ttl_ms => $1, p_batch => $2)", 2 },
+	/* Processor mode (0060): db_processor.c. */
+	[DB_STMT_PROCESSOR_CREATE] = { "processor_create",
+		"SELECT outcome, status_code, body FROM create_charge_pending("
+		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
+		" p_charge_id => $6, p_event_id => $7, p_amount => $8, p_currency => $9,"
+		" p_source => $10, p_description => $11, p_metadata => $12, p_request_id => $13)", 13 },
+	[DB_STMT_PROCESSOR_CLAIM] = { "processor_claim",
+		"SELECT charge_id, user_id, amount, currency, source, description, metadata, attempts,"
+		" age_ms, flagged FROM processor_claim(p_batch => $1, p_lease_ms => $2)", 2 },
+	[DB_STMT_PROCESSOR_RESOLVE] = { "processor_resolve",
+		"SELECT processor_resolve(p_charge_id => $1, p_status => $2, p_failure_code => $3,"
+		" p_decline_code => $4, p_processor_ref => $5, p_event_id => $6)", 6 },
+	[DB_STMT_PROCESSOR_DEFER] = { "processor_defer",
+		"SELECT processor_defer(p_charge_id => $1, p_delay_ms => $2, p_error => $3,"
+		" p_max_wait_ms => $4, p_event_id => $5)::text", 5 },
+	[DB_STMT_PROCESSOR_STATUS] = { "processor_status",
+		/* A charge is pending exactly while its job exists: the small table is read. */
+		"SELECT count(*), coalesce(extract(epoch FROM now() - min(j.created)), 0)::float8,"
+		" count(*) FILTER (WHERE c.review_required_at IS NOT NULL)"
+		" FROM processor_jobs j JOIN charges c ON c.id = j.charge_id", 0 },
+	[DB_STMT_PROCESSOR_OURS] = { "processor_ours",
+		/* Reconcile: the period's processor-mode charges, and any the processor names. */
+		"SELECT id, status, amount, coalesce(processor_ref, '') FROM charges"
+		" WHERE via_processor AND (created >= to_timestamp($1::bigint)"
+		"  OR id IN (SELECT json_array_elements_text($2::json)))", 2 },
 };

@@ -87,6 +87,15 @@ static const struct err_info err_table[] = {
 		"This charge's authorization was released or has expired.", 0 },
 	[-PAY_ENOT_CAPTURABLE] = { 400, "invalid_request_error", "charge_not_capturable",
 		"This charge failed, so there is nothing to capture.", 0 },
+	/*
+	 * The one refusal whose status depends on the dialect: this API's own
+	 * is 409 (above); Stripe answers 400, and the Stripe SDKs raise their
+	 * IdempotencyError class only for a 400 (or 404) of this type.
+	 */
+	[-PAY_EIDEM_REUSED_STRIPE] = { 400, "idempotency_error", "idempotency_key_reused",
+		"This Idempotency-Key was already used with a different request.", 0 },
+	[-PAY_ECHARGE_PENDING] = { 400, "invalid_request_error", "charge_pending",
+		"This charge is still pending at the processor. Retry once it has succeeded.", 0 },
 };
 
 /*
@@ -108,8 +117,10 @@ static const struct {
 	{ "PR023", PAY_ENOT_CAPTURABLE },      /* capture_charge: a failed charge */
 	{ "PR024", PAY_EPARAM_INVALID },       /* create_refund: part of an uncaptured charge */
 	{ "PR031", PAY_EWEBHOOK_ENDPOINTS_LIMIT }, /* create_webhook_endpoint: the user has the most */
-	{ "PR404", PAY_ENOT_FOUND },           /* create_refund, capture_charge: no such charge of the user */
-	{ "PR409", PAY_ECHARGE_BUSY },         /* create_refund: the charge stayed locked past the wait */
+	{ "PR051", PAY_EMETADATA },            /* update_charge, update_refund: too many keys merged */
+	{ "PR061", PAY_ECHARGE_PENDING },      /* create_refund, capture_charge: still pending */
+	{ "PR404", PAY_ENOT_FOUND },           /* create_refund, capture_charge, update_*: no such object */
+	{ "PR409", PAY_ECHARGE_BUSY },         /* create_refund, update_*: the row stayed locked past the wait */
 };
 
 int err_from_refusal(const char *sqlstate)

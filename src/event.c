@@ -6,7 +6,8 @@
 
 const char *const event_types[] = {
 	"charge.succeeded", "charge.failed", "charge.refunded", "refund.created", "charge.captured",
-	"charge.expired", NULL,
+	"charge.expired", "charge.pending", "charge.review_required", "charge.updated", "refund.updated",
+	NULL,
 };
 
 bool event_type_known(const char *type, bool allow_wildcard)

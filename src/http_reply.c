@@ -22,6 +22,13 @@ const char *http_header(const struct http_req *r, const char *name)
 	return mg_get_header(r->conn, name);
 }
 
+bool http_speaks_stripe(const struct http_req *r)
+{
+	const char *version = http_header(r, "Stripe-Version");
+
+	return version != NULL && version[0] != '\0';
+}
+
 int http_reply(struct http_req *r, int status, const char *body, size_t len,
 	       const struct http_header *extra, size_t nextra)
 {

@@ -65,11 +65,13 @@ static const struct http_route http_routes[] = {
 	{ "POST /charge", "POST", "/charge", true, api_charges_create },  /* alias of POST /v1/charges */
 	{ "GET /v1/charges", "GET", "/v1/charges", true, api_charges_list },
 	{ "GET /v1/charges/{id}", "GET", "/v1/charges/{id}", true, api_charges_get },
+	{ "POST /v1/charges/{id}", "POST", "/v1/charges/{id}", true, api_charges_update },
 	{ "POST /v1/charges/{id}/capture", "POST", "/v1/charges/{id}/capture", true,
 	  api_charges_capture },
 	{ "POST /v1/refunds", "POST", "/v1/refunds", true, api_refunds_create },
 	{ "GET /v1/refunds", "GET", "/v1/refunds", true, api_refunds_list },
 	{ "GET /v1/refunds/{id}", "GET", "/v1/refunds/{id}", true, api_refunds_get },
+	{ "POST /v1/refunds/{id}", "POST", "/v1/refunds/{id}", true, api_refunds_update },
 	{ "GET /v1/events", "GET", "/v1/events", true, api_events_list },
 	{ "GET /v1/events/{id}", "GET", "/v1/events/{id}", true, api_events_get },
 	{ "POST /v1/webhook_endpoints", "POST", "/v1/webhook_endpoints", true, api_webhooks_create },

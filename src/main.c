@@ -17,6 +17,7 @@ static const struct main_command main_commands[] = {
 	{ "serve", cmd_serve, "run the HTTP API" },
 	{ "migrate", cmd_migrate, "apply or inspect database migrations (up, plan, status, verify, resolve)" },
 	{ "relay", cmd_relay, "deliver committed events as signed webhooks (status, replay --dead)" },
+	{ "processor", cmd_processor, "carry pending charges to the processor (processor mode; status)" },
 	{ "keys", cmd_keys, "create or revoke API keys (create --user NAME, revoke KEY_ID)" },
 };
 

@@ -130,7 +130,7 @@ int metrics_render_api(FILE *f, const char *const *route_names, int nroutes,
 	fprintf(f, "# HELP payments_idempotent_replays_total Retries answered from a stored response.\n"
 		   "# TYPE payments_idempotent_replays_total counter\n"
 		   "payments_idempotent_replays_total %llu\n"
-		   "# HELP payments_idempotency_conflicts_total 409s by code.\n"
+		   "# HELP payments_idempotency_conflicts_total Idempotency-Key refusals by code (409; reused is 400 with Stripe-Version).\n"
 		   "# TYPE payments_idempotency_conflicts_total counter\n"
 		   "payments_idempotency_conflicts_total{code=\"idempotency_key_reused\"} %llu\n"
 		   "payments_idempotency_conflicts_total{code=\"idempotency_key_in_use\"} %llu\n"

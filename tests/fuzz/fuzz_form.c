@@ -1,4 +1,4 @@
-/* fuzz_form.c - libFuzzer target for form bodies (form_decode, and the charge and refund parsers on forms). */
+/* fuzz_form.c - libFuzzer target for form bodies (form_decode, and the create and update parsers on forms). */
 #include "fuzz_common.h"
 
 #include <jansson.h>
@@ -10,6 +10,7 @@
 #include "err.h"
 #include "form.h"
 #include "refundreq.h"
+#include "updatereq.h"
 
 /* A growing output buffer for the re-encoder. */
 struct fuzz_buf {
@@ -127,10 +128,35 @@ static void fuzz_check_round_trip(const json_t *root)
 	free(name.p);
 }
 
+/* As fuzz_check_requests, for an update of each kind (POST /v1/charges/{id}, /v1/refunds/{id}). */
+static void fuzz_check_update(const uint8_t *data, size_t size, enum updatereq_kind kind,
+			      const char *id)
+{
+	struct updatereq u, uj;
+	struct body_error err;
+	char *text;
+
+	memset(&err, 0, sizeof(err));
+	if (updatereq_parse_as(&u, kind, id, (const char *)data, size, BODY_FORMAT_FORM, &err) == PAY_OK) {
+		text = canon_dump(u.root);
+		FUZZ_CHECK(text != NULL);
+		FUZZ_CHECK(updatereq_parse_as(&uj, kind, id, text, strlen(text), BODY_FORMAT_JSON,
+					      &err) == PAY_OK);
+		FUZZ_CHECK(memcmp(uj.fingerprint, u.fingerprint, sizeof(u.fingerprint)) == 0);
+		FUZZ_CHECK((uj.metadata_json == NULL) == (u.metadata_json == NULL));
+		FUZZ_CHECK((uj.description == NULL) == (u.description == NULL));
+		updatereq_fini(&uj);
+		free(text);
+	} else {
+		FUZZ_CHECK(err.err != PAY_OK && u.root == NULL);
+	}
+	updatereq_fini(&u);
+}
+
 /*
  * A form that makes a valid charge makes the same charge, with the same
  * fingerprint, when its decoded object is sent as JSON: a request sent once
- * as JSON and retried as a form replays.
+ * as JSON and retried as a form replays. Likewise refunds and updates.
  */
 static void fuzz_check_requests(const uint8_t *data, size_t size)
 {
@@ -170,6 +196,8 @@ static void fuzz_check_requests(const uint8_t *data, size_t size)
 		FUZZ_CHECK(err.err != PAY_OK && r.root == NULL);
 	}
 	refundreq_fini(&r);
+	fuzz_check_update(data, size, UPDATEREQ_CHARGE, "ch_0123456789abcdefABCDEFgh");
+	fuzz_check_update(data, size, UPDATEREQ_REFUND, "re_0123456789abcdefABCDEFgh");
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -18,6 +18,7 @@ port, with the class's server_env, and stops it afterwards.
 """
 
 import atexit
+import contextlib
 import http.client
 import json
 import os
@@ -133,6 +134,35 @@ def poll(condition, timeout=POLL_TIMEOUT, interval=0.05, message="condition"):
             raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (
                 timeout, message, last))
         time.sleep(interval)
+
+
+def key_taken_sql(user, key):
+    """SQL that takes user's Idempotency-Key key, as the first request with it does (for open_transaction)."""
+    return ("INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, response_body,"
+            " expires_at) VALUES (%s, %s, decode(repeat('00', 32), 'hex'), 201, '{}',"
+            " now() + interval '1 day')" % (sql_literal(user), sql_literal(key)))
+
+
+@contextlib.contextmanager
+def open_transaction(db, sql):
+    """
+    Runs sql in a transaction of another session (psql) that stays open
+    while the with block runs, and ends it afterwards: what a slow request
+    holding a key or a row looks like to the API. The block starts once the
+    session holds what sql took.
+    """
+    marker = "it_open_tx_" + secrets.token_hex(8)
+    proc = subprocess.Popen(["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", db.url, "-c",
+                             "BEGIN; %s; SELECT pg_sleep(30) AS %s; ROLLBACK;" % (sql, marker)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    where = "query LIKE %s AND pid <> pg_backend_pid()" % sql_literal("%" + marker + "%")
+    try:
+        poll(lambda: db.query("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND " + where),
+             message="the open transaction to start")
+        yield
+    finally:
+        db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE " + where)
+        proc.wait(timeout=10)
 
 
 def url_as(url, user, password):

@@ -1,6 +1,5 @@
 """test_concurrency.py - many requests racing on one Idempotency-Key create exactly one charge."""
 
-import subprocess
 import threading
 import time
 
@@ -103,20 +102,8 @@ class InUseTest(h.ServiceTestCase):
         """A request whose key another transaction holds answers 409 idempotency_key_in_use with Retry-After, and succeeds once it ends"""
         user, key = self.make_user()
         idem = h.new_key()
-        marker = "it_blocker_" + h.new_key().replace("-", "_")
         # Another session inserts the key and sits in its transaction, as a slow first request would.
-        blocker = subprocess.Popen(
-            ["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", self.db.url, "-c",
-             "BEGIN; INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code,"
-             " response_body, expires_at) VALUES (%s, %s, decode(repeat('00', 32), 'hex'), 201,"
-             " '{}', now() + interval '1 day'); SELECT pg_sleep(30) AS %s; ROLLBACK;"
-             % (lit(user), lit(idem), marker)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            h.poll(lambda: self.db.query(
-                "SELECT pid FROM pg_stat_activity WHERE state = 'active'"
-                " AND query LIKE %s AND pid <> pg_backend_pid()" % lit("%" + marker + "%")),
-                message="the blocking transaction to start")
+        with h.open_transaction(self.db, h.key_taken_sql(user, idem)):
             started = time.monotonic()
             resp = self.post_charge(key, h.charge_body(), idem, timeout=10)
             took = time.monotonic() - started
@@ -127,10 +114,6 @@ class InUseTest(h.ServiceTestCase):
             self.assertLess(took, 5, "waited far longer than PAYMENTS_IDEMPOTENCY_WAIT")
             # The blocker's row is not committed, and the refused request wrote nothing.
             self.assertEqual(self.counts(user), (0, 0, 0))
-        finally:
-            self.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                          " WHERE query LIKE %s AND pid <> pg_backend_pid()" % lit("%" + marker + "%"))
-            blocker.wait(timeout=10)
         self.assertEqual(self.counts(user), (0, 0, 0))
         resp = self.post_charge(key, h.charge_body(), idem)
         self.assert_json_response(resp, 201)
@@ -147,20 +130,8 @@ class PoolExhaustedTest(h.ServiceTestCase):
         """When every database connection stays busy past PAYMENTS_DB_POOL_WAIT, a request answers 503 service_unavailable with Retry-After"""
         user, key = self.make_user()
         idem = h.new_key()
-        marker = "it_pool_" + h.new_key().replace("-", "_")
-        blocker = subprocess.Popen(
-            ["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", self.db.url, "-c",
-             "BEGIN; INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code,"
-             " response_body, expires_at) VALUES (%s, %s, decode(repeat('00', 32), 'hex'), 201,"
-             " '{}', now() + interval '1 day'); SELECT pg_sleep(30) AS %s; ROLLBACK;"
-             % (lit(user), lit(idem), marker)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         held = {}
-        try:
-            h.poll(lambda: self.db.query(
-                "SELECT pid FROM pg_stat_activity WHERE state = 'active'"
-                " AND query LIKE %s AND pid <> pg_backend_pid()" % lit("%" + marker + "%")),
-                message="the blocking transaction to start")
+        with h.open_transaction(self.db, h.key_taken_sql(user, idem)):
             # This request takes the only connection and waits on the blocked key.
             waiter = threading.Thread(target=lambda: held.update(
                 resp=self.post_charge(key, h.charge_body(), idem, timeout=30)), daemon=True)
@@ -175,10 +146,6 @@ class PoolExhaustedTest(h.ServiceTestCase):
             self.assert_error(resp, 503, "service_unavailable", "api_error")
             self.assertIsNotNone(resp.header("Retry-After"))
             self.assertLess(took, 5, "waited far longer than PAYMENTS_DB_POOL_WAIT")
-        finally:
-            self.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                          " WHERE query LIKE %s AND pid <> pg_backend_pid()" % lit("%" + marker + "%"))
-            blocker.wait(timeout=10)
         # With the blocker gone, the waiting request goes through.
         waiter.join(30)
         self.assertFalse(waiter.is_alive(), "the waiting request hung")

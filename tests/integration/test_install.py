@@ -30,13 +30,13 @@ class InstallTest(unittest.TestCase):
             self.assertEqual(got, want)
             units = {}
             for unit in ("payments-migrate.service", "payments-serve.service",
-                         "payments-relay.service", "migrate.env.example",
-                         "payments.env.example"):
+                         "payments-relay.service", "payments-processor.service",
+                         "migrate.env.example", "payments.env.example"):
                 with open(os.path.join(root, "share/payments/systemd", unit)) as f:
                     units[unit] = f.read()
                 self.assertNotIn("@PREFIX@", units[unit])
             for unit in ("payments-migrate.service", "payments-serve.service",
-                         "payments-relay.service"):
+                         "payments-relay.service", "payments-processor.service"):
                 self.assertIn("ExecStart=/opt/pay/bin/payments", units[unit])
 
     def test_units_migrate_as_the_owner_and_serve_as_the_application_role(self):
@@ -54,7 +54,8 @@ class InstallTest(unittest.TestCase):
         migrate = read("systemd/payments-migrate.service")
         self.assertEqual(setting(migrate, "ExecStart"), "@PREFIX@/bin/payments migrate up")
         self.assertEqual(setting(migrate, "EnvironmentFile"), "/etc/payments/migrate.env")
-        for unit in ("payments-serve.service", "payments-relay.service"):
+        for unit in ("payments-serve.service", "payments-relay.service",
+                     "payments-processor.service"):
             text = read("systemd/" + unit)
             self.assertNotIn("migrate", setting(text, "ExecStart"))
             self.assertNotIn("ExecStartPre", text)

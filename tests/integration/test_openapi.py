@@ -765,26 +765,10 @@ class ContractTest(ContractMixin, harness.ServiceTestCase):
         """A request whose Idempotency-Key another transaction holds answers 409 idempotency_key_in_use as openapi.yaml says"""
         user, key = self.make_user()
         idem = new_key()
-        marker = "it_openapi_" + new_key().replace("-", "_")
-        blocker = subprocess.Popen(
-            ["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", self.db.url, "-c",
-             "BEGIN; INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code,"
-             " response_body, expires_at) VALUES (%s, %s, decode(repeat('00', 32), 'hex'), 201,"
-             " '{}', now() + interval '1 day'); SELECT pg_sleep(30) AS %s; ROLLBACK;"
-             % (sql_literal(user), sql_literal(idem), marker)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            poll(lambda: self.db.query(
-                "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
-                " AND pid <> pg_backend_pid()" % sql_literal("%" + marker + "%")),
-                message="the blocking transaction to start")
+        with harness.open_transaction(self.db, harness.key_taken_sql(user, idem)):
             resp = self.call("POST", "/v1/charges", key, harness.charge_body(), idem)
             self.check_error(resp, "POST", "/v1/charges", 409, "idempotency_key_in_use", None)
             self.assertIsNotNone(resp.header("Retry-After"), "409 in_use without Retry-After")
-        finally:
-            self.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE %s"
-                          " AND pid <> pg_backend_pid()" % sql_literal("%" + marker + "%"))
-            blocker.wait(timeout=10)
 
     def test_charge_reads_and_lists_match_the_spec(self):
         """GET /v1/charges/{id} and GET /v1/charges answer 200, 400 and 404 as openapi.yaml says"""
@@ -852,6 +836,65 @@ class ContractTest(ContractMixin, harness.ServiceTestCase):
         self.check_error(resp, "POST", t, 400, "idempotency_key_missing")
         resp = self.call("POST", path, None, {}, new_key())
         self.check_error(resp, "POST", t, 401, "api_key_missing")
+
+    # --- updates ---
+
+    def test_charge_updates_match_the_spec(self):
+        """POST /v1/charges/{id} answers 200, 400 (idempotency_error with Stripe-Version), 404 and 409 as openapi.yaml says"""
+        t = "/v1/charges/{id}"
+        _, key = self.make_user()
+        _, other = self.make_user()
+        charge = self.new_charge(key, amount=1000)
+        path = "/v1/charges/" + charge
+        idem = new_key()
+        body = {"description": "Shipped", "metadata": {"order_id": "", "carrier": "ups"}}
+        first = self.call("POST", path, key, body, idem)
+        updated = self.check(first, "POST", t, 200)
+        self.assertEqual((updated["description"], updated["metadata"]), ("Shipped", {"carrier": "ups"}))
+        again = self.call("POST", path, key, "description=Shipped&metadata[order_id]=&metadata[carrier]=ups",
+                          idem, content_type="application/x-www-form-urlencoded")
+        self.assertEqual((self.check(again, "POST", t, 200), again.header("Idempotent-Replayed")),
+                         (updated, "true"))
+        self.check(self.call("POST", path, key, "", new_key(), content_type="application/x-www-form-urlencoded"),
+                   "POST", t, 200)
+        self.check(self.call("POST", path, key, {"metadata": "", "description": None}, new_key()), "POST", t, 200)
+        resp = self.call("POST", path, key, {"description": "other"}, idem)
+        self.check_error(resp, "POST", t, 409, "idempotency_key_reused")
+        resp = self.call("POST", path, key, {"description": "other"}, idem,
+                         headers={"Stripe-Version": "2024-06-20"})
+        self.check_error(resp, "POST", t, 400, "idempotency_key_reused")
+        self.assertEqual(resp.json()["error"]["type"], "idempotency_error")
+        for bad, code, param in (({"amount": 1}, "parameter_unknown", "amount"),
+                                 ({"description": "d" * 1001}, "parameter_too_long", "description"),
+                                 ({"metadata": "x"}, "invalid_metadata", "metadata"),
+                                 ({"description": 1}, "parameter_invalid_type", "description")):
+            resp = self.call("POST", path, key, bad, new_key())
+            self.check_error(resp, "POST", t, 400, code, param)
+        for cid in (self.new_charge(other), "ch_" + "0" * 24, "ch_short"):
+            resp = self.call("POST", "/v1/charges/" + cid, key, {"description": "x"}, new_key())
+            self.check_error(resp, "POST", t, 404, "resource_missing", "id")
+        resp = self.call("POST", path, key, {})
+        self.check_error(resp, "POST", t, 400, "idempotency_key_missing")
+        resp = self.call("POST", path, None, {}, new_key())
+        self.check_error(resp, "POST", t, 401, "api_key_missing")
+
+    def test_refund_updates_match_the_spec(self):
+        """POST /v1/refunds/{id} answers 200, 400 and 404 as openapi.yaml says"""
+        t = "/v1/refunds/{id}"
+        _, key = self.make_user()
+        charge = self.new_charge(key, amount=1000)
+        refund = self.check(self.call("POST", "/v1/refunds", key, {"charge": charge, "amount": 100}, new_key()),
+                            "POST", "/v1/refunds", 201)
+        path = "/v1/refunds/" + refund["id"]
+        resp = self.call("POST", path, key, "metadata[ticket]=42", new_key(),
+                         content_type="application/x-www-form-urlencoded")
+        self.assertEqual(self.check(resp, "POST", t, 200)["metadata"], {"ticket": "42"})
+        self.check(self.call("POST", path, key, {"metadata": ""}, new_key()), "POST", t, 200)
+        resp = self.call("POST", path, key, {"reason": "duplicate"}, new_key())
+        self.check_error(resp, "POST", t, 400, "parameter_unknown", "reason")
+        for rid in ("re_" + "0" * 24, "re_short"):
+            resp = self.call("POST", "/v1/refunds/" + rid, key, {"metadata": {}}, new_key())
+            self.check_error(resp, "POST", t, 404, "resource_missing", "id")
 
     # --- refunds ---
 
@@ -1195,6 +1238,27 @@ class ContractTest(ContractMixin, harness.ServiceTestCase):
                 self.check(resp, "POST", "/v1/refunds")
                 self.assert_request_agrees(what, self.contract.v.errors(body, schema, "body"),
                                            resp, (201,))
+
+    def test_charge_update_bodies_the_spec_accepts_are_the_ones_the_server_accepts(self):
+        """Every charge update body that openapi.yaml accepts is accepted, and every one it refuses is refused"""
+        _, key = self.make_user()
+        schema = self.request_body_schema("POST", "/v1/charges/ch_" + "0" * 24)
+        charge = self.new_charge(key)
+        bodies = [("nothing", {}), ("a description", {"description": "x"}),
+                  ("an empty description", {"description": ""}), ("a null description", {"description": None}),
+                  ("1000 characters", {"description": "é" * 1000}), ("1001 characters", {"description": "d" * 1001}),
+                  ("a number as description", {"description": 5}),
+                  ("metadata", {"metadata": {"a": "1", "b": ""}}), ("metadata \"\"", {"metadata": ""}),
+                  ("null metadata", {"metadata": None}), ("metadata \"x\"", {"metadata": "x"}),
+                  ("51 metadata keys", {"metadata": {"k%d" % i: "v" for i in range(51)}}),
+                  ("a number as a metadata value", {"metadata": {"a": 1}}),
+                  ("an amount", {"amount": 1}), ("receipt_email", {"receipt_email": "a@b.c"})]
+        for what, body in bodies:
+            with self.subTest(what):
+                resp = self.call("POST", "/v1/charges/" + charge, key, body, new_key())
+                self.check(resp, "POST", "/v1/charges/{id}")
+                self.assert_request_agrees(what, self.contract.v.errors(body, schema, "body"),
+                                           resp, (200,))
 
     def test_webhook_bodies_the_spec_accepts_are_the_ones_the_server_accepts(self):
         """Every webhook endpoint body that openapi.yaml accepts is accepted, and every one it refuses is refused"""

@@ -10,13 +10,16 @@ beside the database.
 
 Covered: form bodies as the SDKs encode them (bracket notation, arrays),
 creates with and without an explicit Idempotency-Key, a JSON request retried
-by an SDK as a form (one fingerprint), retrieve, update (refused: charges
-cannot be changed), auto-pagination over charges, refunds and events,
-partial and full refunds, declines, key reuse, authentication and rate-limit
-errors, webhook verification with each SDK's helper (Stripe-Signature), and
-the SDKs' automatic retries over connections dropped after the server did
-the work and over a server killed with SIGKILL and restarted, with one
-charge per logical request.
+by an SDK as a form (one fingerprint), retrieve, update (a charge's
+description and metadata, a refund's metadata), auto-pagination over
+charges, refunds and events, partial and full refunds, declines, key reuse
+(the SDKs' IdempotencyError, for creates, captures, refunds and updates),
+authentication and rate-limit errors, webhook verification with each SDK's
+helper (Stripe-Signature), and the SDKs' automatic retries over connections
+dropped after the server did the work and over a server killed with SIGKILL
+and restarted, with one charge per logical request. StripeDialectTest
+checks the one answer that depends on the Stripe-Version header over raw
+HTTP.
 """
 
 import json
@@ -47,6 +50,12 @@ ERROR_CLASSES = {
                "idempotency": "IdempotencyError", "api": "APIError",
                "signature": "SignatureVerificationError"},
 }
+
+
+# The Stripe-Version each driver sends, configured as the README's snippets do:
+# stripe-node always sends its own (None keeps it); stripe-python sends one only
+# when stripe.api_version is set, which the README's Python snippet does.
+API_VERSION = {"node": None, "python": "2024-06-20"}
 
 
 def install_node_sdk():
@@ -81,10 +90,13 @@ def tearDownModule():
     h.teardown_module(__name__)
 
 
-def sdk_command(sdk, api, key, ops, retries):
-    """The driver's command line, its stdin and its environment."""
+def sdk_command(sdk, api, key, ops, retries, api_version=Ellipsis):
+    """The driver's command line, its stdin and its environment (api_version: API_VERSION's by default)."""
     cmd = ["node", "sdk.js"] if sdk == "node" else [SYSTEM_PYTHON, "sdk.py"]
-    request = {"config": {"api": api, "key": key, "maxNetworkRetries": retries}, "ops": ops}
+    if api_version is Ellipsis:
+        api_version = API_VERSION[sdk]
+    request = {"config": {"api": api, "key": key, "maxNetworkRetries": retries,
+                          "apiVersion": api_version}, "ops": ops}
     env = dict(os.environ)
     for name in ("PYTHONPATH", "PYTHONHOME", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
                  "https_proxy"):
@@ -101,9 +113,9 @@ def sdk_results(sdk, ops, returncode, stdout, stderr):
     return results
 
 
-def run_sdk(sdk, api, key, ops, retries=0, timeout=120):
+def run_sdk(sdk, api, key, ops, retries=0, timeout=120, api_version=Ellipsis):
     """Runs ops with sdk ("node" or "python") against api; returns one result per op."""
-    cmd, stdin, env = sdk_command(sdk, api, key, ops, retries)
+    cmd, stdin, env = sdk_command(sdk, api, key, ops, retries, api_version)
     proc = subprocess.run(cmd, cwd=SDK_DIR, input=stdin, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=timeout, env=env)
     return sdk_results(sdk, ops, proc.returncode, proc.stdout, proc.stderr)
@@ -123,6 +135,17 @@ def create(resource, params, key=None):
     return op
 
 
+def update(resource, id_, params, key=None):
+    op = {"op": "update", "resource": resource, "id": id_, "params": params}
+    if key is not None:
+        op["idempotencyKey"] = key
+    return op
+
+
+def retrieve(resource, id_):
+    return {"op": "retrieve", "resource": resource, "id": id_}
+
+
 class SdkMixin:
     """What every SDK test class shares; sdk is set by the concrete class."""
 
@@ -135,11 +158,11 @@ class SdkMixin:
     def api(self):
         return "http://127.0.0.1:%d" % self.server.port
 
-    def run_ops(self, key, ops, retries=0, api=None):
-        return run_sdk(self.sdk, api or self.api(), key, ops, retries)
+    def run_ops(self, key, ops, retries=0, api=None, api_version=Ellipsis):
+        return run_sdk(self.sdk, api or self.api(), key, ops, retries, api_version=api_version)
 
-    def one(self, key, op, retries=0, api=None):
-        return self.run_ops(key, [op], retries, api)[0]
+    def one(self, key, op, retries=0, api=None, api_version=Ellipsis):
+        return self.run_ops(key, [op], retries, api, api_version)[0]
 
     def assert_ok(self, result):
         self.assertIn("ok", result, "the SDK raised: %r" % (result,))
@@ -207,20 +230,44 @@ class _ApiTests(SdkMixin):
         self.assertEqual(self.assert_ok(r), stored)
         self.assertEqual(r["replayed"], "true")
         other = self.one(key, create("charges", charge_params(amount=2001), idem))
-        self.assert_raised(other, "api", 409, "idempotency_key_reused", "idempotency_error")
+        self.assert_raised(other, "idempotency", 400, "idempotency_key_reused", "idempotency_error")
         self.assertEqual(self.counts(user), (1, 1, 1))
 
-    def test_update_is_refused_without_a_retry(self):
-        """Charges cannot be updated: the SDK's update gets a definitive 405 and does not retry"""
-        _, key = self.make_user("sdk")
-        charge = self.assert_ok(self.one(key, create("charges", charge_params())))
-        r = self.one(key, {"op": "update", "resource": "charges", "id": charge["id"],
-                           "params": {"description": "changed"}}, retries=2)
-        err = self.assert_raised(r, "api", 405, "method_not_allowed", "invalid_request_error")
-        self.assertEqual(err["shouldRetry"], "false")
-        got = self.assert_ok(self.one(key, {"op": "retrieve", "resource": "charges",
-                                            "id": charge["id"]}))
-        self.assertEqual(got["description"], "SDK order")
+    def test_update_changes_description_and_metadata(self):
+        """The SDK's update changes a charge's description and merges its metadata, a refund's metadata too; retrieve shows it"""
+        user, key = self.make_user("sdk")
+        charge = self.assert_ok(self.one(key, create("charges", charge_params(
+            metadata={"order_id": "6735", "note": "gift"}))))
+        refund = self.assert_ok(self.one(key, create("refunds", {"charge": charge["id"], "amount": 100,
+                                                                 "metadata": {"ticket": "42"}})))
+        r = self.run_ops(key, [
+            update("charges", charge["id"], {"description": "Order 6735, shipped",
+                                             "metadata": {"note": "", "carrier": "ups"}}),
+            retrieve("charges", charge["id"]),
+            update("refunds", refund["id"], {"metadata": {"ticket": "", "reason": "damaged"}}),
+            retrieve("refunds", refund["id"]),
+            update("charges", charge["id"], {"metadata": "", "description": ""}),
+            retrieve("charges", charge["id"]),
+        ], retries=2)
+        updated, got, refund_updated, refund_got, cleared, got_cleared = (self.assert_ok(x) for x in r)
+        self.assertEqual(updated["description"], "Order 6735, shipped")
+        self.assertEqual(updated["metadata"], {"order_id": "6735", "carrier": "ups"})
+        self.assertEqual(got, updated)
+        self.assertEqual(r[0]["replayed"], "false")
+        self.assertEqual(refund_updated["metadata"], {"reason": "damaged"})
+        self.assertEqual(refund_got, refund_updated)
+        self.assertEqual((cleared["description"], cleared["metadata"]), (None, {}))
+        self.assertEqual(got_cleared, cleared)
+        # Nothing but description and metadata changed (the refund of 100 came before).
+        self.assertEqual(got_cleared, dict(charge, description=None, metadata={}, amount_refunded=100))
+        self.assertEqual(self.db.query(
+            "SELECT string_agg(type, ',' ORDER BY seq) FROM outbox_events WHERE user_id = %s"
+            " AND type LIKE '%%.updated'" % h.sql_literal(user)),
+            "charge.updated,refund.updated,charge.updated")
+        # Anything else than description and metadata is refused, naming the param.
+        r = self.one(key, update("charges", charge["id"], {"receipt_email": "a@example.com"}), retries=2)
+        err = self.assert_raised(r, "invalid", 400, "parameter_unknown", "invalid_request_error")
+        self.assertEqual((err["param"], err["shouldRetry"]), ("receipt_email", "false"))
 
     def test_auto_pagination_walks_charges_refunds_and_events(self):
         """Auto-pagination walks every charge, refund and event of the user, two at a time, to the end"""
@@ -314,20 +361,45 @@ class _ApiTests(SdkMixin):
                          "failed,failed")
 
     def test_key_reuse_raises_the_idempotency_error(self):
-        """A key reused with another body is an idempotency_error the SDK does not retry"""
+        """A key reused with another body raises the SDK's IdempotencyError (400, as Stripe answers), not retried, for creates, captures, refunds and updates"""
         user, key = self.make_user("sdk")
-        idem = h.new_key()
+        k_charge, k_capture, k_refund, k_update = (h.new_key() for _ in range(4))
         r = self.run_ops(key, [
-            create("charges", charge_params(), idem),
-            create("charges", charge_params(amount=999), idem),
+            create("charges", charge_params(), k_charge),
+            create("charges", charge_params(amount=999), k_charge),
+            create("charges", charge_params(amount=2000, capture=False), h.new_key()),
         ], retries=2)
         self.assert_ok(r[0])
-        # Both SDKs raise their IdempotencyError class only for 400 and 404: this
-        # service answers 409, so they raise their APIError class with the
-        # idempotency_error type (see the README).
-        err = self.assert_raised(r[1], "api", 409, "idempotency_key_reused", "idempotency_error")
-        self.assertEqual(err["shouldRetry"], "false")
-        self.assertEqual(self.counts(user), (1, 1, 1))
+        auth = self.assert_ok(r[2])
+        r = self.run_ops(key, [
+            {"op": "capture", "resource": "charges", "id": auth["id"], "params": {"amount": 1500},
+             "idempotencyKey": k_capture},
+            {"op": "capture", "resource": "charges", "id": auth["id"], "params": {"amount": 1400},
+             "idempotencyKey": k_capture},
+            create("refunds", {"charge": auth["id"], "amount": 100}, k_refund),
+            create("refunds", {"charge": auth["id"], "amount": 200}, k_refund),
+            update("charges", auth["id"], {"metadata": {"a": "1"}}, k_update),
+            update("charges", auth["id"], {"metadata": {"a": "2"}}, k_update),
+            create("charges", charge_params(amount=999), k_charge),
+        ], retries=2)
+        for first, reused in ((r[0], r[1]), (r[2], r[3]), (r[4], r[5]), (None, r[6])):
+            if first is not None:
+                self.assert_ok(first)
+            # Both SDKs raise IdempotencyError for a 400 (or 404) of type idempotency_error:
+            # the SDKs send Stripe-Version, so this service answers as Stripe does.
+            err = self.assert_raised(reused, "idempotency", 400, "idempotency_key_reused",
+                                     "idempotency_error")
+            self.assertEqual(err["shouldRetry"], "false")
+        # Two charges, five keys; the events of one charge each, a capture, a refund (two) and an update.
+        self.assertEqual(self.counts(user), (2, 5, 6))
+        if self.sdk == "python":
+            # stripe-python without stripe.api_version sends no Stripe-Version: it gets this
+            # API's own 409, which it raises as its APIError class, still without retrying.
+            r = self.one(key, create("charges", charge_params(amount=998), k_charge), retries=2,
+                         api_version=None)
+            err = self.assert_raised(r, "api", 409, "idempotency_key_reused", "idempotency_error")
+            self.assertEqual(err["shouldRetry"], "false")
+            self.assertEqual(self.counts(user), (2, 5, 6))
 
     def test_bad_key_raises_the_authentication_error(self):
         """An unknown API key raises the authentication-error class"""
@@ -387,6 +459,69 @@ class PythonApiTest(_ApiTests, h.ServiceTestCase):
     sdk = "python"
 
 
+class StripeDialectTest(h.ServiceTestCase):
+    """
+    Over raw HTTP, the one answer that depends on Stripe-Version: a key
+    reused with another request is this API's 409 without the header and
+    Stripe's 400 with it (what makes both SDKs raise IdempotencyError), on
+    every idempotent POST. Nothing else changes with the header.
+    """
+
+    server_env = {"PAYMENTS_RATE_LIMIT": "0", "PAYMENTS_IDEMPOTENCY_WAIT": "300ms"}
+
+    def post(self, key, path, body, idem, version=None):
+        headers = {"Stripe-Version": version} if version is not None else None
+        return self.post_charge(key, body, idem, path=path, headers=headers)
+
+    def test_key_reuse_is_409_without_stripe_version_and_400_with_it(self):
+        """Charges, captures, refunds and updates: a reused key is 409 without Stripe-Version and 400 with one, idempotency_error either way, not retried, nothing stored"""
+        user, key = self.make_user("dialect")
+        charge = self.assert_json_response(self.post_charge(key, h.charge_body(), h.new_key()), 201)
+        auth = self.assert_json_response(
+            self.post_charge(key, h.charge_body(capture=False), h.new_key()), 201)
+        refund = self.assert_json_response(self.post_charge(
+            key, {"charge": charge["id"], "amount": 50}, h.new_key(), path="/v1/refunds"), 201)
+        cases = [
+            ("/v1/charges", h.charge_body(amount=700), h.charge_body(amount=701)),
+            ("/charge", h.charge_body(amount=800), h.charge_body(amount=800, description="other")),
+            ("/v1/charges/%s/capture" % auth["id"], {"amount": 500}, {"amount": 400}),
+            ("/v1/refunds", {"charge": charge["id"], "amount": 100}, {"charge": charge["id"], "amount": 200}),
+            ("/v1/charges/" + charge["id"], {"description": "a"}, {"description": "b"}),
+            ("/v1/refunds/" + refund["id"], {"metadata": {"a": "1"}}, {"metadata": {"a": "2"}}),
+        ]
+        for path, body, other in cases:
+            with self.subTest(path=path):
+                idem = h.new_key()
+                first = self.post(key, path, body, idem)
+                self.assertIn(first.status, (200, 201), first)
+                before = self.counts(user)
+                for version, status in ((None, 409), ("", 409), ("2024-06-20", 400),
+                                        ("2026-11-18.endive", 400)):
+                    resp = self.post(key, path, other, idem, version)
+                    err = self.assert_error(resp, status, "idempotency_key_reused", "idempotency_error",
+                                            param=None)
+                    self.assertEqual(err["message"],
+                                     "This Idempotency-Key was already used with a different request.")
+                    self.assertEqual((resp.header("Stripe-Should-Retry"), resp.header("Retry-After"),
+                                      resp.header("Idempotent-Replayed"), resp.header("Stripe-Version")),
+                                     ("false", None, None, "2024-06-20"), "headers of %r" % (resp,))
+                # The header changes nothing else: the first request still replays, byte for byte.
+                again = self.post(key, path, body, idem, "2024-06-20")
+                self.assertEqual((again.status, again.body, again.header("Idempotent-Replayed")),
+                                 (first.status, first.body, "true"))
+                self.assertEqual(self.counts(user), before)
+
+    def test_a_key_in_use_stays_409_with_stripe_version(self):
+        """A key that another request still holds is 409 idempotency_key_in_use with Stripe-Version too, with Retry-After, as Stripe answers it"""
+        user, key = self.make_user("dialect")
+        idem = h.new_key()
+        with h.open_transaction(self.db, h.key_taken_sql(user, idem)):
+            resp = self.post(key, "/v1/charges", h.charge_body(), idem, "2024-06-20")
+        self.assert_error(resp, 409, "idempotency_key_in_use", "idempotency_error")
+        self.assertEqual(resp.header("Stripe-Should-Retry"), "true")
+        self.assertIsNotNone(resp.header("Retry-After"))
+
+
 class _RateLimitTests(SdkMixin):
     server_env = {"PAYMENTS_RATE_LIMIT": "1", "PAYMENTS_RATE_BURST": "1"}
 
@@ -410,11 +545,11 @@ class PythonRateLimitTest(_RateLimitTests, h.ServiceTestCase):
 
 class _WebhookTests(SdkMixin):
     def test_deliveries_verify_with_the_sdk_helper(self):
-        """A delivery's Stripe-Signature verifies with the SDK's webhook helper; a tampered body does not"""
+        """A delivery's Stripe-Signature verifies with the SDK's webhook helper, a charge.updated one too; a tampered body does not"""
         user, key = self.make_user("sdk")
         name = "sdk-%s" % self.sdk
         endpoint = self.assert_ok(self.one(key, create("webhookEndpoints", {
-            "url": self.receiver.url(name), "enabled_events": ["charge.succeeded"]})))
+            "url": self.receiver.url(name), "enabled_events": ["charge.succeeded", "charge.updated"]})))
         self.secrets.append(endpoint["secret"])
         self.receiver.set_secret(name, endpoint["secret"])
         charge_id, request_id, idem = self.charge(key)
@@ -442,6 +577,18 @@ class _WebhookTests(SdkMixin):
         self.assertEqual((event["api_version"], event["livemode"]), ("2024-06-20", False))
         self.assert_raised(r[1], "signature")
         self.assert_raised(r[2], "signature")
+        # An update made with the SDK reaches the endpoint as charge.updated with the charge after it.
+        updated = self.assert_ok(self.one(key, update("charges", charge_id, {"description": "shipped"})))
+        got = h.poll(lambda: [d for d in self.receiver.delivered(name) if d.type == "charge.updated"],
+                     message="the charge.updated delivery")
+        r = self.one(key, {"op": "constructEvent", "payload": got[0].body.decode("utf-8"),
+                           "header": got[0].headers.get("Stripe-Signature"),
+                           "secret": endpoint["secret"]})
+        event = self.assert_ok(r)
+        self.assertEqual(event["type"], "charge.updated")
+        self.assertEqual((event["data"]["object"]["id"], event["data"]["object"]["description"]),
+                         (charge_id, "shipped"))
+        self.assertEqual(event["data"]["object"], updated)
         self.assert_no_receiver_errors()
 
 
@@ -550,7 +697,7 @@ class _RetryTests(SdkMixin):
         self.addCleanup(self.proxy.close)
 
     def test_retries_over_dropped_connections_charge_once(self):
-        """Answers lost after the commit are retried by the SDK itself, and every charge and refund is made once"""
+        """Answers lost after the commit are retried by the SDK itself, and every charge, refund and update is made once"""
         user, key = self.make_user("sdk")
         api = "http://127.0.0.1:%d" % self.proxy.port
         explicit = [h.new_key(), h.new_key()]
@@ -575,6 +722,14 @@ class _RetryTests(SdkMixin):
         self.assertEqual(amounts, [300, 700])
         self.assertEqual(len(self.user_ids("refunds", user)), 2)
         self.assertEqual(len(self.proxy.dropped), 8)
+
+        r = self.one(key, update("charges", charges[1]["id"], {"metadata": {"shipped": "yes"}}),
+                     retries=3, api=api)
+        self.assertEqual(self.assert_ok(r)["metadata"], dict(charges[1]["metadata"], shipped="yes"))
+        self.assertEqual(r["replayed"], "true")
+        self.assertEqual(len(self.proxy.dropped), 9)
+        self.assertEqual(self.db.count("outbox_events", "object_id = %s AND type = 'charge.updated'"
+                                       % h.sql_literal(charges[1]["id"])), 1)
 
 
 class NodeRetryTest(_RetryTests, h.ServiceTestCase):

@@ -2,12 +2,14 @@
 //
 // Usage: node sdk.js < request.json > results.json
 //   request: {"config": {"api": "http://127.0.0.1:PORT", "key": "sk_test_...",
-//             "maxNetworkRetries": N}, "ops": [OP, ...]}
+//             "maxNetworkRetries": N, "apiVersion": null | "..."}, "ops": [OP, ...]}
+//   apiVersion null keeps the library's own (stripe-node sends it as Stripe-Version on
+//   every request either way).
 //   OP is one of
 //     {"op": "create", "resource": "charges", "params": {...}, "idempotencyKey": "..."}
 //     {"op": "retrieve" | "del", "resource": ..., "id": "..."}
 //     {"op": "capture", "resource": "charges", "id": "...", "params": {...}, "idempotencyKey": "..."}
-//     {"op": "update", "resource": ..., "id": "...", "params": {...}}
+//     {"op": "update", "resource": ..., "id": "...", "params": {...}, "idempotencyKey": "..."}
 //     {"op": "list", "resource": ..., "params": {...}}        every item, by auto-pagination
 //     {"op": "constructEvent", "payload": "...", "header": "...", "secret": "..."}
 //   Each result is {"ok": object, "requestId", "replayed"} or {"error": {...}}: the
@@ -49,7 +51,7 @@ async function run(stripe, op) {
 		obj = await resource.capture(op.id, op.params || {}, opts);
 		break;
 	case 'update':
-		obj = await resource.update(op.id, op.params || {});
+		obj = await resource.update(op.id, op.params || {}, opts);
 		break;
 	case 'del':
 		obj = await resource.del(op.id);
@@ -88,6 +90,7 @@ async function main() {
 		port: api.port,
 		protocol: api.protocol.replace(':', ''),
 		maxNetworkRetries: request.config.maxNetworkRetries ?? 0,
+		...(request.config.apiVersion ? { apiVersion: request.config.apiVersion } : {}),
 		timeout: 20000,
 		telemetry: false,
 	});

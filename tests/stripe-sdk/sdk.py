@@ -5,6 +5,8 @@ Usage: /usr/bin/python3 sdk.py < request.json > results.json
 The request and results are those of sdk.js (the stripe-node driver), so
 tests/integration/test_stripe_sdk.py drives both SDKs alike. It must run
 under /usr/bin/python3, where Debian installs the stripe package.
+config.apiVersion becomes stripe.api_version: stripe-python sends
+Stripe-Version only when it is set (null: none).
 """
 
 import json
@@ -63,7 +65,10 @@ def run(op):
             kwargs["idempotency_key"] = op["idempotencyKey"]
         obj = cls.capture(op["id"], **kwargs)
     elif kind == "update":
-        obj = cls.modify(op["id"], **(op.get("params") or {}))
+        kwargs = dict(op.get("params") or {})
+        if op.get("idempotencyKey"):
+            kwargs["idempotency_key"] = op["idempotencyKey"]
+        obj = cls.modify(op["id"], **kwargs)
     elif kind == "del":
         obj = cls.delete(op["id"])
     elif kind == "list":
@@ -84,6 +89,7 @@ def main():
     stripe.api_key = config["key"]
     stripe.api_base = config["api"]
     stripe.max_network_retries = config.get("maxNetworkRetries", 0)
+    stripe.api_version = config.get("apiVersion")
     stripe.enable_telemetry = False
     results = []
     for op in request["ops"]:

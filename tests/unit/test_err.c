@@ -43,6 +43,7 @@ static const struct expected expected[] = {
 	{ PAY_EIDEM_INVALID, 400, "invalid_request_error", "idempotency_key_invalid" },
 	{ PAY_EIDEM_REUSED, 409, "idempotency_error", "idempotency_key_reused" },
 	{ PAY_EIDEM_IN_USE, 409, "idempotency_error", "idempotency_key_in_use" },
+	{ PAY_EIDEM_REUSED_STRIPE, 400, "idempotency_error", "idempotency_key_reused" },
 	{ PAY_EAUTH_MISSING, 401, "authentication_error", "api_key_missing" },
 	{ PAY_EAUTH_INVALID, 401, "authentication_error", "api_key_invalid" },
 	{ PAY_ECARD_DECLINED, 402, "card_error", "card_declined" },
@@ -146,19 +147,39 @@ static void test_info_maps_int_min_to_500(void **state)
 	assert_int_equal(err_info(e)->status, 500);
 }
 
-static void test_info_codes_are_unique_except_internal(void **state)
+/* The two entries of a key reused with another request: this API's and Stripe's (400). */
+static bool is_reuse(int e)
+{
+	return e == PAY_EIDEM_REUSED || e == PAY_EIDEM_REUSED_STRIPE;
+}
+
+static void test_info_codes_are_unique_except_internal_and_reuse(void **state)
 {
 	size_t i, j;
 
 	(void)state;
 	for (i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
 		for (j = i + 1; j < sizeof(expected) / sizeof(expected[0]); j++) {
-			if (strcmp(expected[i].code, "internal_error") == 0)
+			if (strcmp(expected[i].code, "internal_error") == 0 ||
+			    (is_reuse(expected[i].err) && is_reuse(expected[j].err)))
 				continue;
 			assert_string_not_equal(err_info(expected[i].err)->code,
 						err_info(expected[j].err)->code);
 		}
 	}
+}
+
+static void test_reuse_in_stripes_dialect_differs_only_in_status(void **state)
+{
+	const struct err_info *ours = err_info(PAY_EIDEM_REUSED);
+	const struct err_info *stripe = err_info(PAY_EIDEM_REUSED_STRIPE);
+
+	(void)state;
+	assert_int_equal(ours->status, 409);
+	assert_int_equal(stripe->status, 400);
+	assert_string_equal(stripe->type, ours->type);
+	assert_string_equal(stripe->code, ours->code);
+	assert_string_equal(stripe->message, ours->message);
 }
 
 int main(void)
@@ -171,7 +192,8 @@ int main(void)
 		cmocka_unit_test(test_info_maps_value_past_the_table_to_500),
 		cmocka_unit_test(test_info_maps_positive_value_to_500),
 		cmocka_unit_test(test_info_maps_int_min_to_500),
-		cmocka_unit_test(test_info_codes_are_unique_except_internal),
+		cmocka_unit_test(test_info_codes_are_unique_except_internal_and_reuse),
+		cmocka_unit_test(test_reuse_in_stripes_dialect_differs_only_in_status),
 	};
 
 	return cmocka_run_group_tests_name("err", tests, NULL, NULL);

@@ -10,11 +10,12 @@
 
 #include "event.h"
 
-static void test_event_types_lists_exactly_the_six_types(void **state)
+static void test_event_types_lists_exactly_the_eight_types(void **state)
 {
 	static const char *const want[] = {
 		"charge.succeeded", "charge.failed", "charge.refunded", "refund.created",
-		"charge.captured", "charge.expired",
+		"charge.captured", "charge.expired", "charge.pending", "charge.review_required",
+		"charge.updated", "refund.updated",
 	};
 	size_t i, n;
 
@@ -72,7 +73,7 @@ static void test_event_type_known_refuses_unknown_types(void **state)
 	static const char *const bad[] = {
 		"", "charge", "charge.", "charge.created", "charge.succeeded ", " charge.succeeded",
 		"CHARGE.SUCCEEDED", "Charge.succeeded", "charge.succeededx", "charge.succeede",
-		"refund.updated", "payment_intent.succeeded", "charge_succeeded",
+		"refund.deleted", "payment_intent.succeeded", "charge_succeeded",
 	};
 	size_t i;
 
@@ -93,7 +94,7 @@ static void test_event_type_known_refuses_null(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_event_types_lists_exactly_the_six_types),
+		cmocka_unit_test(test_event_types_lists_exactly_the_eight_types),
 		cmocka_unit_test(test_event_types_are_distinct_and_match_outbox_check),
 		cmocka_unit_test(test_event_type_known_accepts_every_listed_type),
 		cmocka_unit_test(test_event_type_known_accepts_wildcard_only_when_allowed),
