@@ -53,6 +53,7 @@ UNIT_OBJS_test_http_deadline   := http_deadline
 UNIT_OBJS_test_idem            := idem err
 UNIT_OBJS_test_ids             := ids
 UNIT_OBJS_test_keycache        := keycache apikey err ids
+UNIT_OBJS_test_replaycache     := replaycache
 UNIT_OBJS_test_migfile         := migfile err
 UNIT_OBJS_test_migplan         := migplan migtap migfile err
 UNIT_OBJS_test_relay_nats_pub  := relay_nats_pub log err

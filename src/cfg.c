@@ -70,6 +70,10 @@ static const struct cfg_setting cfg_settings[] = {
 	  0, 1000, CFG_SERVE,
 	  "how long a verified API key is trusted without reading it again (0: always read);"
 	  " a revoked key stops working within it" },
+	{ "replay-cache-ttl", "PAYMENTS_REPLAY_CACHE_TTL", CFG_DURATION, "1s",
+	  CFG_AT(replay_cache_ttl_ms), 0, 60000, CFG_SERVE,
+	  "how long a retry of a new charge may be answered from the process's memory after the"
+	  " response was read from the database (0: always read), never past the key's expiry" },
 	{ "log-level", "PAYMENTS_LOG_LEVEL", CFG_STR, "info", CFG_AT(log_level), 0, 0, CFG_ALL,
 	  "debug, info, warn or error" },
 	{ "migrations-dir", "PAYMENTS_MIGRATIONS_DIR", CFG_STR, "migrations", CFG_AT(migrations_dir),
