@@ -59,7 +59,7 @@
 #   BENCH_PG_PORT         port of the benchmark's own cluster
 #   BENCH_KEEP=1          keep the logs under tmp/bench-<timestamp>/
 #   BENCH_COMMIT          the commit recorded in the JSON (default: git rev-parse HEAD)
-#   PAYMENTS_DB_POOL_SIZE (8), PAYMENTS_THREADS (16), PAYMENTS_RELAY_WORKERS (2) and the other PAYMENTS_*
+#   PAYMENTS_DB_POOL_SIZE (16), PAYMENTS_THREADS (16), PAYMENTS_RELAY_WORKERS (2) and the other PAYMENTS_*
 #   settings are passed to serve as usual; the pool size is also create_charge's pgbench -c.
 set -euo pipefail
 
@@ -75,7 +75,7 @@ relay_events=${BENCH_RELAY_EVENTS:-20000}
 relays=${BENCH_RELAYS:-1}
 relay_workers=${PAYMENTS_RELAY_WORKERS:-2}
 replay_keys=${BENCH_REPLAY_KEYS:-2000}
-pool=${PAYMENTS_DB_POOL_SIZE:-8}
+pool=${PAYMENTS_DB_POOL_SIZE:-16}
 threads=${PAYMENTS_THREADS:-16}
 conns=${BENCH_CONNECTIONS:-16}
 with_peer=${BENCH_PEER:-1}

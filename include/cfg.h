@@ -32,6 +32,7 @@ struct cfg {
 	long long authorization_ttl_ms;   /* uncaptured charges older than this are released */
 	long long request_timeout_ms;
 	long long key_cache_ttl_ms;
+	long long replay_cache_ttl_ms;
 	char *log_level;
 	char *migrations_dir;
 	long long migrate_wait_ms;

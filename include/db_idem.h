@@ -15,6 +15,8 @@ struct db_idem_result {
 	int status;
 	char *body;
 	size_t body_len;
+	/* How long the stored key has left (created, replayed; create_charge only), else -1. */
+	long long expires_in_ms;
 };
 
 void db_idem_result_fini(struct db_idem_result *r);

@@ -87,6 +87,8 @@ int db_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p, boo
 
 
 int db_result_rows(const struct db_result *r);
+/* The number of columns of r. */
+int db_result_fields(const struct db_result *r);
 /* Borrowed value of row, col; NULL for SQL NULL. Valid until db_result_free. */
 const char *db_value(const struct db_result *r, int row, int col);
 int db_value_length(const struct db_result *r, int row, int col);

@@ -19,6 +19,8 @@ struct mg_request_info;
 struct cfg;
 struct db_pool;
 struct http_deadline;
+struct keycache;
+struct replaycache;
 
 /* What every handler shares: settings, the database pool and the rate limiter. */
 struct http_app {
@@ -28,6 +30,7 @@ struct http_app {
 	struct ratelimit *limiter;
 	struct ratelimit *auth_limiter;   /* per client address, for requests without a verified key */
 	struct keycache *keys;     /* API keys verified within PAYMENTS_KEY_CACHE_TTL */
+	struct replaycache *replays;   /* charges' stored responses read within PAYMENTS_REPLAY_CACHE_TTL */
 	struct http_deadline *deadline;   /* the request deadline's watchdog (http_server_start's) */
 };
 

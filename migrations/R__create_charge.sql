@@ -21,20 +21,28 @@
  * p_error_body is the response body for a declined charge (status 'failed');
  * a succeeded charge's body is its charge object.
  *
+ * expires_in_ms: how long the stored key has left, in the database's clock, for
+ * 'created' and 'replayed' (a process may keep the response that long at most,
+ * PAYMENTS_REPLAY_CACHE_TTL); NULL for 'mismatch'.
+ *
  * The write path is kept to what it must do (make bench measures it against
  * three bare inserts): one index probe finds a stored key, live or expired
  * (only an expired one costs a DELETE), and the charge object is rendered
  * once for the response and the event.
  */
--- 0010 added p_capture: the signature before it is dropped first.
+-- 0010 added p_capture: the signature before it is dropped first. The OUT parameter
+-- expires_in_ms came later: a change of OUT parameters is a new return type, which
+-- CREATE OR REPLACE cannot make, so the current signature is dropped too.
 DROP FUNCTION IF EXISTS create_charge(text, text, bytea, bigint, bigint, text, text, bigint, text, text,
                                       text, json, text, text, text, text);
-CREATE OR REPLACE FUNCTION create_charge(
+DROP FUNCTION IF EXISTS create_charge(text, text, bytea, bigint, bigint, text, text, bigint, text, text,
+                                      text, json, text, text, text, text, boolean);
+CREATE FUNCTION create_charge(
     p_user_id text, p_key text, p_fingerprint bytea, p_ttl_ms bigint, p_wait_ms bigint,
     p_charge_id text, p_event_id text, p_amount bigint, p_currency text, p_source text,
     p_description text, p_metadata json, p_failure_code text, p_decline_code text,
     p_error_body text, p_request_id text, p_capture boolean DEFAULT true,
-    OUT outcome text, OUT status_code integer, OUT body text)
+    OUT outcome text, OUT status_code integer, OUT body text, OUT expires_in_ms bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     k idempotency_keys%ROWTYPE;
@@ -48,6 +56,8 @@ BEGIN
         outcome := CASE WHEN k.fingerprint = p_fingerprint THEN 'replayed' ELSE 'mismatch' END;
         status_code := k.status_code;
         body := CASE WHEN outcome = 'replayed' THEN k.response_body END;
+        expires_in_ms := CASE WHEN outcome = 'replayed'
+                              THEN floor(extract(epoch FROM k.expires_at - now()) * 1000) END;
         RETURN;
     END IF;
     v_expired := FOUND;
@@ -95,6 +105,8 @@ BEGIN
         outcome := CASE WHEN k.fingerprint = p_fingerprint THEN 'replayed' ELSE 'mismatch' END;
         status_code := k.status_code;
         body := CASE WHEN outcome = 'replayed' THEN k.response_body END;
+        expires_in_ms := CASE WHEN outcome = 'replayed'
+                              THEN floor(extract(epoch FROM k.expires_at - now()) * 1000) END;
         RETURN;
     END IF;
 
@@ -105,6 +117,7 @@ BEGIN
             CASE WHEN c.status = 'succeeded' THEN 'charge.succeeded' ELSE 'charge.failed' END,
             c.id, c.id, v_object, p_request_id, p_key, c.created);
     outcome := 'created';
+    expires_in_ms := p_ttl_ms;
 END
 $$;
 

@@ -8,6 +8,8 @@
 #                               a quick check that the tooling works (figures mean nothing)
 #   make bench-tools            only build the load generator and the webhook receiver
 #   make bench-peer             only install the peer's npm packages (npm ci)
+#   make bench-walcount         WAL records, bytes, b-tree entries and row locks per new charge
+#                               and per limit transaction (bench/walcount.sh; DATABASE_URL)
 #
 # Settings are environment variables read by bench/run.sh (BENCH_SECONDS, BENCH_CONNECTIONS,
 # BENCH_PORT_BASE, PAYMENTS_DB_POOL_SIZE, ...); see its header. BENCH_PEER=0 runs without
@@ -17,7 +19,7 @@ BENCH_TOOLS := build/bench/openloop build/bench/receiver
 BENCH_PEER  ?= 1
 BENCH_PEER_STAMP := bench/peer/node_modules/.package-lock.json
 
-.PHONY: bench bench-tools bench-deps bench-peer
+.PHONY: bench bench-tools bench-deps bench-peer bench-walcount
 
 bench: all bench-deps $(BENCH_TOOLS) $(if $(filter 1,$(BENCH_PEER)),$(BENCH_PEER_STAMP))
 	@BENCH_PEER=$(BENCH_PEER) bench/run.sh
@@ -25,6 +27,9 @@ bench: all bench-deps $(BENCH_TOOLS) $(if $(filter 1,$(BENCH_PEER)),$(BENCH_PEER
 bench-tools: $(BENCH_TOOLS)
 
 bench-peer: $(BENCH_PEER_STAMP)
+
+bench-walcount:
+	@bench/walcount.sh $(BENCH_WALCOUNT_N)
 
 # wrk comes from Debian; pgbench with postgresql-15, which deps.sh installs already.
 bench-deps:

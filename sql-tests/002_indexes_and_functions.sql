@@ -48,7 +48,7 @@ SELECT function_lang_is('charge_object', ARRAY['charges'], 'plpgsql',
 SELECT volatility_is('charge_object', ARRAY['charges'], 'stable',
     'charge_object is STABLE.');
 
--- create_charge(...) with seventeen IN parameters and (outcome, status_code, body) out.
+-- create_charge(...) with seventeen IN parameters and (outcome, status_code, body, expires_in_ms) out.
 SELECT has_function('create_charge',
     ARRAY['text', 'text', 'bytea', 'bigint', 'bigint', 'text', 'text', 'bigint', 'text', 'text',
           'text', 'json', 'text', 'text', 'text', 'text', 'boolean'],
@@ -68,8 +68,8 @@ SELECT volatility_is('create_charge',
 SELECT is((SELECT array_agg(n ORDER BY o) FROM pg_proc p,
                   unnest(p.proargnames, p.proargmodes::text[]) WITH ORDINALITY AS a(n, m, o)
             WHERE p.proname = 'create_charge' AND m = 'o'),
-          ARRAY['outcome', 'status_code', 'body'],
-          'create_charge returns outcome, status_code and body, in that order.');
+          ARRAY['outcome', 'status_code', 'body', 'expires_in_ms'],
+          'create_charge returns outcome, status_code, body and expires_in_ms, in that order.');
 SELECT is((SELECT array_agg(n ORDER BY o) FROM pg_proc p,
                   unnest(p.proargnames, p.proargmodes::text[]) WITH ORDINALITY AS a(n, m, o)
             WHERE p.proname = 'create_charge' AND m = 'i'),

@@ -1,7 +1,7 @@
 -- 004_create_charge: create_charge stores a charge, its event and its idempotency key in one call,
 -- and answers retries from the stored key.
 BEGIN;
-SELECT plan(46);
+SELECT plan(49);
 
 -- Arguments, in order: user, key, fingerprint, ttl_ms, wait_ms, charge id, event id, amount,
 -- currency, source, description, metadata, failure_code, decline_code, error_body, request_id.
@@ -47,6 +47,8 @@ SELECT results_eq(
              now() + interval '86400000 milliseconds'
         FROM first_call f$$,
     'Exactly one idempotency key is stored with the fingerprint, the response and the TTL.');
+SELECT is((SELECT expires_in_ms FROM first_call), 86400000::bigint,
+          'A new key says it has the whole TTL left.');
 SELECT is(current_setting('lock_timeout'), '1s',
           'A new key bounds the wait for a concurrent request with the same key by p_wait_ms.');
 
@@ -61,6 +63,8 @@ SELECT is((SELECT outcome FROM retry_call), 'replayed', 'A retry with the same f
 SELECT is((SELECT status_code FROM retry_call), 201, 'A replay answers with the stored status.');
 SELECT is((SELECT body FROM retry_call), (SELECT body FROM first_call),
           'A replay answers with the identical stored body.');
+SELECT is((SELECT expires_in_ms FROM retry_call), 86400000::bigint,
+          'A replay says how long the stored key has left (the whole TTL, in the same transaction).');
 SELECT results_eq(
     $$SELECT (SELECT count(*) FROM charges), (SELECT count(*) FROM outbox_events),
              (SELECT count(*) FROM idempotency_keys)$$,
@@ -77,6 +81,8 @@ SELECT is((SELECT outcome FROM mismatch_call), 'mismatch',
           'The same key with a different fingerprint is a mismatch.');
 SELECT is((SELECT body FROM mismatch_call), NULL,
           'A mismatch returns no body, so the stored response never leaks to a different request.');
+SELECT is((SELECT expires_in_ms FROM mismatch_call), NULL::bigint,
+          'A mismatch says nothing of the stored key''s life.');
 SELECT results_eq(
     $$SELECT (SELECT count(*) FROM charges), (SELECT count(*) FROM outbox_events),
              (SELECT count(*) FROM idempotency_keys)$$,

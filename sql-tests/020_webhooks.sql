@@ -2,7 +2,7 @@
 -- their R__ files), and how the relay's relay_fanout, relay_claim, relay_record and relay_replay
 -- behave.
 BEGIN;
-SELECT plan(131);
+SELECT plan(132);
 
 -- Short names for the fixed ids of the behaviour tests: pg_temp.ch('A') is a charge id, and so on.
 CREATE FUNCTION pg_temp.ch(t text) RETURNS text LANGUAGE sql IMMUTABLE
@@ -265,6 +265,10 @@ UPDATE outbox_events SET published_at = NULL WHERE id = pg_temp.evt('E1');
 SELECT is(relay_fanout(100), 1, 'An event put back in the outbox is fanned out again.');
 SELECT is((SELECT count(*) FROM webhook_deliveries WHERE event_id = pg_temp.evt('E1')), 2::bigint,
     'Fanning out an event again adds no second delivery to the same endpoint.');
+
+-- 0052: room on each page, so that a lease (locked_until, in no index) is a HOT update.
+SELECT is((SELECT reloptions FROM pg_class WHERE oid = 'webhook_deliveries'::regclass), ARRAY['fillfactor=60'],
+    'webhook_deliveries keeps 40% of each page free for the leases'' HOT updates.');
 
 -- relay_claim: leases due deliveries, one event at a time per (endpoint, charge).
 CREATE TEMP TABLE claim1 AS

@@ -15,6 +15,8 @@
 #include "db_processor.h"
 #include "err.h"
 #include "ids.h"
+#include "replaycache.h"
+#include "timing.h"
 
 /*
  * The 402 body of a declined charge: the card_error plus the stored charge's
@@ -71,8 +73,10 @@ int api_charges_create(struct http_req *r)
 	struct chargereq req = { 0 };
 	struct body_error berr = { 0 };
 	struct db_conn *conn = NULL;
+	struct replaycache_hit hit = { 0 };
 	const char *key = NULL;
 	char *decline_body = NULL;
+	long long read_ms;
 	int rc;
 
 	if (http_read_body_or_reply(r) != PAY_OK || api_idempotency_key_or_reply(r, &key) != PAY_OK)
@@ -84,6 +88,21 @@ int api_charges_create(struct http_req *r)
 	}
 	if (processor && api_processor_refuse_or_reply(r, &req) != PAY_OK)
 		goto out;
+	/*
+	 * A retry of a response this process read lately is answered from memory:
+	 * it cannot have changed since it committed (see replaycache.h). Processor
+	 * mode's path is not cached (create_charge_pending says nothing of expiry).
+	 */
+	read_ms = timing_now_ms();
+	if (!processor && replaycache_find(r->app->replays, r->user_id, key, req.fingerprint, read_ms,
+					   &hit)) {
+		res = (struct db_idem_result){ .outcome = DB_IDEM_REPLAYED, .status = hit.status,
+					       .body = hit.body, .body_len = hit.body_len,
+					       .expires_in_ms = -1 };
+		hit.body = NULL;   /* res owns it now */
+		api_reply_idempotent(r, PAY_OK, &res);
+		goto out;
+	}
 	ids_generate(charge_id, sizeof(charge_id), "ch_");
 	ids_generate(event_id, sizeof(event_id), "evt_");
 	if (req.outcome != CHARGE_SUCCEEDED && !processor) {
@@ -116,6 +135,9 @@ int api_charges_create(struct http_req *r)
 		rc = processor ? db_processor_create(conn, &in, &res) : db_charge_create(conn, &in, &res);
 		db_pool_release(r->app->pool, conn);
 	}
+	if (rc == PAY_OK && res.outcome != DB_IDEM_MISMATCH && !processor)
+		replaycache_put(r->app->replays, r->user_id, key, req.fingerprint, res.status, res.body,
+				res.body_len, read_ms, res.expires_in_ms);
 	api_reply_idempotent(r, rc, &res);
 out:
 	db_idem_result_fini(&res);

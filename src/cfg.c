@@ -44,7 +44,7 @@ static const struct cfg_setting cfg_settings[] = {
 	{ "keep-alive-timeout", "PAYMENTS_KEEP_ALIVE_TIMEOUT", CFG_DURATION, "5s",
 	  CFG_AT(keep_alive_timeout_ms), 0, 600000, CFG_SERVE,
 	  "an idle keep-alive connection is closed after this long (0: no keep-alive)" },
-	{ "db-pool-size", "PAYMENTS_DB_POOL_SIZE", CFG_INT, "8", CFG_AT(db_pool_size), 1, 1000,
+	{ "db-pool-size", "PAYMENTS_DB_POOL_SIZE", CFG_INT, "16", CFG_AT(db_pool_size), 1, 1000,
 	  CFG_SERVE, "database connections the API keeps open" },
 	{ "db-pool-wait", "PAYMENTS_DB_POOL_WAIT", CFG_DURATION, "2s", CFG_AT(db_pool_wait_ms), 1,
 	  CFG_DAY, CFG_SERVE, "longest wait for a free connection before answering 503" },
@@ -74,6 +74,10 @@ static const struct cfg_setting cfg_settings[] = {
 	  0, 1000, CFG_SERVE,
 	  "how long a verified API key is trusted without reading it again (0: always read);"
 	  " a revoked key stops working within it" },
+	{ "replay-cache-ttl", "PAYMENTS_REPLAY_CACHE_TTL", CFG_DURATION, "1s",
+	  CFG_AT(replay_cache_ttl_ms), 0, 60000, CFG_SERVE,
+	  "how long a retry of a new charge may be answered from the process's memory after the"
+	  " response was read from the database (0: always read), never past the key's expiry" },
 	{ "log-level", "PAYMENTS_LOG_LEVEL", CFG_STR, "info", CFG_AT(log_level), 0, 0, CFG_ALL,
 	  "debug, info, warn or error" },
 	{ "migrations-dir", "PAYMENTS_MIGRATIONS_DIR", CFG_STR, "migrations", CFG_AT(migrations_dir),

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "http.h"
 #include "keycache.h"
+#include "replaycache.h"
 #include "log.h"
 #include "metrics_server.h"
 #include "purge.h"
@@ -69,7 +70,9 @@ int cmd_serve(int argc, char **argv)
 	app.limiter = ratelimit_create(cfg.rate_limit, cfg.rate_burst);
 	app.auth_limiter = ratelimit_create(cfg.auth_rate_limit, cfg.auth_rate_burst);
 	app.keys = keycache_create(cfg.key_cache_ttl_ms);
-	if (app.pool == NULL || app.limiter == NULL || app.auth_limiter == NULL || app.keys == NULL)
+	app.replays = replaycache_create(cfg.replay_cache_ttl_ms);
+	if (app.pool == NULL || app.limiter == NULL || app.auth_limiter == NULL || app.keys == NULL ||
+	    app.replays == NULL)
 		goto out;
 	server = http_server_start(&app);
 	if (server == NULL)
@@ -113,6 +116,7 @@ out:
 	ratelimit_destroy(app.limiter);
 	ratelimit_destroy(app.auth_limiter);
 	keycache_destroy(app.keys);
+	replaycache_destroy(app.replays);
 	log_stop();
 	cfg_fini(&cfg);
 	return code;

@@ -59,6 +59,9 @@ int db_idem_exec(struct db_conn *c, enum db_stmt stmt, const struct db_params *p
 		goto out;
 	}
 	out->status = atoi(status);
+	out->expires_in_ms = -1;
+	if (db_result_fields(r) > 3 && db_value(r, 0, 3) != NULL)
+		out->expires_in_ms = atoll(db_value(r, 0, 3));
 	if (strcmp(outcome, "created") == 0)
 		out->outcome = DB_IDEM_CREATED;
 	else if (strcmp(outcome, "replayed") == 0)

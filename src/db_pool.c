@@ -363,6 +363,11 @@ int db_result_rows(const struct db_result *r)
 	return PQntuples(r->res);
 }
 
+int db_result_fields(const struct db_result *r)
+{
+	return PQnfields(r->res);
+}
+
 const char *db_value(const struct db_result *r, int row, int col)
 {
 	if (PQgetisnull(r->res, row, col))

@@ -13,7 +13,7 @@
 
 const struct db_stmt_def db_stmt_defs[DB_STMT_COUNT] = {
 	[DB_STMT_CHARGE_CREATE] = { "charge_create",
-		"SELECT outcome, status_code, body FROM create_charge("
+		"SELECT outcome, status_code, body, expires_in_ms FROM create_charge("
 		"p_user_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_ms => $4, p_wait_ms => $5,"
 		" p_charge_id => $6, p_event_id => $7, p_amount => $8, p_currency => $9,"
 		" p_source => $10, p_description => $11, p_metadata => $12, p_failure_code => $13,"

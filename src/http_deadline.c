@@ -31,6 +31,7 @@ struct http_deadline {
 	pthread_cond_t cv;       /* on CLOCK_MONOTONIC */
 	pthread_t thread;
 	bool stop;
+	long long wake_ms;       /* when the watchdog's wait ends: -1 none, 0 it is not waiting */
 	int nslots;
 	struct http_deadline_slot *slots;
 };
@@ -67,13 +68,15 @@ static void *http_deadline_main(void *arg)
 				next = s->at_ms;
 			}
 		}
+		d->wake_ms = next;
 		if (next < 0) {
 			pthread_cond_wait(&d->cv, &d->lock);
-			continue;
+		} else {
+			at.tv_sec = next / 1000;
+			at.tv_nsec = (next % 1000) * 1000000L;
+			pthread_cond_timedwait(&d->cv, &d->lock, &at);
 		}
-		at.tv_sec = next / 1000;
-		at.tv_nsec = (next % 1000) * 1000000L;
-		pthread_cond_timedwait(&d->cv, &d->lock, &at);
+		d->wake_ms = 0;
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
@@ -136,7 +139,14 @@ int http_deadline_arm(struct http_deadline *d, int fd, long long at_ms)
 	}
 	if (slot >= 0) {
 		d->slots[slot] = (struct http_deadline_slot){ fd, at_ms, true, false };
-		pthread_cond_signal(&d->cv);
+		/*
+		 * Wake the watchdog only when this deadline comes before the end of
+		 * its wait. Every request arms one, almost always later than one
+		 * already armed; the watchdog finds it when its wait ends anyway, and
+		 * waking it for nothing cost a thread switch per request.
+		 */
+		if (d->wake_ms < 0 || at_ms < d->wake_ms)
+			pthread_cond_signal(&d->cv);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return slot;

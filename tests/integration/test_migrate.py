@@ -419,18 +419,6 @@ class RealSetTest(MigrateTestCase):
                 self.assert_ok(self.migrate(cmd, env=ro))
 
 
-# --- repeatable migrations (R__name.sql) ------------------------------------
-
-def schema_dump(url):
-    """pg_dump --schema-only --no-owner of the database at url, normalised only where dumps differ by design."""
-    proc = subprocess.run(["pg_dump", "--schema-only", "--no-owner", url], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=60)
-    if proc.returncode != 0:
-        raise AssertionError("pg_dump failed (%d): %s" % (proc.returncode, proc.stderr))
-    # Newer pg_dump wraps its output in \restrict KEY / \unrestrict KEY with a random KEY.
-    return re.sub(r"(?m)^\\(un)?restrict \S+$", r"\\\1restrict KEY", proc.stdout)
-
-
     def test_index_drops_apply_to_tables_with_rows_while_writes_flow(self):
         """0008 and 0009 drop their indexes CONCURRENTLY on tables with rows while inserts keep committing"""
         self.assert_ok(self.migrate("up", "--target", "7"))
@@ -470,6 +458,89 @@ def schema_dump(url):
         self.assertEqual(self.db.query("SELECT count(*) FROM outbox_events"), "20400")
         self.assertEqual(self.db.query("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0")
         self.assert_ok(self.migrate("status"))
+
+    def test_row_checks_apply_out_of_order_to_tables_with_rows_while_writes_flow(self):
+        """0050 and 0051 (one CHECK per table) apply to a database already at 0063, with rows, while charges commit; the old rules still refuse by name"""
+        # A deployment of main before 0050: every other file (0060-0063 included) applied.
+        held = tempfile.mkdtemp(prefix="payments-it-migrations-held-")
+        self.addCleanup(shutil.rmtree, held, True)
+        for name in ("0050_row_checks.sql", "0051_row_checks_validate.sql", "R__charges_row_valid.sql",
+                     "R__idempotency_keys_row_valid.sql", "R__outbox_events_row_valid.sql"):
+            shutil.move(os.path.join(self.dir, name), held)
+        self.assert_ok(self.migrate("up"))
+        self.assertEqual(self.db.query(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'c' AND conrelid = 'charges'::regclass"), "15")
+        self.db.query(
+            "INSERT INTO charges (id, user_id, amount, currency, source, status)"
+            " SELECT 'ch_' || lpad(n::text, 24, '0'), 'rows', 100, 'usd', 'tok_visa', 'succeeded'"
+            "   FROM generate_series(1, 20000) n;"
+            "INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data)"
+            " SELECT 'evt_' || lpad(n::text, 24, '0'), 'rows', 'charge.succeeded',"
+            "        'ch_' || lpad(n::text, 24, '0'), 'ch_' || lpad(n::text, 24, '0'), '{}'"
+            "   FROM generate_series(1, 20000) n;"
+            "INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, response_body, expires_at)"
+            " SELECT 'rows', 'k' || n, decode(repeat('ab', 32), 'hex'), 201, '{}', now() + interval '1 day'"
+            "   FROM generate_series(1, 20000) n")
+        for name in os.listdir(held):
+            shutil.move(os.path.join(held, name), self.dir)
+        self.assert_refused(self.migrate("up"), "0050_row_checks.sql", "--allow-out-of-order")
+        writer = subprocess.Popen(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.db.url, "-c",
+             "DO $$ BEGIN FOR n IN 20001..20400 LOOP"
+             " INSERT INTO charges (id, user_id, amount, currency, source, status)"
+             " VALUES ('ch_' || lpad(n::text, 24, '0'), 'rows', 100, 'usd', 'tok_visa', 'succeeded');"
+             " INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data)"
+             " VALUES ('evt_' || lpad(n::text, 24, '0'), 'rows', 'charge.succeeded',"
+             " 'ch_' || lpad(n::text, 24, '0'), 'ch_' || lpad(n::text, 24, '0'), '{}');"
+             " COMMIT; PERFORM pg_sleep(0.002); END LOOP; END $$"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(writer.wait, 60)
+        h.poll(lambda: int(self.db.query("SELECT count(*) FROM charges")) > 20010,
+               message="the writer's first commits")
+        proc = self.assert_ok(self.migrate("up", "--allow-out-of-order"))
+        self.assertIn("applying 0050_row_checks.sql", proc.stdout)
+        self.assertIn("applying 0051_row_checks_validate.sql", proc.stdout)
+        _, err = writer.communicate(timeout=60)
+        self.assertEqual(writer.returncode, 0, err)
+        self.assertEqual(self.db.query("SELECT count(*) FROM charges"), "20400")
+        self.assertEqual(self.db.query(
+            "SELECT string_agg(conname || ':' || convalidated, ' ' ORDER BY conname) FROM pg_constraint"
+            " WHERE contype = 'c' AND conrelid IN ('charges'::regclass, 'outbox_events'::regclass,"
+            "                                      'idempotency_keys'::regclass)"),
+            "charges_row_check:true charges_status_check:true charges_via_processor_check:true"
+            " idempotency_keys_row_check:true outbox_events_row_check:true")
+        # The rules still hold, and a refusal still names the rule.
+        for sql, rule in (
+                ("INSERT INTO charges (id, user_id, amount, currency, source, status)"
+                 " VALUES ('ch_x', 'rows', 100, 'usd', 'tok_visa', 'succeeded')", "charges_id_check"),
+                ("UPDATE charges SET amount_refunded = 101 WHERE id = 'ch_' || lpad('1', 24, '0')",
+                 "charges_refund_bounds"),
+                ("INSERT INTO charges (id, user_id, amount, currency, source, status)"
+                 " VALUES ('ch_' || lpad('0', 24, '0'), 'rows', 100, 'usd', 'tok_visa', 'pending!')",
+                 "charges_status_check"),
+                ("INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data)"
+                 " VALUES ('evt_' || lpad('0', 24, '0'), 'rows', 'Charge', 'x', 'ch_' || lpad('1', 24, '0'), '{}')",
+                 "outbox_events_type_check"),
+                ("INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, response_body, expires_at)"
+                 " VALUES ('rows', 'k0', '\\x00', 201, '{}', now())", "idempotency_keys_fingerprint_check")):
+            with self.subTest(rule=rule):
+                proc = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.db.url, "-c", sql],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+                self.assertNotEqual(proc.returncode, 0)
+                self.assertIn('violates check constraint "%s"' % rule, proc.stderr)
+        self.assert_ok(self.migrate("status"))
+
+
+# --- repeatable migrations (R__name.sql) ------------------------------------
+
+def schema_dump(url):
+    """pg_dump --schema-only --no-owner of the database at url, normalised only where dumps differ by design."""
+    proc = subprocess.run(["pg_dump", "--schema-only", "--no-owner", url], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise AssertionError("pg_dump failed (%d): %s" % (proc.returncode, proc.stderr))
+    # Newer pg_dump wraps its output in \restrict KEY / \unrestrict KEY with a random KEY.
+    return re.sub(r"(?m)^\\(un)?restrict \S+$", r"\\\1restrict KEY", proc.stdout)
 
 
 class RepeatableTest(MigrateTestCase):

@@ -19,8 +19,10 @@ def expire(db, user, idem):
 
 
 class ExpiryTest(h.ServiceTestCase):
-    # Keep the purge out of the way so that expired rows stay until the API sees them.
-    server_env = {"PAYMENTS_PURGE_INTERVAL": "1h"}
+    # Keep the purge out of the way so that expired rows stay until the API sees them. Keys
+    # are expired by hand here, which the replay cache cannot see (it ends an entry at the
+    # expiry it read; test_replaycache tests that): it is off.
+    server_env = {"PAYMENTS_PURGE_INTERVAL": "1h", "PAYMENTS_REPLAY_CACHE_TTL": "0"}
 
     def test_expired_key_creates_a_new_charge(self):
         """After its key expired, the same key and body create a new charge (201, not replayed, another id)"""
@@ -86,7 +88,8 @@ class ExpiryTest(h.ServiceTestCase):
 
 
 class PurgeTest(h.ServiceTestCase):
-    server_env = {"PAYMENTS_PURGE_INTERVAL": "100ms"}
+    # Keys are expired by hand here too: the replay cache is off (see ExpiryTest).
+    server_env = {"PAYMENTS_PURGE_INTERVAL": "100ms", "PAYMENTS_REPLAY_CACHE_TTL": "0"}
 
     def test_purge_deletes_expired_keys_and_keeps_charges(self):
         """With PAYMENTS_PURGE_INTERVAL=100ms expired keys disappear, unexpired ones stay, and every charge remains"""

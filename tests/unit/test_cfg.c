@@ -190,7 +190,7 @@ static void test_load_fills_defaults(void **state)
 	assert_string_equal(c.database_url, DB_URL);
 	assert_string_equal(c.listen, "127.0.0.1:8080");
 	assert_int_equal(c.threads, 128);
-	assert_int_equal(c.db_pool_size, 8);
+	assert_int_equal(c.db_pool_size, 16);
 	assert_int_equal(c.db_pool_wait_ms, 2000);
 	assert_int_equal(c.db_connect_timeout_ms, 3000);
 	assert_int_equal(c.idempotency_ttl_ms, 86400000);
