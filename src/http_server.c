@@ -370,6 +370,18 @@ static void http_write_early_error(struct mg_connection *conn, int status, int e
 }
 
 /*
+ * Every request reaches http_dispatch() through civetweb's begin_request,
+ * which it calls before looking for a handler. A "/" handler registered
+ * after mg_start() left a moment in which the listening server had none,
+ * and civetweb answered 404 itself: a definitive answer, to a client
+ * retrying into a serve that was just restarting (the chaos run found it).
+ */
+static int http_begin_request(struct mg_connection *conn)
+{
+	return http_dispatch(conn, http_server_of(conn)->app);
+}
+
+/*
  * civetweb's own refusals (headers too large, a malformed request line, ...)
  * still answer a Stripe-shaped JSON error with an X-Request-Id.
  */
@@ -531,6 +543,7 @@ struct http_server *http_server_start(struct http_app *app)
 		goto fail;
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = http_log_message;
+	callbacks.begin_request = http_begin_request;
 	callbacks.http_error = http_on_error;
 	callbacks.init_connection = http_conn_open;
 	callbacks.connection_close = http_conn_close;
@@ -552,7 +565,6 @@ struct http_server *http_server_start(struct http_app *app)
 		log_printf(LOG_ERROR, "cannot listen on %s%s", cfg->listen, tls ? " with TLS" : "");
 		goto fail;
 	}
-	mg_set_request_handler(s->ctx, "/", http_dispatch, app);
 	return s;
 fail:
 	if (s != NULL) {
