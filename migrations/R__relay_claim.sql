@@ -89,14 +89,20 @@ BEGIN
                                       FROM webhook_endpoints w WHERE w.id = v_ep), false) THEN
             v_taken := 0;
             FOR d IN due(v_ep) LOOP
-                -- One event at a time per (endpoint, charge): the earliest pending one.
-                CONTINUE WHEN (SELECT min(p.event_seq) FROM webhook_deliveries p
-                                WHERE p.status = 'pending' AND p.endpoint_id = d.endpoint_id
-                                  AND p.charge_id = d.charge_id) <> d.event_seq;
-                -- Nor before an earlier event of the charge is fanned out (by another relay).
+                -- One event at a time per (endpoint, charge): not before an earlier
+                -- event of the charge is fanned out (by another relay), nor while an
+                -- earlier one is pending for this endpoint. Both in ONE statement,
+                -- so one snapshot: as two, a fan-out committing between them was
+                -- seen by neither (its delivery not yet there, its event already
+                -- published), and a charge's later event went out first (make
+                -- test's chaos run caught a refund.created before its
+                -- charge.succeeded).
                 CONTINUE WHEN EXISTS (SELECT FROM outbox_events o
                                        WHERE o.charge_id = d.charge_id AND o.seq < d.event_seq
-                                         AND o.published_at IS NULL);
+                                         AND o.published_at IS NULL)
+                           OR (SELECT min(p.event_seq) FROM webhook_deliveries p
+                                WHERE p.status = 'pending' AND p.endpoint_id = d.endpoint_id
+                                  AND p.charge_id = d.charge_id) <> d.event_seq;
                 ids := ids || d.id;
                 v_taken := v_taken + 1;
                 EXIT WHEN v_taken >= v_room;
