@@ -1234,7 +1234,7 @@ class ConnectionCapTest(h.ServiceTestCase):
                 start = time.monotonic()
                 resp = healthz()
                 return (resp, time.monotonic() - start) if resp.status == 503 else None
-            refused, took = h.poll(refused_quickly, timeout=5, message="the 17th connection's 503")
+            refused, took = h.poll(refused_quickly, timeout=15, message="the 17th connection's 503")
             self.assert_error(refused, 503, "service_unavailable")
             self.assertLess(took, 1.0)
             idle.pop().close()
