@@ -8,6 +8,8 @@
 
 #include <sodium.h>
 
+#include "fnv.h"
+
 /* Enough for every active key of a busy instance; a collision only costs a database read. */
 #define KEYCACHE_SLOTS 1024
 
@@ -47,11 +49,7 @@ void keycache_destroy(struct keycache *kc)
 
 static struct keycache_entry *keycache_slot(struct keycache *kc, const char *key_id)
 {
-	unsigned h = 2166136261u;   /* FNV-1a over the public id */
-
-	for (; *key_id != '\0'; key_id++)
-		h = (h ^ (unsigned char)*key_id) * 16777619u;
-	return &kc->slots[h % KEYCACHE_SLOTS];
+	return &kc->slots[fnv_hash(FNV_OFFSET, key_id, strlen(key_id)) % KEYCACHE_SLOTS];
 }
 
 bool keycache_find(struct keycache *kc, const char *key_id, const unsigned char *hash,

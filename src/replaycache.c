@@ -6,17 +6,17 @@
 #include <string.h>
 
 #include "apikey.h"
+#include "canon.h"
+#include "fnv.h"
 #include "idem.h"
 
-/* A request fingerprint: SHA-256 (CANON_FINGERPRINT_BYTES; canon.h is jansson's side). */
-#define REPLAYCACHE_FP_BYTES 32
 /* Locks, each guarding the slots whose index is equal modulo this: 128 HTTP threads seldom meet. */
 #define REPLAYCACHE_LOCKS 64
 
 struct replaycache_entry {
 	char user[APIKEY_USER_MAX + 1];   /* "" when empty */
 	char key[IDEM_KEY_MAX + 1];
-	unsigned char fingerprint[REPLAYCACHE_FP_BYTES];
+	unsigned char fingerprint[CANON_FINGERPRINT_BYTES];
 	int status;
 	char *body;                       /* owned; NUL-terminated */
 	size_t body_len;
@@ -56,14 +56,8 @@ void replaycache_destroy(struct replaycache *rc)
 /* The slot of (user, key): FNV-1a over both, with the NUL between them. */
 static size_t replaycache_index(const char *user, const char *key)
 {
-	unsigned h = 2166136261u;
-
-	for (; *user != '\0'; user++)
-		h = (h ^ (unsigned char)*user) * 16777619u;
-	h *= 16777619u;
-	for (; *key != '\0'; key++)
-		h = (h ^ (unsigned char)*key) * 16777619u;
-	return h % REPLAYCACHE_SLOTS;
+	return fnv_hash(fnv_hash(FNV_OFFSET, user, strlen(user) + 1), key, strlen(key)) %
+	       REPLAYCACHE_SLOTS;
 }
 
 bool replaycache_find(struct replaycache *rc, const char *user, const char *key,
@@ -80,7 +74,7 @@ bool replaycache_find(struct replaycache *rc, const char *user, const char *key,
 	e = &rc->slots[i];
 	pthread_mutex_lock(&rc->locks[i % REPLAYCACHE_LOCKS]);
 	if (e->body != NULL && strcmp(e->user, user) == 0 && strcmp(e->key, key) == 0 &&
-	    memcmp(e->fingerprint, fingerprint, REPLAYCACHE_FP_BYTES) == 0 &&
+	    memcmp(e->fingerprint, fingerprint, CANON_FINGERPRINT_BYTES) == 0 &&
 	    now_ms >= e->read_ms && now_ms - e->read_ms < rc->ttl_ms && now_ms < e->until_ms) {
 		hit->body = malloc(e->body_len + 1);
 		if (hit->body != NULL) {
@@ -120,7 +114,7 @@ void replaycache_put(struct replaycache *rc, const char *user, const char *key,
 	free(e->body);
 	strcpy(e->user, user);
 	strcpy(e->key, key);
-	memcpy(e->fingerprint, fingerprint, REPLAYCACHE_FP_BYTES);
+	memcpy(e->fingerprint, fingerprint, CANON_FINGERPRINT_BYTES);
 	e->status = status;
 	e->body = copy;   /* the slot owns it now */
 	copy = NULL;

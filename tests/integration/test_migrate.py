@@ -419,9 +419,8 @@ class RealSetTest(MigrateTestCase):
                 self.assert_ok(self.migrate(cmd, env=ro))
 
 
-    def test_index_drops_apply_to_tables_with_rows_while_writes_flow(self):
-        """0008 and 0009 drop their indexes CONCURRENTLY on tables with rows while inserts keep committing"""
-        self.assert_ok(self.migrate("up", "--target", "7"))
+    def insert_rows(self):
+        """20,000 charges, each with its event, for the live-table migration tests."""
         self.db.query(
             "INSERT INTO charges (id, user_id, amount, currency, source, status)"
             " SELECT 'ch_' || lpad(n::text, 24, '0'), 'rows', 100, 'usd', 'tok_visa', 'succeeded'"
@@ -430,9 +429,10 @@ class RealSetTest(MigrateTestCase):
             " SELECT 'evt_' || lpad(n::text, 24, '0'), 'rows', 'charge.succeeded',"
             "        'ch_' || lpad(n::text, 24, '0'), 'ch_' || lpad(n::text, 24, '0'), '{}'"
             "   FROM generate_series(1, 20000) n")
-        for index in ("outbox_events_unpublished_charge_idx", "charges_user_id_idx"):
-            self.assertTrue(self.db.exists(index))
-        # A writer committing one charge and its event at a time, all through the migration.
+
+    def start_writer(self):
+        """A writer committing charges 20001..20400 and their events one at a time; returns once
+        its first commits are in, so a migration started next runs while it writes."""
         writer = subprocess.Popen(
             ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.db.url, "-c",
              "DO $$ BEGIN FOR n IN 20001..20400 LOOP"
@@ -446,6 +446,15 @@ class RealSetTest(MigrateTestCase):
         self.addCleanup(writer.wait, 60)
         h.poll(lambda: int(self.db.query("SELECT count(*) FROM charges")) > 20010,
                message="the writer's first commits")
+        return writer
+
+    def test_index_drops_apply_to_tables_with_rows_while_writes_flow(self):
+        """0008 and 0009 drop their indexes CONCURRENTLY on tables with rows while inserts keep committing"""
+        self.assert_ok(self.migrate("up", "--target", "7"))
+        self.insert_rows()
+        for index in ("outbox_events_unpublished_charge_idx", "charges_user_id_idx"):
+            self.assertTrue(self.db.exists(index))
+        writer = self.start_writer()
         proc = self.assert_ok(self.migrate("up"))
         self.assertIn("applying 0008_drop_outbox_unpublished_charge_index.sql (no transaction)",
                       proc.stdout)
@@ -470,33 +479,15 @@ class RealSetTest(MigrateTestCase):
         self.assert_ok(self.migrate("up"))
         self.assertEqual(self.db.query(
             "SELECT count(*) FROM pg_constraint WHERE contype = 'c' AND conrelid = 'charges'::regclass"), "15")
+        self.insert_rows()
         self.db.query(
-            "INSERT INTO charges (id, user_id, amount, currency, source, status)"
-            " SELECT 'ch_' || lpad(n::text, 24, '0'), 'rows', 100, 'usd', 'tok_visa', 'succeeded'"
-            "   FROM generate_series(1, 20000) n;"
-            "INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data)"
-            " SELECT 'evt_' || lpad(n::text, 24, '0'), 'rows', 'charge.succeeded',"
-            "        'ch_' || lpad(n::text, 24, '0'), 'ch_' || lpad(n::text, 24, '0'), '{}'"
-            "   FROM generate_series(1, 20000) n;"
             "INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, response_body, expires_at)"
             " SELECT 'rows', 'k' || n, decode(repeat('ab', 32), 'hex'), 201, '{}', now() + interval '1 day'"
             "   FROM generate_series(1, 20000) n")
         for name in os.listdir(held):
             shutil.move(os.path.join(held, name), self.dir)
         self.assert_refused(self.migrate("up"), "0050_row_checks.sql", "--allow-out-of-order")
-        writer = subprocess.Popen(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.db.url, "-c",
-             "DO $$ BEGIN FOR n IN 20001..20400 LOOP"
-             " INSERT INTO charges (id, user_id, amount, currency, source, status)"
-             " VALUES ('ch_' || lpad(n::text, 24, '0'), 'rows', 100, 'usd', 'tok_visa', 'succeeded');"
-             " INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data)"
-             " VALUES ('evt_' || lpad(n::text, 24, '0'), 'rows', 'charge.succeeded',"
-             " 'ch_' || lpad(n::text, 24, '0'), 'ch_' || lpad(n::text, 24, '0'), '{}');"
-             " COMMIT; PERFORM pg_sleep(0.002); END LOOP; END $$"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.addCleanup(writer.wait, 60)
-        h.poll(lambda: int(self.db.query("SELECT count(*) FROM charges")) > 20010,
-               message="the writer's first commits")
+        writer = self.start_writer()
         proc = self.assert_ok(self.migrate("up", "--allow-out-of-order"))
         self.assertIn("applying 0050_row_checks.sql", proc.stdout)
         self.assertIn("applying 0051_row_checks_validate.sql", proc.stdout)
