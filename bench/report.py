@@ -12,6 +12,9 @@ into the JSON's "run" object.
 import json
 import sys
 
+# The run's fields that are names, not numbers.
+TEXT_FIELDS = ("commit", "stamp", "loadavg_start", "loadavg_end")
+
 
 def number(text):
     try:
@@ -40,7 +43,8 @@ def main(argv):
     run = dict(arg.split("=", 1) for arg in argv[3:])
     failed = [r["key"] for r in rows if r["verdict"] == "FAIL"]
     with open(argv[2], "w", encoding="utf-8") as f:
-        json.dump({"run": {k: number(v) for k, v in run.items()}, "figures": rows,
+        # A short commit hash may be all digits ("8456777") or read as a float ("1e5"): kept as text.
+        json.dump({"run": {k: v if k in TEXT_FIELDS else number(v) for k, v in run.items()}, "figures": rows,
                    "passed": not failed, "failed": failed}, f, indent=2)
         f.write("\n")
 
