@@ -17,9 +17,14 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
         SELECT e.seq FROM outbox_events e
          WHERE e.nats_published_at IS NULL
            AND (e.nats_locked_until IS NULL OR e.nats_locked_until < now())
+           -- (nats_published_at IS NULL) IS TRUE, the same test, keeps
+           -- outbox_events_nats_unpublished_idx out of this probe, which reads the charge's
+           -- own events (outbox_events_charge_idx): under statistics from before a burst
+           -- the planner read every event waiting for NATS below each candidate
+           -- (sql-tests/022; relay_claim had the same trap).
            AND NOT EXISTS (SELECT 1 FROM outbox_events p
                             WHERE p.charge_id = e.charge_id AND p.seq < e.seq
-                              AND p.nats_published_at IS NULL)
+                              AND (p.nats_published_at IS NULL) IS TRUE)
          ORDER BY e.seq
          LIMIT p_batch
            FOR NO KEY UPDATE SKIP LOCKED

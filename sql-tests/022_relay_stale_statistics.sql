@@ -10,7 +10,7 @@
 -- pending one (webhook_deliveries_due_idx); a 20,000-event drain ran at half
 -- speed (README, Performance). The work is counted, not timed, as in 021.
 BEGIN;
-SELECT plan(4);
+SELECT plan(6);
 
 SET LOCAL plan_cache_mode = force_generic_plan;
 
@@ -68,6 +68,27 @@ SELECT is((SELECT count(*) FROM webhook_deliveries d JOIN claimed c ON c.deliver
     'relay_record stores the 10 outcomes');
 SELECT cmp_ok((SELECT deliveries FROM after2) - (SELECT deliveries FROM before2), '<', 100::bigint,
     'reading fewer than 100 delivery rows, not the 2,000 other pending ones.');
+
+-- The NATS claim's per-charge check: 2,000 events leased by another relay come first (the
+-- statistics, from the history, say none is waiting for NATS). The claim passes over them once;
+-- the check of each of its 10 candidates must not read them again.
+UPDATE outbox_events SET nats_published_at = now() WHERE nats_published_at IS NULL;
+ANALYZE outbox_events;
+INSERT INTO charges (id, user_id, amount, currency, source, status)
+SELECT 'ch_' || pg_temp.idn(n), 'stale_x', 1000, 'usd', 'tok_visa', 'succeeded'
+  FROM generate_series(7001, 9010) n;
+INSERT INTO outbox_events (id, user_id, type, object_id, charge_id, data, published_at, nats_locked_until)
+SELECT 'evt_' || pg_temp.idn(n), 'stale_x', 'charge.succeeded', 'ch_' || pg_temp.idn(n),
+       'ch_' || pg_temp.idn(n), '{}', now(), CASE WHEN n <= 9000 THEN now() + interval '1 hour' END
+  FROM generate_series(7001, 9010) n ORDER BY n;
+CREATE TEMP TABLE before3 AS SELECT pg_temp.rows_read('outbox_events') AS events;
+CREATE TEMP TABLE nats AS SELECT * FROM relay_nats_claim(10, 60000);
+CREATE TEMP TABLE after3 AS SELECT pg_temp.rows_read('outbox_events') AS events;
+SELECT is((SELECT array_agg(event_id ORDER BY seq) FROM nats),
+          (SELECT array_agg('evt_' || pg_temp.idn(n) ORDER BY n) FROM generate_series(9001, 9010) n),
+    'relay_nats_claim(10) leases the 10 events behind the 2,000 leased ones');
+SELECT cmp_ok((SELECT events FROM after3) - (SELECT events FROM before3), '<', 5000::bigint,
+    'reading the leased ones once, not once per candidate (fewer than 5,000 outbox rows).');
 
 SELECT * FROM finish();
 ROLLBACK;
